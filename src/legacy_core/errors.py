@@ -1,0 +1,271 @@
+"""The error hierarchy of legacy-api: one root, categories that also inherit a builtin.
+
+Every error carries the context an operator needs (environment, table, HTTP status,
+request id, method, path, a truncated body and the 4D error codes) and never a cookie
+value or password: adapters pass bodies through :func:`legacy_core.secrets.redact` first.
+What lives here: exception classes only; the mapping from HTTP/4D to these classes lives
+in the adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+__all__ = [
+    "AuthenticationFailed",
+    "CircuitOpen",
+    "ConfigurationError",
+    "EntitySetExpired",
+    "FourDErrorEntry",
+    "InvalidQuery",
+    "LegacyError",
+    "LicenceExhausted",
+    "LockTimeout",
+    "ProtocolError",
+    "RecordNotFound",
+    "ServerBusy",
+    "ServerError",
+    "ServerUnavailable",
+    "SessionExpired",
+    "StampConflict",
+    "Timeout",
+    "UnknownTable",
+    "WriteRejected",
+]
+
+BODY_LIMIT = 500
+
+
+class FourDErrorEntry(tuple[int | None, str, str]):
+    """One entry of a 4D ``__ERROR`` array: ``(errCode, message, componentSignature)``."""
+
+    __slots__ = ()
+
+    def __new__(cls, code: int | None, message: str, component: str = "") -> FourDErrorEntry:
+        """Build an entry; ``code`` is None when the server sent none."""
+        return super().__new__(cls, (code, message, component))
+
+    @property
+    def code(self) -> int | None:
+        """The 4D ``errCode``."""
+        return self[0]
+
+    @property
+    def message(self) -> str:
+        """The 4D message (may be a multi-line dump)."""
+        return self[1]
+
+    @property
+    def component(self) -> str:
+        """The 4D ``componentSignature`` (``dbmg``, ``dbrq``, …)."""
+        return self[2]
+
+
+class LegacyError(Exception):
+    """Root of every error legacy-api raises.
+
+    ``str(error)`` starts with one line naming what went wrong and where (environment,
+    table, HTTP status, request id); the truncated body follows on later lines.
+    """
+
+    transient: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        environment: str | None = None,
+        table: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        body: str | bytes | None = None,
+        errors: Sequence[FourDErrorEntry] = (),
+        transient: bool | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.message = message
+        self.environment = environment
+        self.table = table
+        self.status = status
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+        self.body = _truncate(body)
+        self.errors = tuple(errors)
+        self.retry_after = retry_after
+        if transient is not None:
+            # Instance override: e.g. a truncated body on a GET is worth retrying.
+            self.transient = transient  # type: ignore[misc]
+        super().__init__(self._render())
+
+    @property
+    def codes(self) -> tuple[int, ...]:
+        """The 4D error codes of the body, innermost first."""
+        return tuple(e.code for e in self.errors if e.code is not None)
+
+    def context(self) -> dict[str, Any]:
+        """The context fields as a flat mapping, for structured logs."""
+        return {
+            k: v
+            for k, v in {
+                "environment": self.environment,
+                "table": self.table,
+                "status": self.status,
+                "request_id": self.request_id,
+                "method": self.method,
+                "path": self.path,
+                "codes": list(self.codes) or None,
+            }.items()
+            if v is not None
+        }
+
+    def _render(self) -> str:
+        parts = [f"{k}={v}" for k, v in self.context().items() if k not in {"codes"}]
+        if self.codes:
+            parts.append("4D errors=" + ",".join(str(c) for c in self.codes))
+        first = self.message.splitlines()[0] if self.message else type(self).__name__
+        head = f"{first} ({', '.join(parts)})" if parts else first
+        extra = self.message.splitlines()[1:]
+        if self.errors:
+            extra += [f"  4D {e.code} [{e.component}]: {e.message.splitlines()[0]}" for e in self.errors]
+        if self.body:
+            extra.append(f"  body: {self.body}")
+        return "\n".join([head, *extra])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep context across pickling (errors cross process pools).
+        return (_rebuild, (type(self), self.message, self._state()))
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "table": self.table,
+            "status": self.status,
+            "request_id": self.request_id,
+            "method": self.method,
+            "path": self.path,
+            "body": self.body,
+            "errors": self.errors,
+            "transient": self.transient,
+            "retry_after": self.retry_after,
+        }
+
+
+def _rebuild(cls: type[LegacyError], message: str, state: dict[str, Any]) -> LegacyError:
+    err = cls.__new__(cls)
+    cls.__init__(err, message, **state)
+    return err
+
+
+def _truncate(body: str | bytes | None) -> str | None:
+    if body is None or body in ("", b""):
+        return None
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = " ".join(text.split())
+    return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT] + "…"
+
+
+class ConfigurationError(LegacyError, ValueError):
+    """The configuration is missing, contradictory or names an unknown adapter."""
+
+
+class InvalidQuery(LegacyError, ValueError):
+    """A query, filter, identifier or value was rejected (by us before I/O, or by 4D)."""
+
+
+class RecordNotFound(LegacyError, LookupError):
+    """The entity with this key does not exist (4D 404 / 1800)."""
+
+
+class UnknownTable(LegacyError, LookupError):
+    """The table (4D dataclass) does not exist in this environment."""
+
+
+class EntitySetExpired(LegacyError, LookupError):
+    """The entity set (snapshot) is unknown or expired (4D 404 / 1802); rebuild it."""
+
+    transient = True
+
+
+class ServerUnavailable(LegacyError, ConnectionError):
+    """The server could not be reached: connection refused, reset or closed."""
+
+    transient = True
+
+
+class Timeout(ServerUnavailable, TimeoutError):
+    """The server did not answer in time (connect or read timeout)."""
+
+
+class ServerBusy(LegacyError):
+    """The server answered 503: too many concurrent requests."""
+
+    transient = True
+
+
+class ServerError(LegacyError):
+    """The server failed with an error that is not one of the other categories."""
+
+
+class ProtocolError(LegacyError, ValueError):
+    """A body we cannot read: not JSON, truncated, or missing the expected envelope."""
+
+
+class AuthenticationFailed(LegacyError, PermissionError):
+    """The server rejected the credentials or the request is not authorised (401)."""
+
+
+class SessionExpired(AuthenticationFailed):
+    """The session cookie is no longer valid; one re-login fixes it."""
+
+    transient = True
+
+
+class LicenceExhausted(LegacyError):
+    """4D answered 402 (error 1823): no client licence is free. Never log in again for this."""
+
+    transient = True
+
+
+class CircuitOpen(LegacyError):
+    """The circuit breaker is open for this environment: failing fast without a request."""
+
+    transient = True
+
+
+class LockTimeout(LegacyError, TimeoutError):
+    """A session-store lock could not be taken in time."""
+
+    transient = True
+
+
+class StampConflict(LegacyError):
+    """The entity changed since it was read (stale ``__STAMP``); carries the current values."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        current: Mapping[str, Any] | None = None,
+        **context: Any,
+    ) -> None:
+        self.key = key
+        self.current: Mapping[str, Any] = dict(current or {})
+        super().__init__(message, **context)
+
+    @property
+    def current_stamp(self) -> int | None:
+        """The server's current ``__STAMP`` of the entity, when known."""
+        stamp = self.current.get("__STAMP")
+        return int(stamp) if stamp is not None else None
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "key": self.key, "current": self.current}
+
+
+class WriteRejected(LegacyError):
+    """The server refused a write (``__STATUS.success == false``) for another reason."""

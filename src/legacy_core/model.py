@@ -1,0 +1,255 @@
+"""Frozen domain values: environments, sessions, queries, pages and writes.
+
+No wire details live here (4D names such as ``__COUNT`` or ``D!M!YYYY`` belong to the
+adapters' converters); only what every adapter and the facade agree on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from legacy_core.errors import ConfigurationError, InvalidQuery
+
+if TYPE_CHECKING:
+    from legacy_core.query import Filter
+
+__all__ = [
+    "Environment",
+    "FieldUpdate",
+    "OrderBy",
+    "Page",
+    "Query",
+    "Record",
+    "Session",
+    "WriteResult",
+    "validate_identifier",
+]
+
+Record = Mapping[str, Any]
+
+# 4D names: a letter or underscore first, then letters, digits and underscores. 4D also
+# allows spaces in field names, but REST cannot address those without quoting rules that
+# 4D does not document, so they are refused here. ``__KEY``/``__STAMP`` are addressable.
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+def validate_identifier(name: object, what: str = "identifier") -> str:
+    """Return ``name`` if it is a valid 4D table or attribute name, else raise InvalidQuery."""
+    if not isinstance(name, str):
+        msg = f"{what} must be a str, not {type(name).__name__}: {name!r}"
+        raise InvalidQuery(msg)
+    if not _IDENTIFIER.match(name):
+        msg = f"invalid {what} {name!r}: 4D names are letters, digits and '_', not starting with a digit"
+        raise InvalidQuery(msg)
+    return name
+
+
+def _check_identifier(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    validate_identifier(value, attribute.name)
+
+
+@attrs.frozen
+class Environment:
+    """A named 4D server (``live``, ``test``): its base URL and transport settings."""
+
+    name: str
+    base_url: str = attrs.field(converter=lambda u: str(u).rstrip("/"))
+    verify_tls: bool = True
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _ENV_NAME.match(self.name):
+            msg = f"invalid environment name {self.name!r}: lowercase letters, digits, '-' and '_'"
+            raise ConfigurationError(msg)
+        if not self.base_url.startswith(("http://", "https://")) or "@" in self.base_url:
+            # Credentials in a URL would end up in logs; they go in headers instead.
+            msg = f"environment {self.name!r}: base URL must be http(s)://host[:port] without credentials"
+            raise ConfigurationError(msg, environment=self.name)
+
+    @property
+    def url_hash(self) -> str:
+        """A short stable hash of the base URL, so test and live never share a key."""
+        return hashlib.sha256(self.base_url.encode()).hexdigest()[:16]
+
+    @property
+    def session_key(self) -> str:
+        """The store key of this environment's shared session."""
+        return f"legacy_api:session:{self.name}:{self.url_hash}"
+
+    def __repr__(self) -> str:
+        return f"<Environment {self.name} {self.base_url}>"
+
+
+@attrs.frozen(repr=False)
+class Session:
+    """A 4D REST session: the cookie to send and where it came from. The value never prints."""
+
+    environment: str
+    base_url: str
+    cookie_name: str
+    cookie_value: str = attrs.field(repr=False)
+    generation: int = 0
+    lifetime: float = 3600.0
+    """The server-side idle lifetime in seconds."""
+    obtained_at: float = 0.0
+    """Wall-clock time (epoch seconds) when the session was stored."""
+    expires_at: float = float("inf")
+    """Wall-clock soft expiry (lifetime minus margin minus jitter)."""
+
+    def cookie_header(self) -> str:
+        """The one ``Cookie`` header value to send: ``NAME=VALUE``, nothing else."""
+        return f"{self.cookie_name}={self.cookie_value}"
+
+    def __repr__(self) -> str:
+        return (
+            f"<Session {self.environment} {self.cookie_name}=*** "
+            f"generation={self.generation} lifetime={self.lifetime:g}s>"
+        )
+
+
+def _non_negative(_inst: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        msg = f"{attribute.name} must be an int, not {type(value).__name__}"
+        raise InvalidQuery(msg)
+    if value < 0:
+        msg = f"{attribute.name} must be >= 0, got {value}"
+        raise InvalidQuery(msg)
+
+
+@attrs.frozen
+class OrderBy:
+    """One sort key: an attribute, ascending unless ``descending``."""
+
+    field: str = attrs.field(validator=_check_identifier)
+    descending: bool = False
+
+    @classmethod
+    def parse(cls, spec: str | OrderBy) -> OrderBy:
+        """Accept ``"Nummer"``, ``"Nummer desc"``, ``"-Nummer"`` or an OrderBy."""
+        if isinstance(spec, OrderBy):
+            return spec
+        if not isinstance(spec, str):
+            msg = f"order_by entries must be str or OrderBy, not {type(spec).__name__}"
+            raise InvalidQuery(msg)
+        parts = spec.strip().split()
+        if len(parts) == 1 and parts[0].startswith("-"):
+            return cls(parts[0][1:], descending=True)
+        if len(parts) == 2 and parts[1].lower() in {"asc", "desc"}:
+            return cls(parts[0], descending=parts[1].lower() == "desc")
+        if len(parts) == 1:
+            return cls(parts[0])
+        msg = f"invalid order_by {spec!r}: use 'Field', 'Field desc' or '-Field'"
+        raise InvalidQuery(msg)
+
+
+def _order_tuple(value: Sequence[str | OrderBy] | str | None) -> tuple[OrderBy, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    return tuple(OrderBy.parse(v) for v in value)
+
+
+def _attr_tuple(value: Sequence[str] | str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    return tuple(validate_identifier(v, "attribute") for v in value)
+
+
+def _check_filter(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    from legacy_core.query import Filter  # noqa: PLC0415 - query imports model
+
+    if value is not None and not isinstance(value, Filter):
+        msg = (
+            f"filter must be built with legacy_core.query (field(...) == ..., Raw(...)), "
+            f"not {type(value).__name__}"
+        )
+        raise InvalidQuery(msg)
+
+
+@attrs.frozen
+class Query:
+    """What to read: environment, table, filter, projection, order and one page window.
+
+    ``top=None`` lets the server choose its default page (100 on 4D); ``entity_set``
+    reads a page of an existing snapshot instead of evaluating the filter again.
+    """
+
+    environment: str
+    table: str = attrs.field(validator=_check_identifier)
+    filter: Filter | None = attrs.field(default=None, validator=_check_filter)
+    attributes: tuple[str, ...] = attrs.field(default=(), converter=_attr_tuple)
+    order_by: tuple[OrderBy, ...] = attrs.field(default=(), converter=_order_tuple)
+    top: int | None = attrs.field(default=None, validator=_non_negative)
+    skip: int = attrs.field(default=0, validator=_non_negative)
+    entity_set: str | None = None
+
+    def page(self, skip: int, top: int | None) -> Query:
+        """The same query for another window."""
+        return attrs.evolve(self, skip=skip, top=top)
+
+
+@attrs.frozen
+class Page:
+    """One page of a read: the records, the size of the whole selection and the window."""
+
+    records: Sequence[Record]
+    count: int
+    first: int = 0
+    sent: int = attrs.field()
+    entity_set: str | None = None
+
+    @sent.default
+    def _sent_default(self) -> int:
+        return len(self.records)
+
+    def __repr__(self) -> str:
+        return f"<Page first={self.first} sent={self.sent} count={self.count}>"
+
+
+@attrs.frozen
+class FieldUpdate:
+    """Set some fields of one entity; ``expected_stamp`` makes it a compare-and-set."""
+
+    table: str = attrs.field(validator=_check_identifier)
+    key: str = attrs.field()
+    values: Mapping[str, Any] = attrs.field(converter=lambda v: dict(v))
+    expected_stamp: int | None = attrs.field(default=None, validator=_non_negative)
+
+    @key.validator
+    def _check_key(self, _attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, str) or not value:
+            msg = f"key must be a non-empty str (4D __KEY is always a string), got {value!r}"
+            raise InvalidQuery(msg, table=self.table)
+
+    @values.validator
+    def _check_values(self, _attribute: attrs.Attribute[Any], value: Mapping[str, Any]) -> None:
+        if not value:
+            msg = f"update of {self.table}[{self.key}] sets no field"
+            raise InvalidQuery(msg, table=self.table)
+        for name in value:
+            validate_identifier(name, "field")
+            if name.startswith("__"):
+                msg = f"{name} is managed by 4D and cannot be written"
+                raise InvalidQuery(msg, table=self.table)
+
+
+@attrs.frozen
+class WriteResult:
+    """The saved entity as the server answered it, with its new ``__STAMP``."""
+
+    table: str
+    key: str
+    stamp: int
+    record: Record = attrs.field(factory=dict, repr=False)

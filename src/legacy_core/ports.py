@@ -1,0 +1,187 @@
+"""The ports: Protocols the core depends on and the adapters implement.
+
+Nothing here does I/O; the adapters in ``legacy_adapters`` do. A port is kept to what
+the facade needs, so a fake stays small and the contracts in ``contracts/`` can pin
+every method down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from legacy_core.model import Environment, FieldUpdate, Page, Query, Record, Session, WriteResult
+
+__all__ = [
+    "Clock",
+    "Codec",
+    "FieldWriter",
+    "LoginResult",
+    "SessionLogin",
+    "SessionProvider",
+    "SessionStore",
+    "TableReader",
+    "Versioned",
+]
+
+
+@runtime_checkable
+class TableReader(Protocol):
+    """Reads 4D tables page by page."""
+
+    def read_page(self, query: Query) -> Page:
+        """Return one page of ``query`` (``top``/``skip``/``entity_set`` select the window).
+
+        Raises UnknownTable, InvalidQuery (unknown attribute, bad filter),
+        EntitySetExpired, and the transport categories of ``legacy_core.errors``.
+        """
+        ...
+
+    def get_record(self, environment: str, table: str, key: str) -> Record:
+        """Return one entity by ``__KEY``; RecordNotFound if there is none."""
+        ...
+
+    def tables(self, environment: str) -> list[str]:
+        """The names of the tables (4D dataclasses) of the environment."""
+        ...
+
+    def open_snapshot(self, query: Query, timeout: float) -> Page:
+        """Evaluate the filter once into a snapshot (4D entity set) and return its first page.
+
+        The page's ``entity_set`` names the snapshot; later ``read_page`` calls with
+        ``query.entity_set`` set page through exactly those entities.
+        """
+        ...
+
+    def release_snapshot(self, environment: str, table: str, entity_set: str) -> None:
+        """Release a snapshot; releasing an unknown one is not an error."""
+        ...
+
+
+@runtime_checkable
+class FieldWriter(Protocol):
+    """Writes fields of 4D entities."""
+
+    def write(self, updates: Sequence[FieldUpdate], *, atomic: bool = False) -> list[WriteResult]:
+        """Apply the updates (one table per call) in order and return the saved entities.
+
+        A stale ``expected_stamp`` raises StampConflict carrying the current values; with
+        ``atomic`` nothing is applied when any update fails.
+        """
+        ...
+
+    def create(self, environment: str, table: str, values: Record) -> WriteResult:
+        """Create one entity and return it as saved (with its new ``__KEY``)."""
+        ...
+
+
+@attrs.frozen(repr=False)
+class LoginResult:
+    """What a login obtained: the cookie and the server's idle lifetime in seconds."""
+
+    cookie_name: str
+    cookie_value: str = attrs.field(repr=False)
+    lifetime: float = 3600.0
+
+    def __repr__(self) -> str:
+        return f"<LoginResult {self.cookie_name}=*** lifetime={self.lifetime:g}s>"
+
+
+class SessionLogin(Protocol):
+    """Opens a new 4D session (``GET /rest/$info`` or ``$directory/login``)."""
+
+    def __call__(self, environment: Environment) -> LoginResult:
+        """Log in once and return the cookie the server set."""
+        ...
+
+
+@runtime_checkable
+class SessionProvider(Protocol):
+    """Hands out the session of an environment; shared, so logins stay rare."""
+
+    def acquire(self, environment: Environment) -> Session:
+        """Return a valid session, logging in only when there is none."""
+        ...
+
+    def invalidate(self, session: Session) -> None:
+        """Forget ``session`` if it is still the current one (compare-and-delete)."""
+        ...
+
+    def adopt(self, session: Session, cookie_name: str, cookie_value: str) -> Session:
+        """Replace ``session`` by the cookie the server set in a response."""
+        ...
+
+
+@attrs.frozen(repr=False)
+class Versioned:
+    """A stored value with the generation it was written under."""
+
+    generation: int
+    payload: bytes = attrs.field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"<Versioned generation={self.generation} {len(self.payload)} bytes>"
+
+
+@runtime_checkable
+class SessionStore(Protocol):
+    """Where a shared provider keeps sessions (and breaker state) between processes."""
+
+    def get(self, key: str) -> Versioned | None:
+        """The current value, or None when absent or expired."""
+        ...
+
+    def compare_and_set(
+        self, key: str, expected_generation: int | None, value: Versioned, ttl: float
+    ) -> bool:
+        """Store ``value`` only if the current generation is ``expected_generation``.
+
+        ``expected_generation=None`` means "only if absent". Returns whether it was stored.
+        """
+        ...
+
+    def delete_if(self, key: str, generation: int) -> bool:
+        """Delete the value only if its generation is ``generation``; return whether it did."""
+        ...
+
+    def lock(self, key: str, ttl: float, wait: float) -> AbstractContextManager[None]:
+        """Hold an exclusive lock on ``key`` for at most ``ttl`` seconds.
+
+        Waits at most ``wait`` seconds to get it, then raises LockTimeout. A holder that
+        dies releases it when ``ttl`` runs out.
+        """
+        ...
+
+
+class Codec(Protocol):
+    """Encrypts stored session payloads at rest (Fernet in the adapters)."""
+
+    def encode(self, data: bytes) -> bytes:
+        """Encrypt."""
+        ...
+
+    def decode(self, data: bytes) -> bytes:
+        """Decrypt; raise ValueError when the data was not made with this key."""
+        ...
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Time as the core sees it: injected so retries, breakers and expiry run without sleeping."""
+
+    def time(self) -> float:
+        """Wall-clock seconds since the epoch (for values shared between processes)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Monotonic seconds (for durations within a process)."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``."""
+        ...
+
+
