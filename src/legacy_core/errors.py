@@ -85,6 +85,7 @@ class LegacyError(Exception):
         errors: Sequence[FourDErrorEntry] = (),
         transient: bool | None = None,
         retry_after: float | None = None,
+        not_applied: bool = False,
     ) -> None:
         self.message = message
         self.environment = environment
@@ -96,6 +97,9 @@ class LegacyError(Exception):
         self.body = _truncate(body)
         self.errors = tuple(errors)
         self.retry_after = retry_after
+        # True when the server certainly did not apply the request (refused before
+        # sending, 503, 402, 401): the only case where a write may be retried.
+        self.not_applied = not_applied
         if transient is not None:
             # Instance override: e.g. a truncated body on a GET is worth retrying.
             self.transient = transient  # type: ignore[misc]
@@ -151,6 +155,7 @@ class LegacyError(Exception):
             "errors": self.errors,
             "transient": self.transient,
             "retry_after": self.retry_after,
+            "not_applied": self.not_applied,
         }
 
 

@@ -194,6 +194,8 @@ class Query:
     top: int | None = attrs.field(default=None, validator=_non_negative)
     skip: int = attrs.field(default=0, validator=_non_negative)
     entity_set: str | None = None
+    typed: bool = False
+    """Decode values to Python types (dates, times, keys); False keeps them as sent."""
 
     def page(self, skip: int, top: int | None) -> Query:
         """The same query for another window."""
