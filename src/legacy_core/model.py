@@ -228,6 +228,8 @@ class FieldUpdate:
     key: str = attrs.field()
     values: Mapping[str, Any] = attrs.field(converter=lambda v: dict(v))
     expected_stamp: int | None = attrs.field(default=None, validator=_non_negative)
+    environment: str | None = None
+    """The environment to write to; None means the writer's default environment."""
 
     @key.validator
     def _check_key(self, _attribute: attrs.Attribute[Any], value: object) -> None:
