@@ -46,6 +46,10 @@ class FourDErrorEntry(tuple[int | None, str, str]):
         """Build an entry; ``code`` is None when the server sent none."""
         return super().__new__(cls, (code, message, component))
 
+    def __getnewargs__(self) -> tuple[int | None, str, str]:
+        # Pickle calls __new__ with these; tuple's default would pass one tuple instead.
+        return (self[0], self[1], self[2])
+
     @property
     def code(self) -> int | None:
         """The 4D ``errCode``."""

@@ -289,10 +289,14 @@ class _Renderer:
             return f"{c.attribute} {'=' if op == '=' else '#'} null"
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             # Strict date comparisons answer 500 on pyERP's server; dates are whole days.
-            if op == ">":
-                op, value = ">=", value + dt.timedelta(days=1)
-            elif op == "<":
-                op, value = "<=", value - dt.timedelta(days=1)
+            try:
+                if op == ">":
+                    op, value = ">=", value + dt.timedelta(days=1)
+                elif op == "<":
+                    op, value = "<=", value - dt.timedelta(days=1)
+            except OverflowError:
+                msg = f"{c.attribute} {c.op} {value.isoformat()}: no date lies beyond it"
+                raise InvalidQuery(msg) from None
         if op == "like":
             return f"{c.attribute} = {self.string(str(value), wildcard=True)}"
         if op == "begin":

@@ -1,0 +1,31 @@
+"""Contract suites every adapter passes: mixins reached only through overridable fixtures.
+
+Mix a contract and the adapter's fixture class into a test class, e.g.
+``class TestMemoryReader(TableReaderContract, MemoryFixtures): pass``; the fixture class
+subclasses :class:`ContractFixtures` and overrides every fixture.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# The contracts are not test modules: ask pytest to rewrite the asserts of every module of
+# this package anyway, so a failing contract shows the compared values. Must run before
+# the imports below.
+pytest.register_assert_rewrite("contracts.reader", "contracts.sessions", "contracts.writer")
+
+from contracts.reader import (  # noqa: E402
+    CONTRACT_TABLES,
+    ContractFixtures,
+    ContractTable,
+    TableReaderContract,
+)
+from contracts.writer import FieldWriterContract  # noqa: E402
+
+__all__ = [
+    "CONTRACT_TABLES",
+    "ContractFixtures",
+    "ContractTable",
+    "FieldWriterContract",
+    "TableReaderContract",
+]

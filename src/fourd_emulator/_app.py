@@ -1,0 +1,1108 @@
+"""The emulator's WSGI application: routing, sessions, reads, writes, faults and stats."""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import attrs
+import orjson
+import structlog
+
+from fourd_emulator._config import EmulatorConfig, Faults
+from fourd_emulator._errors import (
+    ENTITY_NOT_FOUND,
+    ENTITY_SET_NOT_FOUND,
+    INCOMPATIBLE_TYPES,
+    INVALID_PARAMETER,
+    NO_LICENCE,
+    PROCESSING_FAILED,
+    QUERY_SYNTAX,
+    UNKNOWN_ATTRIBUTE,
+    UNKNOWN_TABLE,
+    FourDError,
+    entry,
+    error_body,
+)
+from fourd_emulator._filter import compile_filter, parse_params, resolve_attribute
+from fourd_emulator._schema import NUMERIC_TYPES, STRING_TYPES, TABLES, AttributeSpec
+from fourd_emulator._store import ColumnKey, Database, Table, assemble
+from fourd_emulator._values import (
+    iso_ms,
+    ms_since_midnight,
+    ordinal_to_wire,
+    parse_date_constant,
+    update_stamp_date,
+    wire_date,
+)
+
+__all__ = ["FAULT_KEY", "SOCKET_KEY", "Emulator", "Response"]
+
+log = structlog.get_logger("legacy_api")
+
+FAULT_KEY = "fourd_emulator.fault"
+"""environ key the app sets to ``reset``/``truncate``; the emulator's server acts on it."""
+SOCKET_KEY = "fourd_emulator.transport"
+"""environ key the emulator's server sets: it can reset and truncate for real."""
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+_ENTITY_PATH = re.compile(
+    r"^(?P<table>[^/()\[\]$]+)"
+    r"(?:\((?P<pkey>[^)]*)\)|\[(?P<bkey>[^\]]*)\])?"
+    r"(?:/(?P<rest>.*))?$"
+)
+_UNSET: Any = object()
+
+
+@attrs.frozen
+class Response:
+    """An HTTP answer of the app."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def status_line(self) -> str:
+        """``200 OK``."""
+        return f"{self.status} {_REASONS.get(self.status, 'Unknown')}"
+
+
+def _json(status: int, value: Any) -> Response:
+    return Response(status, orjson.dumps(value))
+
+
+def _error(status: int, entries: list[dict[str, Any]]) -> Response:
+    return _json(status, error_body(entries))
+
+
+@attrs.define
+class _Session:
+    id: str = attrs.field(repr=False)
+    number: int
+    created: float
+    last_used: float
+    lifetime: float
+    user: str = ""
+    authenticated: bool = False
+
+    @property
+    def expires(self) -> float:
+        return self.last_used + self.lifetime
+
+
+@attrs.define
+class _EntitySet:
+    id: str
+    table: str
+    indexes: list[int]
+    timeout: float
+    last_used: float
+    sorted: bool
+
+    @property
+    def expires(self) -> float:
+        return self.last_used + self.timeout
+
+
+@attrs.define
+class _Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    environ: Mapping[str, Any]
+    session: _Session | None = None
+
+
+@attrs.define
+class _ItemResult:
+    ok: bool
+    status: int
+    body: dict[str, Any]
+    entries: list[dict[str, Any]] = attrs.field(factory=list)
+
+
+class Emulator:
+    """A 4D REST server stand-in as a WSGI application: ``emu(environ, start_response)``."""
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        self._lock = threading.RLock()
+        self._write_lock = threading.Lock()
+        self._reset_state()
+
+    # -- state -----------------------------------------------------------------
+
+    def _reset_state(self) -> None:
+        cfg = self.config
+        self.db = Database(cfg.seed, cfg.rows)
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._entity_sets: dict[str, _EntitySet] = {}
+        self._audit: list[dict[str, Any]] = []
+        self._clock_offset = 0.0
+        self._faults = Faults(seed=cfg.seed)
+        self._fault_rng = random.Random(cfg.seed)  # noqa: S311 - seeded faults must repeat
+        self._id_rng = random.Random(cfg.seed ^ 0x4D4D4D)  # noqa: S311 - ids are not secrets here
+        self._global_stamp = 0
+        self._session_numbers = 0
+        self._stats: dict[str, Any] = {
+            "sessions_created": 0,
+            "logins": 0,
+            "login_failures": 0,
+            "licences_refused": 0,
+            "writes_applied": 0,
+            "entities_created": 0,
+            "stamp_conflicts": 0,
+            "entity_sets_created": 0,
+            "rows_sent": 0,
+            "requests_total": 0,
+            "requests": {},
+            "faults": {"latency": 0, "503": 0, "reset": 0, "truncate": 0},
+        }
+
+    def now(self) -> float:
+        """Return the emulator's wall clock (real time plus what ``advance_clock`` added)."""
+        return time.time() + self._clock_offset
+
+    def _new_id(self) -> str:
+        with self._lock:
+            return f"{self._id_rng.getrandbits(128):032X}"
+
+    # -- public control API ------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counters as ``GET /_emulator/stats`` returns them."""
+        with self._lock:
+            self._purge(full=True)
+            out = orjson.loads(orjson.dumps(self._stats))
+            out["active_sessions"] = len(self._sessions)
+            out["authenticated_sessions"] = sum(s.authenticated for s in self._sessions.values())
+            out["active_entity_sets"] = len(self._entity_sets)
+            out["licences"] = self._licence_cap()
+            out["clock_offset"] = self._clock_offset
+            out["faults_config"] = self._faults.as_dict()
+            out["materialized_rows"] = {
+                name: t.materialized_rows() for name, t in self.db.tables.items()
+            }
+        return dict(out)
+
+    def set_faults(
+        self,
+        *,
+        latency_ms: float = 0.0,
+        latency_jitter_ms: float = 0.0,
+        error_503_rate: float = 0.0,
+        reset_rate: float = 0.0,
+        truncate_rate: float = 0.0,
+        licences: int | None = _UNSET,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """Replace all fault settings (unnamed ones go back to none) and reseed their RNG.
+
+        ``licences`` overrides the configured cap while given (None: unlimited).
+        """
+        faults = Faults(
+            latency_ms=float(latency_ms),
+            latency_jitter_ms=float(latency_jitter_ms),
+            error_503_rate=float(error_503_rate),
+            reset_rate=float(reset_rate),
+            truncate_rate=float(truncate_rate),
+            licences=None if licences is _UNSET else licences,
+            licences_override=licences is not _UNSET,
+            seed=self.config.seed if seed is None else int(seed),
+        )
+        with self._lock:
+            self._faults = faults
+            self._fault_rng = random.Random(faults.seed)  # noqa: S311 - repeatable
+        log.info("legacy_api.emulator.faults", **faults.as_dict())
+        return faults.as_dict()
+
+    def expire_sessions(self, session_id: str | None = None) -> int:
+        """End one session (by its cookie value) or all; return how many ended."""
+        with self._lock:
+            if session_id is None:
+                n = len(self._sessions)
+                self._sessions.clear()
+                return n
+            return 1 if self._sessions.pop(session_id, None) is not None else 0
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the emulator's clock forward (sessions and entity sets age); return the offset."""
+        with self._lock:
+            self._clock_offset += max(float(seconds), 0.0)
+            return self._clock_offset
+
+    def audit(self) -> list[dict[str, Any]]:
+        """Every applied write, in order."""
+        with self._lock:
+            return [dict(a) for a in self._audit]
+
+    def reset(self) -> None:
+        """Forget sessions, entity sets, faults, stats, audit and clock; restore the seed data."""
+        with self._write_lock, self._lock:
+            self._reset_state()
+
+    # -- WSGI --------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Serve one request."""
+        resp = self.handle(environ)
+        headers = [
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("Content-Length", str(len(resp.body))),
+            *resp.headers,
+        ]
+        start_response(resp.status_line, headers)
+        return [resp.body]
+
+    def handle(self, environ: dict[str, Any]) -> Response:
+        """Answer one request (also used by the built-in server)."""
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        path = str(environ.get("PATH_INFO", "") or "/")
+        query = dict(parse_qsl(str(environ.get("QUERY_STRING", "")), keep_blank_values=True))
+        if path.startswith("/_emulator/"):
+            return self._admin(method, path[len("/_emulator/") :], environ)
+        if path != "/rest" and not path.startswith("/rest/"):
+            return _error(404, [entry(None, f"Not found: {path}", "http")])
+        req = _Request(method, path[len("/rest/") :], query, environ)
+        label = self._label(req)
+        try:
+            resp = self._serve_rest(req, environ)
+        except FourDError as exc:
+            resp = _error(exc.status, exc.entries)
+        with self._lock:
+            self._stats["requests_total"] += 1
+            by_status = self._stats["requests"].setdefault(label, {})
+            key = str(resp.status)
+            by_status[key] = by_status.get(key, 0) + 1
+        return resp
+
+    def _serve_rest(self, req: _Request, environ: dict[str, Any]) -> Response:
+        fault = self._roll_faults()
+        if fault == "503":
+            return _error(503, [entry(None, "Server busy: too many concurrent requests", "http")])
+        if fault == "reset":
+            environ[FAULT_KEY] = "reset"
+            if SOCKET_KEY not in environ:
+                return _error(500, [entry(None, "connection reset (emulated)", "http")])
+            return Response(200, b"")
+        session, cookie, refused = self._session_for(req)
+        if refused is not None:
+            return refused
+        req.session = session
+        resp = self._dispatch(req)
+        if cookie is not None:
+            attrs_ = "path=/; HttpOnly"
+            resp = attrs.evolve(
+                resp,
+                headers=(
+                    *resp.headers,
+                    ("Set-Cookie", f"{self.config.cookie_name}={cookie}; {attrs_}"),
+                ),
+            )
+        if fault == "truncate":
+            environ[FAULT_KEY] = "truncate"
+        return resp
+
+    # -- faults ------------------------------------------------------------------
+
+    def _roll_faults(self) -> str | None:
+        with self._lock:
+            f = self._faults
+            rng = self._fault_rng
+            delay = f.latency_ms + (
+                rng.random() * f.latency_jitter_ms if f.latency_jitter_ms else 0.0
+            )
+            outcome: str | None = None
+            if f.error_503_rate and rng.random() < f.error_503_rate:
+                outcome = "503"
+            elif f.reset_rate and rng.random() < f.reset_rate:
+                outcome = "reset"
+            elif f.truncate_rate and rng.random() < f.truncate_rate:
+                outcome = "truncate"
+            if delay > 0:
+                self._stats["faults"]["latency"] += 1
+            if outcome is not None:
+                self._stats["faults"][outcome] += 1
+        if delay > 0:
+            time.sleep(delay / 1000.0)
+        return outcome
+
+    # -- sessions ----------------------------------------------------------------
+
+    def _licence_cap(self) -> int | None:
+        f = self._faults
+        return f.licences if f.licences_override else self.config.licences
+
+    def _purge(self, *, full: bool) -> None:
+        now = self.now()
+        if full:
+            for sid in [sid for sid, s in self._sessions.items() if s.expires <= now]:
+                del self._sessions[sid]
+            for eid in [e for e, s in self._entity_sets.items() if s.expires <= now]:
+                del self._entity_sets[eid]
+            return
+        # Sessions are ordered by last use: expired ones gather at the front.
+        while self._sessions:
+            first = next(iter(self._sessions.values()))
+            if first.expires > now:
+                break
+            self._sessions.popitem(last=False)
+
+    def _session_for(self, req: _Request) -> tuple[_Session | None, str | None, Response | None]:
+        name = self.config.cookie_name
+        values = [
+            v.strip()
+            for n, _, v in (part.strip().partition("=") for part in _cookie_parts(req.environ))
+            if n == name
+        ]
+        if len(values) > 1 or any("=" in v for v in values):
+            # pyERP's two-cookie and "WASID4D=WASID4D=..." requests failed authentication.
+            what = "several session cookies" if len(values) > 1 else "a malformed session cookie"
+            return None, None, _error(401, [entry(None, f"Authentication failed: {what}", "http")])
+        with self._lock:
+            now = self.now()
+            if values:
+                s = self._sessions.get(values[0])
+                if s is not None and s.expires > now:
+                    s.last_used = now
+                    self._sessions.move_to_end(s.id)
+                    return s, None, None
+                if s is not None:
+                    del self._sessions[s.id]
+            cap = self._licence_cap()
+            self._purge(full=cap is not None)
+            if cap is not None and len(self._sessions) >= cap:
+                self._stats["licences_refused"] += 1
+                return (
+                    None,
+                    None,
+                    _error(
+                        402,
+                        [entry(NO_LICENCE, "Maximum number of sessions has been reached", "dbmg")],
+                    ),
+                )
+            sid = self._new_id()
+            self._session_numbers += 1
+            s = _Session(sid, self._session_numbers, now, now, self.config.session_lifetime)
+            self._sessions[sid] = s
+            self._stats["sessions_created"] += 1
+        log.debug("legacy_api.emulator.session_opened", session=s.number)
+        return s, sid, None
+
+    # -- routing -----------------------------------------------------------------
+
+    def _label(self, req: _Request) -> str:  # noqa: PLR0911 - one label per route
+        p = req.path
+        if p.startswith("$"):
+            head = p.split("/", 1)[0]
+            if head == "$directory":
+                return f"{req.method} /rest/{p}"
+            if head == "$catalog" and p != "$catalog":
+                return f"{req.method} /rest/$catalog/{{table}}"
+            return f"{req.method} /rest/{head}"
+        m = _ENTITY_PATH.match(p)
+        if m is None:
+            return f"{req.method} /rest/?"
+        rest = m.group("rest") or ""
+        if m.group("pkey") is not None or m.group("bkey") is not None:
+            return f"{req.method} /rest/{{table}}({{key}})"
+        if rest.startswith("$entityset/"):
+            suffix = "?$method=release" if req.query.get("$method") == "release" else ""
+            return f"{req.method} /rest/{{table}}/$entityset/{{id}}{suffix}"
+        method = req.query.get("$method")
+        suffix = f"?$method={method}" if method else ""
+        return f"{req.method} /rest/{{table}}{suffix}"
+
+    def _dispatch(self, req: _Request) -> Response:  # noqa: PLR0911 - the router
+        p = req.path.rstrip("/") if req.path != "" else ""
+        s = req.session
+        if p == "$info":
+            return self._info()
+        if p.startswith("$directory/"):
+            return self._directory(req, p[len("$directory/") :])
+        if self.config.require_login and (s is None or not s.authenticated):
+            return _error(
+                401, [entry(None, "Unauthorized: log in with $directory/login first", "http")]
+            )
+        if p == "$catalog" or p.startswith("$catalog/"):
+            return self._catalog(p[len("$catalog") :].lstrip("/"))
+        if p.startswith("$"):
+            return _error(404, [entry(None, f"Unknown resource {p}", "dbmg")])
+        m = _ENTITY_PATH.match(req.path)
+        if m is None:
+            raise _unknown_table(req.path)
+        table = self._table(m.group("table"))
+        rest = (m.group("rest") or "").strip("/")
+        key = m.group("pkey") if m.group("pkey") is not None else m.group("bkey")
+        if key is not None:
+            if req.method != "GET":
+                return _error(
+                    405, [entry(None, f"{req.method} is not supported on an entity", "http")]
+                )
+            return self._entity(req, table, key.strip().strip("\"'"), rest)
+        if rest.startswith("$entityset/"):
+            return self._entity_set(req, table, rest[len("$entityset/") :].split("/")[0])
+        if req.method == "POST":
+            if req.query.get("$method") != "update":
+                method = req.query.get("$method", "")
+                return _error(
+                    500,
+                    [entry(INVALID_PARAMETER, f"Unsupported $method {method!r} for POST", "dbrq")],
+                )
+            return self._update(req, table)
+        if req.method != "GET":
+            return _error(405, [entry(None, f"{req.method} is not supported", "http")])
+        return self._collection(req, table, rest)
+
+    def _table(self, name: str) -> Table:
+        table = self.db.tables.get(name)
+        if table is None:
+            raise _unknown_table(name)
+        return table
+
+    # -- $info, $catalog, $directory ----------------------------------------------
+
+    def _info(self) -> Response:
+        with self._lock:
+            self._purge(full=True)
+            sessions = [
+                {
+                    "sessionID": s.id,
+                    "userName": s.user,
+                    "lifeTime": round(s.lifetime / 60),
+                    "expiration": iso_ms(s.expires),
+                }
+                for s in self._sessions.values()
+            ]
+            sets = [
+                {
+                    "id": e.id,
+                    "dataClass": e.table,
+                    "selectionSize": len(e.indexes),
+                    "sorted": e.sorted,
+                    "refreshed": iso_ms(e.last_used),
+                    "expires": iso_ms(e.expires),
+                }
+                for e in self._entity_sets.values()
+            ]
+        used = sum(t.materialized_rows() for t in self.db.tables.values()) * 1500
+        return _json(
+            200,
+            {
+                "cacheSize": max(209715200, used * 2),
+                "usedCache": used,
+                "entitySetCount": len(sets),
+                "entitySet": sets,
+                "ProgressInfo": [],
+                "sessionInfo": sessions,
+            },
+        )
+
+    def _catalog(self, what: str) -> Response:
+        def entry_of(t: Table, *, with_attributes: bool) -> dict[str, Any]:
+            out: dict[str, Any] = {
+                "name": t.name,
+                "className": t.name,
+                "collectionName": f"{t.name}Selection",
+                "tableNumber": list(self.db.tables).index(t.name) + 1,
+                "scope": "public",
+                "dataURI": f"/rest/{t.name}",
+            }
+            if with_attributes:
+                out["attributes"] = [a.catalog() for a in t.spec.attributes]
+                out["key"] = [{"name": "__KEY"}]
+            else:
+                out = {
+                    "name": t.name,
+                    "uri": f"/rest/$catalog/{t.name}",
+                    "dataURI": f"/rest/{t.name}",
+                }
+            return out
+
+        if what == "":
+            return _json(
+                200,
+                {
+                    "__UNIQID": self._new_id(),
+                    "dataClasses": [
+                        entry_of(t, with_attributes=False) for t in self.db.tables.values()
+                    ],
+                },
+            )
+        if what == "$all":
+            return _json(
+                200,
+                {
+                    "__UNIQID": self._new_id(),
+                    "dataClasses": [
+                        entry_of(t, with_attributes=True) for t in self.db.tables.values()
+                    ],
+                },
+            )
+        return _json(200, entry_of(self._table(what), with_attributes=True))
+
+    def _directory(self, req: _Request, what: str) -> Response:
+        s = req.session
+        assert s is not None
+        if what == "login":
+            if req.method != "POST":
+                return _error(405, [entry(None, "$directory/login needs POST", "http")])
+            user = str(req.environ.get("HTTP_USERNAME_4D", ""))
+            password = str(req.environ.get("HTTP_PASSWORD_4D", ""))
+            length_raw = str(req.environ.get("HTTP_SESSION_4D_LENGTH", "") or "")
+            ok = bool(user) and self.config.users.get(user) == password
+            with self._lock:
+                if not ok:
+                    self._stats["login_failures"] += 1
+                else:
+                    self._stats["logins"] += 1
+                    s.user = user
+                    s.authenticated = True
+                    if length_raw.strip():
+                        try:
+                            minutes = float(length_raw)
+                        except ValueError:
+                            minutes = 60.0
+                        s.lifetime = max(minutes, 60.0) * 60.0
+            log.info("legacy_api.emulator.login", session=s.number, ok=ok)
+            return _json(200 if ok else 401, {"result": ok})
+        if what == "logout" and not self.config.quirks:
+            with self._lock:
+                self._sessions.pop(s.id, None)
+            return _json(200, {"result": True})
+        return _error(404, [entry(None, f"Unknown resource $directory/{what}", "http")])
+
+    # -- reading ---------------------------------------------------------------
+
+    def _int_param(
+        self, req: _Request, names: tuple[str, ...], default: int | None, table: str
+    ) -> int | None:
+        for name in names:
+            raw = req.query.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                value = int(raw.strip().strip("\"'"))
+            except ValueError:
+                value = -1
+            if value < 0:
+                msg = f"Invalid value {raw!r} for {name}"
+                raise FourDError(500, [entry(INVALID_PARAMETER, msg, "dbrq")])
+            return value
+        return default
+
+    def _projection(self, table: Table, req: _Request, path_attrs: str) -> list[str] | None:
+        raw = req.query.get("$attributes") or path_attrs
+        if not raw:
+            return None
+        names = [n.strip() for n in raw.strip("\"'").split(",") if n.strip()]
+        for n in names:
+            resolve_attribute(table, n)
+        return names
+
+    def _select(self, req: _Request, table: Table) -> tuple[list[int] | None, bool]:
+        """Return matching row indexes in order (None: all, natural order) and whether sorted."""
+        indexes: list[int] | None = None
+        text = req.query.get("$filter")
+        if text is not None and text.strip():
+            text = text.strip()
+            if len(text) >= 2 and text[0] == text[-1] == "'" and '"' not in text[1:-1]:
+                text = text[1:-1]
+            if len(text) >= 2 and text[0] == '"' and text[-1] == '"' and text.count('"') == 2:
+                # $filter="Nummer=803721": 4D accepts the whole filter in quotes.
+                text = text[1:-1]
+            params = parse_params(req.query.get("$params"), table.name)
+            pred = compile_filter(table, text, params, quirks=self.config.quirks)
+            indexes = pred.select(table)
+        order = req.query.get("$orderby")
+        if order is not None and order.strip():
+            if indexes is None:
+                indexes = list(range(table.count()))
+            indexes = self._sort(table, indexes, order)
+            return indexes, True
+        return indexes, False
+
+    def _sort(self, table: Table, indexes: list[int], raw: str) -> list[int]:
+        keys: list[tuple[ColumnKey, bool]] = []
+        for part in raw.strip().strip("\"'").split(","):
+            words = part.split()
+            if (
+                not words
+                or len(words) > 2
+                or (len(words) == 2 and words[1].lower() not in {"asc", "desc"})
+            ):
+                msg = f"Invalid $orderby {raw!r}"
+                raise FourDError.query(QUERY_SYNTAX, msg, table=table.name)
+            attr = resolve_attribute(table, words[0])
+            kind = _sort_kind(attr)
+            if kind is None:
+                msg = f'Cannot order by the {attr.type} attribute "{attr.name}"'
+                raise FourDError.query(INCOMPATIBLE_TYPES, msg, table=table.name)
+            keys.append(((attr.name, kind), len(words) == 2 and words[1].lower() == "desc"))
+        cols = table.columns([k for k, _ in keys])
+        out = list(indexes)
+        for key, desc in reversed(keys):
+            col = cols[key]
+            out.sort(key=lambda i, c=col: (c[i] is not None, c[i]), reverse=desc)  # type: ignore[misc]
+        return out
+
+    def _page(
+        self,
+        table: Table,
+        req: _Request,
+        indexes: list[int] | None,
+        projection: list[str] | None,
+        entity_set: str | None = None,
+    ) -> Response:
+        top = self._int_param(req, ("$top", "$limit"), self.config.default_top, table.name)
+        skip = self._int_param(req, ("$skip",), 0, table.name) or 0
+        top = self.config.default_top if top is None else top
+        if indexes is None:
+            count = table.count()
+            rows = table.slice_bytes(skip, skip + top) if skip < count else []
+        else:
+            count = len(indexes)
+            rows = table.rows_bytes(indexes[skip : skip + top])
+        if projection is not None:
+            rows = [_project(raw, projection) for raw in rows]
+        with self._lock:
+            self._stats["rows_sent"] += len(rows)
+            gstamp = self._global_stamp
+        head = b'{"__ENTITYSET":' + orjson.dumps(entity_set) + b"," if entity_set else b"{"
+        body = b"".join(
+            (
+                head,
+                b'"__entityModel":',
+                orjson.dumps(table.name),
+                b',"__GlobalStamp":%d,"__COUNT":%d,"__FIRST":%d,"__SENT":%d,"__ENTITIES":['
+                % (gstamp, count, skip, len(rows)),
+                b",".join(rows),
+                b"]}",
+            )
+        )
+        return Response(200, body)
+
+    def _collection(self, req: _Request, table: Table, path_attrs: str) -> Response:
+        projection = self._projection(table, req, path_attrs)
+        indexes, is_sorted = self._select(req, table)
+        method = req.query.get("$method")
+        if method == "entityset":
+            timeout = self._float_param(req, "$timeout", self.config.entity_set_timeout)
+            snapshot = list(range(table.count())) if indexes is None else indexes
+            es = _EntitySet(self._new_id(), table.name, snapshot, timeout, self.now(), is_sorted)
+            with self._lock:
+                self._purge(full=True)
+                self._entity_sets[es.id] = es
+                self._stats["entity_sets_created"] += 1
+            uri = f"/rest/{table.name}/$entityset/{es.id}"
+            return self._page(table, req, snapshot, projection, entity_set=uri)
+        if method not in {None, ""}:
+            msg = f"Unsupported $method {method!r}"
+            raise FourDError(500, [entry(INVALID_PARAMETER, msg, "dbrq")])
+        return self._page(table, req, indexes, projection)
+
+    def _float_param(self, req: _Request, name: str, default: float) -> float:
+        raw = req.query.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if value < 0:
+            msg = f"Invalid value {raw!r} for {name}"
+            raise FourDError(500, [entry(INVALID_PARAMETER, msg, "dbrq")])
+        return value
+
+    def _entity_set(self, req: _Request, table: Table, set_id: str) -> Response:
+        with self._lock:
+            self._purge(full=True)
+            es = self._entity_sets.get(set_id)
+            if es is None or es.table != table.name:
+                msg = f'The entity set "{set_id}" does not exist or has expired'
+                raise FourDError(404, [entry(ENTITY_SET_NOT_FOUND, msg, "dbmg")])
+            if req.query.get("$method") == "release":
+                del self._entity_sets[set_id]
+                return _json(200, {"ReleaseEntitySet": True})
+            es.last_used = self.now()
+        projection = self._projection(table, req, "")
+        uri = f"/rest/{table.name}/$entityset/{es.id}"
+        return self._page(table, req, es.indexes, projection, entity_set=uri)
+
+    def _entity(self, req: _Request, table: Table, key: str, path_attrs: str) -> Response:
+        i = table.index_of(key)
+        if i is None:
+            msg = f'Cannot find an entity with "{key}" as primary key in the dataclass {table.name}'
+            raise FourDError(404, [entry(ENTITY_NOT_FOUND, msg, "dbmg")])
+        projection = self._projection(table, req, path_attrs)
+        raw = table.row_bytes(i)
+        if projection is not None:
+            raw = _project(raw, projection)
+        with self._lock:
+            self._stats["rows_sent"] += 1
+        return Response(200, b'{"__entityModel":' + orjson.dumps(table.name) + b"," + raw[1:])
+
+    # -- writing -----------------------------------------------------------------
+
+    def _update(self, req: _Request, table: Table) -> Response:
+        length = _content_length(req.environ)
+        if length > self.config.max_request_size:
+            msg = (
+                f"The request size ({length} bytes) exceeds the maximum request size "
+                f"({self.config.max_request_size} bytes)"
+            )
+            return _error(413, [entry(None, msg, "http")])
+        body = req.environ["wsgi.input"].read(length) if length else b""
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            payload = _UNSET
+        if not isinstance(payload, (dict, list)) or (isinstance(payload, list) and not payload):
+            msg = "The body of $method=update must be a JSON object or a non-empty array"
+            return _error(500, [entry(INVALID_PARAMETER, msg, "dbrq")])
+        atomic = req.query.get("$atomic", "").lower() == "true"
+        items = payload if isinstance(payload, list) else [payload]
+        user = req.session.user if req.session is not None else ""
+        with self._write_lock, table.lock:
+            results, audit = self._apply_all(table, items, atomic=atomic, user=user)
+            applied = all(r.ok for r in results) or not atomic
+            with self._lock:
+                if applied:
+                    for a in audit:
+                        a["seq"] = len(self._audit) + 1
+                        self._audit.append(a)
+                    self._stats["writes_applied"] += len(audit)
+                    self._stats["entities_created"] += sum(a["action"] == "create" for a in audit)
+                    self._global_stamp += len(audit)
+                self._stats["stamp_conflicts"] += sum(
+                    "__STATUS" in r.body for r in results if not r.ok
+                )
+        if isinstance(payload, dict):
+            r = results[0]
+            if r.ok:
+                return _json(200, {"__entityModel": table.name, **r.body})
+            return _json(r.status, {"__entityModel": table.name, **r.body})
+        body_out: dict[str, Any] = {"__ENTITIES": [r.body for r in results]}
+        failed = [r for r in results if not r.ok]
+        if atomic and failed:
+            first = failed[0]
+            body_out["__ERROR"] = [
+                *first.entries,
+                entry(
+                    PROCESSING_FAILED,
+                    f"The atomic update of {len(items)} entities was cancelled: nothing was saved",
+                    "dbrq",
+                ),
+            ]
+            return _json(first.status, body_out)
+        return _json(200, body_out)
+
+    def _apply_all(
+        self, table: Table, items: list[Any], *, atomic: bool, user: str
+    ) -> tuple[list[_ItemResult], list[dict[str, Any]]]:
+        undo: list[tuple[int, bytes]] = []
+        count_before = table.count()
+        results: list[_ItemResult] = []
+        audit: list[dict[str, Any]] = []
+        for item in items:
+            results.append(self._apply_one(table, item, user, undo, audit))
+        if atomic and not all(r.ok for r in results):
+            for i, old in reversed(undo):
+                table.put(i, old)
+            table.truncate(count_before)
+            audit.clear()
+            # Report what the entities look like now that nothing was saved.
+            for r in results:
+                key = r.body.get("__KEY")
+                if r.ok:
+                    pos = table.index_of(str(key)) if key is not None else None
+                    r.body = table.record(pos) if pos is not None else {"__KEY": None}
+        return results, audit
+
+    def _apply_one(
+        self,
+        table: Table,
+        item: Any,
+        user: str,
+        undo: list[tuple[int, bytes]],
+        audit: list[dict[str, Any]],
+    ) -> _ItemResult:
+        if not isinstance(item, dict):
+            msg = "Each entity of $method=update must be a JSON object"
+            e = [entry(INVALID_PARAMETER, msg, "dbrq")]
+            return _ItemResult(False, 500, {"__ERROR": e}, e)
+        key = item.get("__KEY")
+        values_in = {k: v for k, v in item.items() if not k.startswith("__")}
+        try:
+            values = {k: _coerce(table, k, v) for k, v in values_in.items()}
+        except FourDError as exc:
+            body: dict[str, Any] = {"__ERROR": exc.entries}
+            if key is not None:
+                body = {"__KEY": str(key), **body}
+            return _ItemResult(False, exc.status, body, exc.entries)
+        now = self.now()
+        if key is None:
+            return self._create(table, values, now, user, audit)
+        i = table.index_of(str(key))
+        if i is None:
+            msg = f'Cannot find an entity with "{key}" as primary key in the dataclass {table.name}'
+            e = [entry(ENTITY_NOT_FOUND, msg, "dbmg")]
+            return _ItemResult(False, 404, {"__KEY": str(key), "__ERROR": e}, e)
+        old = table.row_bytes(i)
+        rec: dict[str, Any] = orjson.loads(old)
+        stamp = _as_int(item.get("__STAMP"))
+        if stamp is not None and stamp != rec["__STAMP"]:
+            e = _stamp_errors(table.name, i)
+            body = {
+                "__STATUS": {"status": 2, "statusText": "Stamp has changed", "success": False},
+                **rec,
+                "__ERROR": e,
+            }
+            return _ItemResult(False, self.config.stamp_conflict_status, body, e)
+        before = rec["__STAMP"]
+        rec.update(values)
+        rec["__STAMP"] = before + 1
+        rec["__TIMESTAMP"] = iso_ms(now)
+        new = assemble(table.spec, rec["__KEY"], rec["__TIMESTAMP"], rec["__STAMP"], rec)
+        undo.append((i, old))
+        table.put(i, orjson.dumps(new))
+        audit.append(
+            {
+                "time": iso_ms(now),
+                "action": "update",
+                "table": table.name,
+                "key": rec["__KEY"],
+                "stamp_before": before,
+                "stamp_after": before + 1,
+                "values": values,
+                "user": user,
+            }
+        )
+        return _ItemResult(True, 200, self._saved(new, now))
+
+    def _create(
+        self,
+        table: Table,
+        values: dict[str, Any],
+        now: float,
+        user: str,
+        audit: list[dict[str, Any]],
+    ) -> _ItemResult:
+        key = table.codec.key(table.count())
+        full: dict[str, Any] = {
+            a.name: _default(a) for a in table.spec.attributes if a.kind == "storage"
+        }
+        if "UID" in full:
+            full["UID"] = key
+        if "ID" in full and table.spec.numeric_key is not None:
+            full["ID"] = int(key)
+        if "created_name" in full:
+            full |= {
+                "created_name": user or "REST",
+                "created_date": wire_date(_utc_date(now)),
+                "created_time": ms_since_midnight(now),
+                "modified_name": None,
+                "modified_date": None,
+                "modified_time": None,
+            }
+        full.update(values)
+        new = assemble(table.spec, key, iso_ms(now), 1, full)
+        table.append(orjson.dumps(new))
+        audit.append(
+            {
+                "time": iso_ms(now),
+                "action": "create",
+                "table": table.name,
+                "key": key,
+                "stamp_before": None,
+                "stamp_after": 1,
+                "values": values,
+                "user": user,
+            }
+        )
+        return _ItemResult(True, 200, self._saved(new, now))
+
+    def _saved(self, record: dict[str, Any], now: float) -> dict[str, Any]:
+        if self.config.quirks:
+            return {**record, "__TIMESTAMP": update_stamp_date(now)}
+        return record
+
+    # -- admin -------------------------------------------------------------------
+
+    def _admin(  # noqa: PLR0911 - one return per admin endpoint
+        self, method: str, what: str, environ: Mapping[str, Any]
+    ) -> Response:
+        what = what.strip("/")
+        body: dict[str, Any] = {}
+        if method == "POST":
+            length = _content_length(environ)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            try:
+                parsed = orjson.loads(raw) if raw.strip() else {}
+            except orjson.JSONDecodeError:
+                parsed = None
+            if not isinstance(parsed, dict):
+                return _error(400, [entry(None, "admin bodies are JSON objects", "emulator")])
+            body = parsed
+        try:
+            if (method, what) == ("GET", "stats"):
+                return _json(200, self.stats())
+            if (method, what) == ("GET", "audit"):
+                return _json(200, self.audit())
+            if (method, what) == ("POST", "faults"):
+                return _json(200, self.set_faults(**body))
+            if (method, what) == ("POST", "sessions/expire"):
+                return _json(200, {"expired": self.expire_sessions(body.get("session_id"))})
+            if (method, what) == ("POST", "clock"):
+                return _json(200, {"offset": self.advance_clock(float(body.get("seconds", 0)))})
+            if (method, what) == ("POST", "reset"):
+                self.reset()
+                return _json(200, {"ok": True})
+        except (TypeError, ValueError) as exc:
+            return _error(400, [entry(None, f"bad admin request: {exc}", "emulator")])
+        return _error(404, [entry(None, f"unknown admin endpoint {method} {what}", "emulator")])
+
+
+def _as_int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None if value is None else -1
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
+def _cookie_parts(environ: Mapping[str, Any]) -> list[str]:
+    header = str(environ.get("HTTP_COOKIE", "") or "")
+    return [p for p in header.split(";") if p.strip()]
+
+
+def _content_length(environ: Mapping[str, Any]) -> int:
+    try:
+        return max(int(environ.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0
+
+
+def _unknown_table(name: str) -> FourDError:
+    msg = f'The dataclass "{name}" does not exist or is not available via REST'
+    return FourDError(404, [entry(UNKNOWN_TABLE, msg, "dbmg")])
+
+
+def _project(raw: bytes, names: list[str]) -> bytes:
+    rec = orjson.loads(raw)
+    out = {"__KEY": rec["__KEY"], "__TIMESTAMP": rec["__TIMESTAMP"], "__STAMP": rec["__STAMP"]}
+    for n in names:
+        out[n] = rec.get(n)
+    return orjson.dumps(out)
+
+
+def _sort_kind(attr: AttributeSpec) -> str | None:
+    if attr.kind != "storage":
+        return None
+    if attr.type in STRING_TYPES:
+        return "fold"
+    if attr.type == "date":
+        return "date"
+    if attr.type in NUMERIC_TYPES or attr.type == "bool":
+        return "raw"
+    return None
+
+
+def _stamp_errors(table: str, index: int) -> list[dict[str, Any]]:
+    return [
+        entry(1263, f"Given stamp does not match current one for record# {index} of table {table}"),
+        entry(1046, f"Cannot save record {index} in table {table}"),
+        entry(1517, f'The entity# {index} in the "{table}" dataclass cannot be saved'),
+    ]
+
+
+def _utc_date(epoch: float) -> Any:
+    import datetime as dt  # noqa: PLC0415 - only needed for creates
+
+    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).date()
+
+
+def _default(attr: AttributeSpec) -> Any:
+    t = attr.type
+    if t in {"string", "text"}:
+        return ""
+    if t in NUMERIC_TYPES:
+        return 0
+    if t == "bool":
+        return False
+    if t == "date":
+        return "0!0!0"
+    return None
+
+
+def _coerce(table: Table, name: str, value: Any) -> Any:  # noqa: PLR0911, PLR0912 - per type
+    attr = table.attributes.get(name)
+    if attr is None:
+        raise FourDError.unknown_attribute(name, table.name)
+    t = attr.type
+
+    def bad() -> FourDError:
+        msg = f'Invalid value {value!r} for the {t} attribute "{name}"'
+        return FourDError.query(INCOMPATIBLE_TYPES, msg, table=table.name)
+
+    if attr.kind != "storage":
+        msg = f'The relation attribute "{name}" cannot be written'
+        raise FourDError.query(UNKNOWN_ATTRIBUTE, msg, table=table.name)
+    if value is None:
+        return None
+    if t in STRING_TYPES:
+        if not isinstance(value, str):
+            raise bad()
+        return value
+    if t in {"long", "long64", "word", "byte"}:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad()
+        if isinstance(value, float) and not value.is_integer():
+            raise bad()
+        return int(value)
+    if t in NUMERIC_TYPES:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad()
+        return value
+    if t == "bool":
+        if not isinstance(value, bool):
+            raise bad()
+        return value
+    if t == "date":
+        if not isinstance(value, str):
+            raise bad()
+        try:
+            return ordinal_to_wire(parse_date_constant(value))
+        except ValueError:
+            raise bad() from None
+    if t == "object":
+        if not isinstance(value, (dict, list)):
+            raise bad()
+        return value
+    return value
+
+
+# Re-exported for the server module's stats of tables.
+TABLE_NAMES = tuple(t.name for t in TABLES)

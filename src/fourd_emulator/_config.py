@@ -1,0 +1,93 @@
+"""The emulator's configuration and its fault settings (values only, no behaviour)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+__all__ = ["EmulatorConfig", "Faults"]
+
+
+def _check_cookie(_inst: object, _attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in {"WASID4D", "4DSID"}:
+        msg = f"cookie must be 'WASID4D' or '4DSID', not {value!r}"
+        raise ValueError(msg)
+
+
+def _non_negative(_inst: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and value < 0:
+        msg = f"{attribute.name} must be >= 0, got {value!r}"
+        raise ValueError(msg)
+
+
+@attrs.frozen(repr=False)
+class EmulatorConfig:
+    """How the emulated 4D server behaves; undocumented 4D behaviours are switches here."""
+
+    rows: int = attrs.field(default=2000, validator=_non_negative)
+    """Size of the big tables (``Artikel_Variante`` has exactly this many rows)."""
+    licences: int | None = attrs.field(default=None, validator=_non_negative)
+    """Maximum concurrent sessions (None: unlimited); beyond it HTTP 402 / 1823."""
+    cookie: str = attrs.field(default="WASID4D", validator=_check_cookie)
+    """``WASID4D`` (legacy sessions) or ``4DSID`` (cookie ``4DSID_<app_name>``)."""
+    app_name: str = "WSZ-DB"
+    require_login: bool = False
+    """Data requests need a session authenticated by ``$directory/login`` (else 401)."""
+    seed: int = 0
+    quirks: bool = True
+    """pyERP's server quirks: strict ``<``/``>`` on dates and ``__TIMESTAMP`` filters answer
+    500, update responses carry ``!!YYYY-MM-DD!!`` timestamps, ``$directory/logout`` is 404."""
+    users: Mapping[str, str] = attrs.field(
+        factory=lambda: {"admin": "secret"}, converter=dict, repr=False
+    )
+    """Accepted ``$directory/login`` credentials (user -> password)."""
+    max_request_size: int = attrs.field(default=2_000_000, validator=_non_negative)
+    session_lifetime: float = attrs.field(default=3600.0, validator=_non_negative)
+    """Idle lifetime of a session in seconds (4D: 60 minutes)."""
+    stamp_conflict_status: int = 200
+    """HTTP status of a stale-``__STAMP`` answer (undocumented by 4D; the body says it)."""
+    default_top: int = 100
+    entity_set_timeout: float = 7200.0
+    max_requests_per_connection: int = 100
+    keepalive_timeout: float = 15.0
+    """Seconds an idle keep-alive connection is kept open."""
+
+    @property
+    def cookie_name(self) -> str:
+        """The session cookie's name."""
+        return "WASID4D" if self.cookie == "WASID4D" else f"4DSID_{self.app_name}"
+
+    def __repr__(self) -> str:
+        return (
+            f"<EmulatorConfig rows={self.rows} licences={self.licences} "
+            f"cookie={self.cookie_name} require_login={self.require_login} seed={self.seed} "
+            f"quirks={self.quirks}>"
+        )
+
+
+def _rate(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        msg = f"{attribute.name} must be between 0 and 1, got {value!r}"
+        raise ValueError(msg)
+
+
+@attrs.frozen
+class Faults:
+    """Injected faults; every random decision comes from one RNG seeded with ``seed``."""
+
+    latency_ms: float = attrs.field(default=0.0, validator=_non_negative)
+    latency_jitter_ms: float = attrs.field(default=0.0, validator=_non_negative)
+    """Uniform extra latency in ``[0, jitter)`` on top of ``latency_ms``."""
+    error_503_rate: float = attrs.field(default=0.0, validator=_rate)
+    reset_rate: float = attrs.field(default=0.0, validator=_rate)
+    truncate_rate: float = attrs.field(default=0.0, validator=_rate)
+    licences: int | None = attrs.field(default=None, validator=_non_negative)
+    licences_override: bool = False
+    """True when ``licences`` replaces the configured cap (None then means unlimited)."""
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the settings as JSON."""
+        return attrs.asdict(self)

@@ -1,0 +1,202 @@
+"""The composition root: ``build_client(config)`` wires adapters picked by name into a LegacyClient.
+
+The only place that knows how the pieces fit: transport → ``FourDLogin`` →
+``SharedSessionProvider`` (store by name) → backend (by name) → ``LegacyClient``. Adapters
+are looked up in the plugin registry (``legacy_core.plugins``); the built-in plugin is
+registered explicitly, third parties through the ``legacy_api`` entry-point group.
+Nothing connects here: the first request logs in.
+
+Factory keyword arguments (a factory receives those of these names its signature accepts):
+
+- ``backend``: ``environments`` (name -> Environment), ``sessions`` (SessionProvider),
+  ``transport`` (Transport), ``default_environment``, ``max_request_size``, ``clock``,
+  ``config`` (the ClientConfig).
+- ``session_store``: ``directory`` (``session_dir``, when set), ``client`` (``redis_url``),
+  ``alias`` (``django_cache_alias``), ``clock``, ``config``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import structlog
+
+from legacy_adapters import builtin_plugin
+from legacy_adapters.config import ClientConfig, load_config
+from legacy_core.clock import SystemClock
+from legacy_core.errors import ConfigurationError
+from legacy_core.plugins import AdapterRegistry, LazyFactory, get_registry
+from legacy_core.ports import Clock, FieldWriter, SessionProvider, SessionStore, TableReader
+from legacy_core.resilience import CircuitBreaker, RetryPolicy
+from legacy_core.service import LegacyClient
+
+__all__ = ["build_client", "build_session_provider", "build_store"]
+
+_log = structlog.get_logger("legacy_api")
+
+
+def _registry(registry: AdapterRegistry | None) -> AdapterRegistry:
+    return registry if registry is not None else get_registry([builtin_plugin])
+
+
+def _call_with_accepted(
+    factory: Callable[..., object], pool: Mapping[str, Callable[[], Any]]
+) -> object:
+    """Call ``factory`` with the pool's arguments its signature names (built only if needed)."""
+    target = factory.load() if isinstance(factory, LazyFactory) else factory
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):  # builtins without a signature: no arguments
+        parameters = {}  # type: ignore[assignment]
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    kwargs = {name: make() for name, make in pool.items() if takes_all or name in parameters}
+    return target(**kwargs)
+
+
+def build_store(
+    config: ClientConfig, *, clock: Clock | None = None, registry: AdapterRegistry | None = None
+) -> SessionStore:
+    """Build the session store named by ``config.session_store`` (no connection is made)."""
+    pool: dict[str, Callable[[], Any]] = {
+        "clock": lambda: clock or SystemClock(),
+        "config": lambda: config,
+        "alias": lambda: config.django_cache_alias,
+    }
+    if config.session_dir:
+        pool["directory"] = lambda: config.session_dir
+    if config.redis_url:
+        pool["client"] = lambda: config.redis_url
+    factory = _registry(registry).factory("session_store", config.session_store)
+    store = _call_with_accepted(factory, pool)
+    if not isinstance(store, SessionStore):
+        kind = type(store).__name__
+        msg = f"session store {config.session_store!r} built a {kind}, not a SessionStore"
+        raise ConfigurationError(msg)
+    return store
+
+
+def build_session_provider(
+    config: ClientConfig,
+    transport: Any,
+    *,
+    store: SessionStore | None = None,
+    clock: Clock | None = None,
+    registry: AdapterRegistry | None = None,
+) -> SessionProvider:
+    """Build the shared session provider over ``store`` (or the configured one), 4D login."""
+    from legacy_adapters.fourd import Credentials, FourDLogin  # noqa: PLC0415 - only for fourd
+    from legacy_core.sessions import SharedSessionProvider  # noqa: PLC0415
+
+    credentials = {
+        env: Credentials(username, password)
+        for env, (username, password) in config.credentials.items()
+    }
+    login = FourDLogin(transport, credentials=credentials or None)
+    codec = None
+    if config.session_key:
+        from legacy_adapters.stores import FernetCodec  # noqa: PLC0415 - cryptography is heavy
+
+        codec = FernetCodec(config.session_key)
+    return SharedSessionProvider(
+        store if store is not None else build_store(config, clock=clock, registry=registry),
+        login,
+        clock=clock or SystemClock(),
+        codec=codec,
+    )
+
+
+def build_client(
+    config: ClientConfig | Mapping[str, Any] | None = None,
+    *,
+    transport: Any = None,
+    store: SessionStore | None = None,
+    sessions: SessionProvider | None = None,
+    backend: object = None,
+    clock: Clock | None = None,
+    retry: RetryPolicy | None = None,
+    breakers: Mapping[str, CircuitBreaker] | Callable[[str], CircuitBreaker] | None = None,
+    registry: AdapterRegistry | None = None,
+    **overrides: Any,
+) -> LegacyClient:
+    """Build the LegacyClient for ``config`` (default: ``load_config()``), connecting nothing.
+
+    ``config`` may be a ClientConfig or a mapping for ``load_config``; ``overrides`` are
+    ClientConfig fields replacing the loaded ones (``page_size=…``). Any component can be
+    passed in instead of built — tests inject a transport, a store or a whole backend.
+    """
+    cfg = _config(config, overrides)
+    clock = clock or SystemClock()
+    environments = cfg.environment_objects()
+    if backend is None:
+        built: dict[str, Any] = {}
+
+        def the_transport() -> Any:
+            if "transport" not in built:
+                built["transport"] = transport if transport is not None else _transport(cfg)
+            return built["transport"]
+
+        def the_sessions() -> SessionProvider:
+            if sessions is not None:
+                return sessions
+            return build_session_provider(
+                cfg, the_transport(), store=store, clock=clock, registry=registry
+            )
+
+        pool: dict[str, Callable[[], Any]] = {
+            "environments": lambda: environments,
+            "sessions": the_sessions,
+            "transport": the_transport,
+            "default_environment": lambda: cfg.default_environment,
+            "max_request_size": lambda: cfg.max_request_size,
+            "clock": lambda: clock,
+            "config": lambda: cfg,
+        }
+        backend = _call_with_accepted(_registry(registry).factory("backend", cfg.backend), pool)
+    if not isinstance(backend, TableReader) or not isinstance(backend, FieldWriter):
+        kind = type(backend).__name__
+        msg = f"backend {cfg.backend!r} built a {kind}, not a TableReader and FieldWriter"
+        raise ConfigurationError(msg)
+    client = LegacyClient(
+        backend,
+        backend,
+        environments,
+        cfg.default_environment,
+        clock=clock,
+        retry=retry if retry is not None else RetryPolicy(attempts=cfg.retries + 1, clock=clock),
+        breakers=breakers,
+        page_size=cfg.page_size,
+        workers=cfg.workers,
+    )
+    _log.info(
+        "legacy_api.client.built",
+        backend=cfg.backend,
+        session_store=cfg.session_store,
+        environments=sorted(environments),
+        default_environment=cfg.default_environment,
+    )
+    return client
+
+
+def _config(config: object, overrides: Mapping[str, Any]) -> ClientConfig:
+    if isinstance(config, ClientConfig):
+        if not overrides:
+            return config
+        try:
+            return attrs.evolve(config, **overrides)
+        except TypeError as exc:
+            msg = f"unknown build_client override: {exc}"
+            raise ConfigurationError(msg) from None
+    if config is not None and not isinstance(config, Mapping):
+        msg = f"config must be a ClientConfig or a mapping, not {type(config).__name__}"
+        raise ConfigurationError(msg)
+    return load_config({**(config or {}), **overrides})
+
+
+def _transport(config: ClientConfig) -> Any:
+    from legacy_adapters.fourd import RequestsTransport  # noqa: PLC0415 - requests only when used
+
+    # One pooled connection per worker thread, and a few spare for the session provider.
+    return RequestsTransport(pool_size=max(config.workers, 4), verify=config.verify_tls)

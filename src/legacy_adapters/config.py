@@ -1,0 +1,333 @@
+"""Client configuration: ``ClientConfig`` and ``load_config`` (mapping > env > TOML > defaults).
+
+Django settings are read elsewhere (``legacy_adapters.django``); this module serves
+scripts, the CLI and the ``wsz_api`` shim. Nothing here connects or builds adapters —
+``legacy_adapters.bootstrap.build_client`` does.
+
+Accepted shapes (mapping and TOML file alike)::
+
+    default_environment = "live"
+    backend = "fourd"            # or "memory", or a plugin's name
+    page_size = 1000
+    workers = 4
+    retries = 3                  # retries after the first attempt
+    [environments]
+    live = "http://wsz-db:8080"  # or {url = "...", username = "...", password = "..."}
+    [session]
+    store = "file"               # memory | file | redis | django | a plugin's name
+    dir = "/var/lib/legacy-api"
+    redis_url = "redis://localhost:6379/0"
+    key = "<Fernet key>"         # encrypts stored sessions at rest
+    [timeouts]
+    connect = 5
+    read = 60
+    [credentials.live]
+    username = "api"
+    password = "..."
+
+Flat keys (``session_store``, ``session_dir``, ``connect_timeout`` …) work too.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from legacy_core.errors import ConfigurationError
+from legacy_core.model import Environment
+
+__all__ = ["ENV_VARIABLES", "ClientConfig", "load_config"]
+
+_STORES_NEEDING = {"redis": "redis_url"}
+
+
+def _str_dict(value: Mapping[str, str]) -> dict[str, str]:
+    return dict(value)
+
+
+def _credentials(value: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    for env, item in dict(value).items():
+        if isinstance(item, Mapping):
+            username, password = item.get("username"), item.get("password", "")
+        elif isinstance(item, (tuple, list)) and len(item) == 2:
+            username, password = item
+        else:
+            msg = f"credentials for {env!r} must be {{username, password}}"
+            raise ConfigurationError(msg, environment=str(env))
+        if not isinstance(username, str) or not username or not isinstance(password, str):
+            msg = f"credentials for {env!r}: username must be a non-empty str, password a str"
+            raise ConfigurationError(msg, environment=str(env))
+        out[str(env)] = (username, password)
+    return out
+
+
+def _int_at_least(low: int) -> Any:
+    def check(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            msg = f"config {attribute.name} must be an integer >= {low}, got {value!r}"
+            raise ConfigurationError(msg)
+
+    return check
+
+
+def _positive_number(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        msg = f"config {attribute.name} must be a number > 0, got {value!r}"
+        raise ConfigurationError(msg)
+
+
+@attrs.frozen
+class ClientConfig:
+    """Everything ``build_client`` needs; secrets (``session_key``, passwords) never print."""
+
+    environments: Mapping[str, str] = attrs.field(converter=_str_dict)
+    """Environment name -> base URL."""
+    default_environment: str = "live"
+    backend: str = "fourd"
+    session_store: str = "file"
+    session_dir: str | None = None
+    redis_url: str | None = attrs.field(default=None, repr=False)
+    """May carry a password (``redis://:pw@host``): kept out of reprs."""
+    django_cache_alias: str = "default"
+    session_key: str | None = attrs.field(default=None, repr=False)
+    connect_timeout: float = attrs.field(default=5.0, validator=_positive_number)
+    read_timeout: float = attrs.field(default=60.0, validator=_positive_number)
+    retries: int = attrs.field(default=3, validator=_int_at_least(0))
+    page_size: int = attrs.field(default=1000, validator=_int_at_least(1))
+    workers: int = attrs.field(default=1, validator=_int_at_least(1))
+    verify_tls: bool = True
+    max_request_size: int = attrs.field(default=2_000_000, validator=_int_at_least(1024))
+    credentials: Mapping[str, tuple[str, str]] = attrs.field(
+        factory=dict, converter=_credentials, repr=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if not self.environments:
+            msg = (
+                "no environment configured: set LEGACY_API_LIVE_URL (and LEGACY_API_TEST_URL), "
+                "name a TOML file in LEGACY_API_CONFIG, or pass environments={...}"
+            )
+            raise ConfigurationError(msg)
+        self.environment_objects()  # validates names and URLs
+        if self.default_environment not in self.environments:
+            msg = (
+                f"default environment {self.default_environment!r} is not configured "
+                f"(configured: {', '.join(sorted(self.environments))})"
+            )
+            raise ConfigurationError(msg, environment=self.default_environment)
+        unknown = sorted(set(self.credentials) - set(self.environments))
+        if unknown:
+            msg = f"credentials given for unconfigured environment(s): {', '.join(unknown)}"
+            raise ConfigurationError(msg)
+        needed = _STORES_NEEDING.get(self.session_store)
+        if needed is not None and not getattr(self, needed):
+            msg = (
+                f"session store {self.session_store!r} needs {needed} (LEGACY_API_{needed.upper()})"
+            )
+            raise ConfigurationError(msg)
+
+    def environment_objects(self) -> dict[str, Environment]:
+        """Return the configured environments as core values (timeouts and TLS applied)."""
+        return {
+            name: Environment(
+                name,
+                url,
+                verify_tls=self.verify_tls,
+                connect_timeout=float(self.connect_timeout),
+                read_timeout=float(self.read_timeout),
+            )
+            for name, url in self.environments.items()
+        }
+
+    def with_url(self, url: str, environment: str | None = None) -> ClientConfig:
+        """Return this configuration with one environment pointed at ``url`` (CLI ``--url``)."""
+        name = environment or self.default_environment
+        return attrs.evolve(self, environments={**self.environments, name: url})
+
+
+# -- loading ---------------------------------------------------------------------------
+
+ENV_VARIABLES: dict[str, tuple[str, ...]] = {
+    # field path -> variables, first one set wins (new names before pyERP's old ones)
+    "environments.live": ("LEGACY_API_LIVE_URL", "LEGACY_ERP_API_LIVE"),
+    "environments.test": ("LEGACY_API_TEST_URL", "LEGACY_ERP_API_TEST"),
+    "default_environment": ("LEGACY_API_DEFAULT_ENV", "LEGACY_API_DEFAULT_ENVIRONMENT"),
+    "backend": ("LEGACY_API_BACKEND",),
+    "session_store": ("LEGACY_API_SESSION_STORE",),
+    "session_dir": ("LEGACY_API_SESSION_DIR",),
+    "redis_url": ("LEGACY_API_REDIS_URL",),
+    "session_key": ("LEGACY_API_SESSION_KEY",),
+    "connect_timeout": ("LEGACY_API_CONNECT_TIMEOUT",),
+    "read_timeout": ("LEGACY_API_READ_TIMEOUT", "LEGACY_API_REQUEST_TIMEOUT"),
+    "retries": ("LEGACY_API_RETRIES", "LEGACY_API_MAX_RETRIES"),
+    "page_size": ("LEGACY_API_PAGE_SIZE",),
+    "workers": ("LEGACY_API_WORKERS",),
+    "verify_tls": ("LEGACY_API_VERIFY_TLS",),
+}
+"""Which environment variables set which setting; credentials are
+``LEGACY_API_{ENV}_USERNAME`` / ``LEGACY_API_{ENV}_PASSWORD``."""
+
+_FIELDS = {a.name for a in attrs.fields(ClientConfig)}
+_INTS = {"retries", "page_size", "workers", "max_request_size"}
+_FLOATS = {"connect_timeout", "read_timeout"}
+_BOOLS = {"verify_tls"}
+_SECTIONS: dict[str, dict[str, str]] = {
+    "session": {
+        "store": "session_store",
+        "dir": "session_dir",
+        "directory": "session_dir",
+        "redis_url": "redis_url",
+        "key": "session_key",
+        "django_cache_alias": "django_cache_alias",
+    },
+    "timeouts": {"connect": "connect_timeout", "read": "read_timeout"},
+}
+
+
+def load_config(
+    mapping: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> ClientConfig:
+    """Build the configuration: ``mapping`` over env vars over the TOML file over defaults.
+
+    The TOML file is the one ``LEGACY_API_CONFIG`` names (in ``environ``). Unknown keys,
+    bad values and a missing or unreadable file raise ConfigurationError saying which.
+    """
+    env = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    path = env.get("LEGACY_API_CONFIG")
+    if path:
+        _merge(merged, _normalise(_read_toml(path), f"config file {path}"))
+    _merge(merged, _from_environ(env, merged))
+    if mapping is not None:
+        _merge(merged, _normalise(mapping, "config mapping"))
+    merged.setdefault("environments", {})
+    return ClientConfig(**merged)
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with Path(path).expanduser().open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        msg = f"LEGACY_API_CONFIG names {path!r}, which does not exist"
+        raise ConfigurationError(msg) from None
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"config file {path!r} is not valid TOML: {exc}"
+        raise ConfigurationError(msg) from None
+    except OSError as exc:
+        msg = f"cannot read config file {path!r}: {exc.strerror}"
+        raise ConfigurationError(msg) from None
+
+
+def _normalise(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Turn the nested forms into ClientConfig's flat field names."""
+    out: dict[str, Any] = {}
+    known = sorted(_FIELDS | set(_SECTIONS) | {"timeout"})
+    for key, value in data.items():
+        if key in _SECTIONS:
+            if not isinstance(value, Mapping):
+                msg = f"{source}: [{key}] must be a table"
+                raise ConfigurationError(msg)
+            for sub, sub_value in value.items():
+                target = _SECTIONS[key].get(sub)
+                if target is None:
+                    _unknown(f"{key}.{sub}", [f"{key}.{k}" for k in _SECTIONS[key]], source)
+                out[target] = sub_value  # type: ignore[index]
+        elif key == "timeout":
+            out["read_timeout"] = value
+        elif key == "environments":
+            _environments(value, out, source)
+        elif key == "credentials":
+            out.setdefault("credentials", {}).update(_credentials(_mapping(value, key, source)))
+        elif key in _FIELDS:
+            out[key] = value
+        else:
+            _unknown(key, known, source)
+    return out
+
+
+def _environments(value: object, out: dict[str, Any], source: str) -> None:
+    envs = out.setdefault("environments", {})
+    for name, item in _mapping(value, "environments", source).items():
+        if isinstance(item, str):
+            envs[name] = item
+        elif isinstance(item, Mapping) and isinstance(item.get("url"), str):
+            envs[name] = item["url"]
+            if "username" in item:
+                creds = _credentials({name: item})
+                out.setdefault("credentials", {}).update(creds)
+        else:
+            msg = f"{source}: environment {name!r} must be a URL or {{url = ...}}"
+            raise ConfigurationError(msg, environment=str(name))
+
+
+def _mapping(value: object, key: str, source: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        msg = f"{source}: {key} must be a table/mapping, not {type(value).__name__}"
+        raise ConfigurationError(msg)
+    return value
+
+
+def _unknown(key: str, known: list[str], source: str) -> None:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    msg = f"{source}: unknown setting {key!r}{hint}"
+    raise ConfigurationError(msg)
+
+
+def _from_environ(env: Mapping[str, str], lower: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for target, names in ENV_VARIABLES.items():
+        found = next(((n, env[n]) for n in names if env.get(n, "").strip()), None)
+        if found is None:
+            continue
+        name, raw = found
+        value = _parse(target, name, raw.strip())
+        if target.startswith("environments."):
+            out.setdefault("environments", {})[target.split(".", 1)[1]] = value
+        else:
+            out[target] = value
+    known_envs = {*lower.get("environments", {}), *out.get("environments", {})}
+    for env_name in sorted(known_envs):
+        prefix = f"LEGACY_API_{env_name.upper().replace('-', '_')}_"
+        username = env.get(prefix + "USERNAME")
+        if username:
+            password = env.get(prefix + "PASSWORD", "")
+            out.setdefault("credentials", {})[env_name] = (username, password)
+    return out
+
+
+def _parse(target: str, name: str, raw: str) -> Any:
+    try:
+        if target in _INTS:
+            return int(raw)
+        if target in _FLOATS:
+            return float(raw)
+    except ValueError:
+        kind = "an integer" if target in _INTS else "a number"
+        msg = f"{name} must be {kind}, got {raw!r}"
+        raise ConfigurationError(msg) from None
+    if target in _BOOLS:
+        lowered = raw.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        msg = f"{name} must be true or false, got {raw!r}"
+        raise ConfigurationError(msg)
+    return raw
+
+
+def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    for key, value in layer.items():
+        if key in {"environments", "credentials"}:
+            into.setdefault(key, {}).update(value)
+        else:
+            into[key] = value

@@ -1,0 +1,58 @@
+"""Health of the 4D environments: a function, a small JSON view and a django-health-check plugin.
+
+The probe is the facade's ``health()`` (one ``$info`` per environment through the breaker,
+no retries); a configuration problem is reported as unhealthy, not raised.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import structlog
+
+from legacy_core.errors import LegacyError
+
+__all__ = ["check_health", "health_view", "register_health_check_plugin"]
+
+_log = structlog.get_logger("legacy_api")
+
+
+def check_health(env: str | None = None) -> dict[str, Any]:
+    """Probe the environments (or only ``env``): ``{"ok": bool, "environments": {...}}``."""
+    from legacy_adapters.django._client import get_client  # noqa: PLC0415 - avoid a cycle
+
+    try:
+        client = get_client(env)
+        report = client.health()
+    except LegacyError as exc:
+        first = str(exc).splitlines()[0]
+        return {"ok": False, "error": f"{type(exc).__name__}: {first}", "environments": {}}
+    if env is not None:
+        report = {env: report[env]}
+    environments = {name: dict(entry) for name, entry in report.items()}
+    for entry in environments.values():
+        # The breaker state is an enum or a str depending on its storage; JSON wants a str.
+        if "breaker" in entry:
+            entry["breaker"] = str(getattr(entry["breaker"], "value", entry["breaker"]))
+    ok = bool(environments) and all(e.get("ok") for e in environments.values())
+    return {"ok": ok, "environments": environments}
+
+
+def health_view(request: Any, env: str | None = None) -> Any:
+    """``GET`` → 200 with the report when every environment answers, else 503."""
+    from django.http import JsonResponse  # noqa: PLC0415 - Django is an optional extra
+
+    report = check_health(env or request.GET.get("env") or None)
+    if not report["ok"]:
+        _log.warning("legacy_api.health.failed", report=report)
+    return JsonResponse(report, status=200 if report["ok"] else 503)
+
+
+def register_health_check_plugin() -> bool:
+    """Register the django-health-check backend when that package is installed."""
+    if importlib.util.find_spec("health_check") is None:
+        return False
+    from legacy_adapters.django._health_check import register  # noqa: PLC0415
+
+    return register()

@@ -1,0 +1,3 @@
+"""Management commands of the legacy API app."""
+
+from __future__ import annotations

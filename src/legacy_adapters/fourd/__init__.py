@@ -1,0 +1,17 @@
+"""The 4D REST adapter: transport seam, login, and the reader/writer backend."""
+
+from __future__ import annotations
+
+from ._backend import FourDBackend
+from ._login import Credentials, FourDLogin
+from ._transport import HttpRequest, HttpResponse, RequestsTransport, Transport
+
+__all__ = [
+    "Credentials",
+    "FourDBackend",
+    "FourDLogin",
+    "HttpRequest",
+    "HttpResponse",
+    "RequestsTransport",
+    "Transport",
+]

@@ -1,0 +1,103 @@
+"""FourDBackend: the 4D REST adapter as one object implementing TableReader and FieldWriter.
+
+Composes the exchange (session cookie, 401-once, error mapping), the reader and the
+writer over one :class:`~legacy_adapters.fourd.Transport`. Nothing connects at
+construction time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from legacy_core.model import Environment, FieldUpdate, Page, Query, Record, WriteResult
+from legacy_core.ports import SessionProvider
+
+from ._exchange import Exchange
+from ._reader import FourDReader
+from ._transport import Transport
+from ._writer import FourDWriter
+
+__all__ = ["FourDBackend"]
+
+
+def _default_environment(environments: Mapping[str, Environment]) -> str:
+    if "live" in environments:
+        return "live"
+    return next(iter(environments), "live")
+
+
+@attrs.define(repr=False)
+class FourDBackend:
+    """Reads and writes 4D tables over REST with the environment's shared session.
+
+    ``default_environment`` is where a :class:`~legacy_core.model.FieldUpdate` without an
+    environment goes (``live`` when configured, else the first environment).
+    """
+
+    environments: Mapping[str, Environment]
+    sessions: SessionProvider
+    transport: Transport
+    page_size_limit: int | None = None
+    max_request_size: int = 2_000_000
+    default_environment: str | None = None
+    _exchange: Exchange = attrs.field(init=False)
+    _reader: FourDReader = attrs.field(init=False)
+    _writer: FourDWriter = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._exchange = Exchange(self.environments, self.sessions, self.transport)
+        self._reader = FourDReader(self._exchange, page_size_limit=self.page_size_limit)
+        self._writer = FourDWriter(
+            self._exchange,
+            default_environment=self.default_environment or _default_environment(self.environments),
+            max_request_size=self.max_request_size,
+        )
+
+    # TableReader
+    def read_page(self, query: Query) -> Page:
+        """One page of ``query`` (collection or entity-set window)."""
+        return self._reader.read_page(query)
+
+    def get_record(self, environment: str, table: str, key: str) -> Record:
+        """One entity by ``__KEY``; RecordNotFound if there is none."""
+        return self._reader.get_record(environment, table, key)
+
+    def tables(self, environment: str) -> list[str]:
+        """Return the table names of ``environment``."""
+        return self._reader.tables(environment)
+
+    def open_snapshot(self, query: Query, timeout: float) -> Page:
+        """Open an entity set for ``query`` and return its first page."""
+        return self._reader.open_snapshot(query, timeout)
+
+    def release_snapshot(self, environment: str, table: str, entity_set: str) -> None:
+        """Release an entity set (unknown ones are ignored)."""
+        self._reader.release_snapshot(environment, table, entity_set)
+
+    # FieldWriter
+    def write(self, updates: Sequence[FieldUpdate], *, atomic: bool = False) -> list[WriteResult]:
+        """Apply ``updates`` in batches under ``max_request_size``."""
+        return self._writer.write(updates, atomic=atomic)
+
+    def create(self, environment: str, table: str, values: Record) -> WriteResult:
+        """Create one entity."""
+        return self._writer.create(environment, table, values)
+
+    # Extras
+    def info(self, environment: str) -> dict[str, Any]:
+        """``GET /rest/$info`` (health)."""
+        return self._reader.info(environment)
+
+    def schema(self, environment: str, table: str) -> dict[str, str]:
+        """``attribute -> 4D type`` of ``table``, cached per environment."""
+        return self._reader.schema(environment, table)
+
+    def close(self) -> None:
+        """Close the transport's pooled connections."""
+        self.transport.close()
+
+    def __repr__(self) -> str:
+        return f"<FourDBackend environments={sorted(self.environments)}>"

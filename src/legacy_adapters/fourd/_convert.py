@@ -1,0 +1,514 @@
+"""The 4D wire mapping: one private cattrs converter for values, entities and page envelopes.
+
+Raw mode hands records on exactly as 4D sent them (what ``wsz_api`` needs); typed mode
+turns ``D!M!YYYY`` into dates, millisecond times into times, ``__TIMESTAMP`` into aware
+datetimes and deferred relations into keys, driven by the table schema from
+``$catalog/{Table}``. Nothing here does I/O; malformed input raises :class:`DecodeError`,
+which the backend turns into a ProtocolError with the request's context.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import cattrs
+
+from legacy_core.model import Page, Record
+
+__all__ = [
+    "DecodeError",
+    "TableSchema",
+    "decode_record",
+    "encode_values",
+    "parse_catalog",
+    "parse_entity",
+    "parse_entity_set_id",
+    "parse_page",
+    "parse_schema",
+    "parse_write_answer",
+]
+
+_MS_PER_DAY = 86_400_000
+_DMY = re.compile(r"^(\d{1,2})!(\d{1,2})!(\d{1,4})$")
+_ISO_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_BANGS = re.compile(r"^!!(.*)!!$")
+_RELATION_KEY = re.compile(r"[\[(]\"?([^\]\")]*)\"?[\])]\s*/?$")
+_ENTITY_SET = re.compile(r"/\$entityset/([^/?#]+)")
+
+
+class DecodeError(ValueError):
+    """A value or envelope does not have the shape 4D documents."""
+
+
+@attrs.frozen
+class AttributeSpec:
+    """One attribute of a 4D dataclass as ``$catalog/{Table}`` describes it."""
+
+    name: str
+    kind: str = "storage"
+    type: str = "string"
+    simple_date: bool = False
+
+
+@attrs.frozen
+class TableSchema:
+    """The attributes of one table, as the typed decoder needs them."""
+
+    table: str
+    attributes: Mapping[str, AttributeSpec] = attrs.field(factory=dict)
+
+    def types(self) -> dict[str, str]:
+        """``attribute -> 4D type`` (relations report their kind, e.g. ``relatedEntity``)."""
+        return {
+            name: (spec.kind if spec.kind.startswith("related") else spec.type)
+            for name, spec in self.attributes.items()
+        }
+
+
+# --- marker types: what the converter structures a wire value *into* -----------------
+class _Date:
+    """A 4D date that may carry a time (``simpleDate`` false)."""
+
+
+class _SimpleDate:
+    """A date-only 4D field."""
+
+
+class _Duration:
+    """A 4D time: milliseconds since midnight."""
+
+
+class _Timestamp:
+    """``__TIMESTAMP``: ISO-8601 UTC with 4D's quirks."""
+
+
+class _Key:
+    """``__KEY``: always a string."""
+
+
+class _Stamp:
+    """``__STAMP``: an int."""
+
+
+class _Int:
+    """long, long64, word, byte."""
+
+
+class _Number:
+    """number (real)."""
+
+
+class _Bool:
+    """bool."""
+
+
+class _Str:
+    """string, text, uuid."""
+
+
+class _Relation:
+    """A related entity: deferred or expanded; decoded to its key."""
+
+
+class _AsSent:
+    """object, blob, image and anything unknown: kept as sent."""
+
+
+def _date(value: Any, _cls: type) -> dt.date | dt.datetime | None:
+    return _decode_date(value, simple=False)
+
+
+def _simple_date(value: Any, _cls: type) -> dt.date | dt.datetime | None:
+    return _decode_date(value, simple=True)
+
+
+def _decode_date(value: Any, *, simple: bool) -> dt.date | dt.datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        msg = f"a 4D date must be a string, not {type(value).__name__}"
+        raise DecodeError(msg)
+    text = value.strip()
+    parts: tuple[int, int, int] | None = None
+    if m := _DMY.match(text):
+        day, month, year = (int(g) for g in m.groups())
+        parts = (year, month, day)
+    elif m := _ISO_DAY.match(text):
+        year, month, day = (int(g) for g in m.groups())
+        parts = (year, month, day)
+    if parts is not None:
+        # 0!0!0 (and 0000-00-00) is 4D's empty date.
+        return None if parts == (0, 0, 0) else _make_date(*parts, value)
+    moment = _decode_timestamp(text, None)
+    if moment is None or not simple:
+        return moment
+    return moment.date()
+
+
+def _make_date(year: int, month: int, day: int, value: str) -> dt.date:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        msg = f"invalid 4D date {value!r}"
+        raise DecodeError(msg) from None
+
+
+def _duration(value: Any, _cls: type) -> dt.time | dt.timedelta | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        msg = f"a 4D time must be milliseconds (a number), not {value!r}"
+        raise DecodeError(msg)
+    ms = int(value)
+    if 0 <= ms < _MS_PER_DAY:
+        seconds, millis = divmod(ms, 1000)
+        minutes, second = divmod(seconds, 60)
+        hour, minute = divmod(minutes, 60)
+        return dt.time(hour, minute, second, millis * 1000)
+    try:
+        return dt.timedelta(milliseconds=ms)
+    except OverflowError:
+        msg = f"4D time {value!r} is out of range"
+        raise DecodeError(msg) from None
+
+
+def _decode_timestamp(value: Any, _cls: type | None) -> dt.datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        msg = f"a 4D timestamp must be a string, not {type(value).__name__}"
+        raise DecodeError(msg)
+    # Older servers wrap the ISO text in literal quotes; update answers in !!…!!.
+    text = value.strip().strip('"').strip()
+    m = _BANGS.match(text)
+    if m:
+        text = m.group(1).strip()
+    day = _ISO_DAY.match(text)
+    if day:
+        year, month, dom = (int(g) for g in day.groups())
+        if (year, month, dom) == (0, 0, 0):
+            return None
+        return dt.datetime.combine(_make_date(year, month, dom, value), dt.time(), dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        msg = f"invalid 4D timestamp {value!r}"
+        raise DecodeError(msg) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)  # 4D timestamps are UTC
+    return moment
+
+
+def _key(value: Any, _cls: type) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    msg = f"__KEY must be a string, not {type(value).__name__}"
+    raise DecodeError(msg)
+
+
+def _stamp(value: Any, _cls: type) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    msg = f"__STAMP must be an int, not {value!r}"
+    raise DecodeError(msg)
+
+
+def _int(value: Any, _cls: type) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    msg = f"expected an integer, got {value!r}"
+    raise DecodeError(msg)
+
+
+def _number(value: Any, _cls: type) -> float | int | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    msg = f"expected a number, got {value!r}"
+    raise DecodeError(msg)
+
+
+def _bool(value: Any, _cls: type) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    msg = f"expected a boolean, got {value!r}"
+    raise DecodeError(msg)
+
+
+def _str(value: Any, _cls: type) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    msg = f"expected a string, got {type(value).__name__}"
+    raise DecodeError(msg)
+
+
+def _relation(value: Any, _cls: type) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        inner = value.get("__deferred", value)
+        if isinstance(inner, Mapping):
+            key = inner.get("__KEY")
+            if key is not None:
+                return _key(key, _Key)
+            uri = inner.get("uri")
+            if isinstance(uri, str):
+                m = _RELATION_KEY.search(uri)
+                if m and m.group(1):
+                    return m.group(1)
+                return None
+            if "__deferred" in value or "uri" in inner:
+                return None
+    msg = f"a related entity must be a deferred object, got {value!r}"
+    raise DecodeError(msg)
+
+
+def _as_sent(value: Any, _cls: type) -> Any:
+    return value
+
+
+_converter = cattrs.Converter()
+for _marker, _hook in (
+    (_Date, _date),
+    (_SimpleDate, _simple_date),
+    (_Duration, _duration),
+    (_Timestamp, _decode_timestamp),
+    (_Key, _key),
+    (_Stamp, _stamp),
+    (_Int, _int),
+    (_Number, _number),
+    (_Bool, _bool),
+    (_Str, _str),
+    (_Relation, _relation),
+    (_AsSent, _as_sent),
+):
+    _converter.register_structure_hook(_marker, _hook)
+
+
+def _unstructure_date(value: dt.date) -> str:
+    return f"{value.day}!{value.month}!{value.year}"
+
+
+def _unstructure_datetime(value: dt.datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="milliseconds") + "Z"
+
+
+def _unstructure_time(value: dt.time) -> int:
+    return ((value.hour * 60 + value.minute) * 60 + value.second) * 1000 + value.microsecond // 1000
+
+
+def _unstructure_timedelta(value: dt.timedelta) -> int:
+    return int(value / dt.timedelta(milliseconds=1))
+
+
+_converter.register_unstructure_hook(dt.date, _unstructure_date)
+_converter.register_unstructure_hook(dt.datetime, _unstructure_datetime)
+_converter.register_unstructure_hook(dt.time, _unstructure_time)
+_converter.register_unstructure_hook(dt.timedelta, _unstructure_timedelta)
+_converter.register_unstructure_hook(decimal.Decimal, float)
+
+_TYPE_MARKERS: dict[str, type] = {
+    "long": _Int,
+    "long64": _Int,
+    "word": _Int,
+    "byte": _Int,
+    "integer": _Int,
+    "number": _Number,
+    "real": _Number,
+    "float": _Number,
+    "bool": _Bool,
+    "boolean": _Bool,
+    "string": _Str,
+    "text": _Str,
+    "uuid": _Str,
+    "duration": _Duration,
+    "time": _Duration,
+}
+_SYSTEM_MARKERS: dict[str, type] = {"__KEY": _Key, "__STAMP": _Stamp, "__TIMESTAMP": _Timestamp}
+
+
+def _marker_for(spec: AttributeSpec | None) -> type:
+    if spec is None:
+        return _AsSent
+    if spec.kind == "relatedEntity":
+        return _Relation
+    if spec.kind not in {"storage", "calculated", "alias"}:
+        return _AsSent
+    if spec.type == "date":
+        return _SimpleDate if spec.simple_date else _Date
+    return _TYPE_MARKERS.get(spec.type, _AsSent)
+
+
+def _is_deferred(value: Any) -> bool:
+    return isinstance(value, Mapping) and isinstance(value.get("__deferred"), Mapping)
+
+
+def decode_record(record: Mapping[str, Any], schema: TableSchema | None) -> dict[str, Any]:
+    """Decode one entity to Python types (typed mode); raise DecodeError on a bad value."""
+    attributes = schema.attributes if schema is not None else {}
+    out: dict[str, Any] = {}
+    for name, value in record.items():
+        spec = attributes.get(name)
+        marker = _SYSTEM_MARKERS.get(name) or _marker_for(spec)
+        if spec is None and marker is _AsSent and _is_deferred(value):
+            marker = _Relation  # deferred relation not in the schema: still a key
+        try:
+            out[name] = _converter.structure(value, marker)
+        except DecodeError as exc:
+            table = schema.table if schema is not None else "?"
+            msg = f"{table}.{name}: {exc}"
+            raise DecodeError(msg) from None
+    return out
+
+
+def encode_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Python values to what 4D accepts in an update (dates ``D!M!YYYY``, times in ms)."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        out[name] = _converter.unstructure(value)
+    return out
+
+
+def _int_field(body: Mapping[str, Any], name: str, default: int | None) -> int:
+    value = body.get(name, default)
+    if value is None:
+        msg = f"the answer has no {name}"
+        raise DecodeError(msg)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        msg = f"{name} must be a non-negative int, got {value!r}"
+        raise DecodeError(msg)
+    return value
+
+
+def _entities(body: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(body, Mapping):
+        msg = f"expected a JSON object, got {type(body).__name__}"
+        raise DecodeError(msg)
+    entities = body.get("__ENTITIES")
+    if not isinstance(entities, list):
+        msg = "the answer has no __ENTITIES array"
+        raise DecodeError(msg)
+    for entity in entities:
+        if not isinstance(entity, Mapping):
+            msg = f"__ENTITIES holds a {type(entity).__name__}, not an object"
+            raise DecodeError(msg)
+    return entities
+
+
+def parse_entity_set_id(uri: Any) -> str:
+    """Return the set id of ``"/rest/{Table}/$entityset/{ID}"`` (or of a bare id)."""
+    if not isinstance(uri, str) or not uri.strip():
+        msg = f"__ENTITYSET must be a non-empty string, got {uri!r}"
+        raise DecodeError(msg)
+    m = _ENTITY_SET.search(uri)
+    ident = m.group(1) if m else uri.strip()
+    if "/" in ident or "?" in ident:
+        msg = f"cannot read an entity set id from {uri!r}"
+        raise DecodeError(msg)
+    return ident
+
+
+def parse_page(
+    body: Any,
+    *,
+    skip: int,
+    schema: TableSchema | None,
+    typed: bool,
+    want_entity_set: bool = False,
+    entity_set: str | None = None,
+) -> Page:
+    """Validate a collection answer and build a Page (typed values when ``typed``)."""
+    entities = _entities(body)
+    count = _int_field(body, "__COUNT", None)
+    first = _int_field(body, "__FIRST", skip)
+    sent = _int_field(body, "__SENT", len(entities))
+    if sent != len(entities):
+        msg = f"__SENT is {sent} but __ENTITIES holds {len(entities)}"
+        raise DecodeError(msg)
+    if want_entity_set:
+        entity_set = parse_entity_set_id(body.get("__ENTITYSET"))
+    records: Sequence[Record] = [decode_record(e, schema) for e in entities] if typed else entities
+    return Page(records=records, count=count, first=first, sent=sent, entity_set=entity_set)
+
+
+def parse_entity(body: Any, *, schema: TableSchema | None, typed: bool) -> dict[str, Any]:
+    """Validate a single-entity answer (it must have a ``__KEY``)."""
+    if not isinstance(body, Mapping) or "__KEY" not in body:
+        msg = "expected one entity with a __KEY"
+        raise DecodeError(msg)
+    return decode_record(body, schema) if typed else dict(body)
+
+
+def parse_write_answer(body: Any) -> list[Mapping[str, Any]]:
+    """Return the saved entities of an update answer (``{"__ENTITIES": [...]}`` or one)."""
+    if isinstance(body, Mapping) and "__ENTITIES" in body:
+        return _entities(body)
+    if isinstance(body, Mapping):
+        return [body]
+    if isinstance(body, list) and all(isinstance(e, Mapping) for e in body):
+        return body
+    msg = f"unexpected update answer: {type(body).__name__}"
+    raise DecodeError(msg)
+
+
+def parse_catalog(body: Any) -> list[str]:
+    """Return the dataclass names of a ``$catalog`` answer."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("dataClasses"), list):
+        msg = "the catalog has no dataClasses array"
+        raise DecodeError(msg)
+    names: list[str] = []
+    for item in body["dataClasses"]:
+        name = item.get("name") if isinstance(item, Mapping) else None
+        if not isinstance(name, str):
+            msg = f"catalog entry without a name: {item!r}"
+            raise DecodeError(msg)
+        names.append(name)
+    return names
+
+
+def parse_schema(body: Any, table: str) -> TableSchema:
+    """Return the schema of ``table`` from ``$catalog/{Table}`` (or ``$catalog/$all``)."""
+    entry: Any = body
+    if isinstance(body, Mapping) and isinstance(body.get("dataClasses"), list):
+        entry = next(
+            (d for d in body["dataClasses"] if isinstance(d, Mapping) and d.get("name") == table),
+            None,
+        )
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("attributes"), list):
+        msg = f"the catalog of {table} has no attributes array"
+        raise DecodeError(msg)
+    specs: dict[str, AttributeSpec] = {}
+    for item in entry["attributes"]:
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            msg = f"catalog attribute without a name: {item!r}"
+            raise DecodeError(msg)
+        specs[item["name"]] = AttributeSpec(
+            name=item["name"],
+            kind=str(item.get("kind", "storage")),
+            type=str(item.get("type", "string")),
+            simple_date=bool(item.get("simpleDate", False)),
+        )
+    return TableSchema(table=table, attributes=specs)

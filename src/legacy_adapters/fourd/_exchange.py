@@ -1,0 +1,269 @@
+"""One 4D request/answer exchange: session cookie, request id, cookie adoption, 401-once, mapping.
+
+The reader and the writer describe *what* to ask; this module does the asking through
+the :class:`~legacy_adapters.fourd.Transport` seam and turns every answer into data or
+a core error. It owns the structlog ``legacy_api.http.request`` events.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import attrs
+import structlog
+
+from legacy_core.errors import ConfigurationError, LegacyError, ProtocolError, SessionExpired
+from legacy_core.model import Environment, Session
+from legacy_core.ports import SessionProvider
+
+from ._convert import DecodeError
+from ._errors import Context, body_error, has_entities, parse_json, raise_for_response
+from ._transport import HttpRequest, HttpResponse, Transport
+
+__all__ = ["Answer", "Exchange", "is_session_cookie", "new_request_id", "pick_session_cookie"]
+
+_log = structlog.get_logger("legacy_api")
+
+
+def new_request_id() -> str:
+    """Return a fresh ``X-Request-ID`` value."""
+    return uuid.uuid4().hex
+
+
+def is_session_cookie(name: str) -> bool:
+    """Whether ``name`` is a 4D REST session cookie (``WASID4D`` or ``4DSID_<App>``)."""
+    return name.upper() == "WASID4D" or name.upper().startswith("4DSID")
+
+
+def pick_session_cookie(
+    set_cookies: tuple[tuple[str, str], ...], *, prefer: str | None = None
+) -> tuple[str, str] | None:
+    """Return the session cookie a response set (``prefer``'s name first, else the last)."""
+    candidates = [(n, v) for n, v in set_cookies if v and is_session_cookie(n)]
+    if prefer is not None:
+        same = [c for c in candidates if c[0] == prefer]
+        if same:
+            return same[-1]
+    return candidates[-1] if candidates else None
+
+
+class Answer(NamedTuple):
+    """A decoded answer with the request and response that produced it."""
+
+    data: Any
+    request: HttpRequest
+    response: HttpResponse
+    secrets: tuple[str, ...]
+
+
+@attrs.define
+class Exchange:
+    """Sends requests for the reader and the writer with the environment's shared session."""
+
+    environments: Mapping[str, Environment]
+    sessions: SessionProvider
+    transport: Transport
+
+    def environment(self, name: str) -> Environment:
+        """Return the configured environment ``name``; ConfigurationError if there is none."""
+        env = self.environments.get(name)
+        if env is None:
+            known = ", ".join(sorted(self.environments)) or "none"
+            msg = f"unknown environment {name!r} (configured: {known})"
+            raise ConfigurationError(msg, environment=name)
+        return env
+
+    def call(
+        self,
+        environment: str,
+        method: str,
+        path: str,
+        *,
+        params: tuple[tuple[str, str], ...] = (),
+        body: bytes | None = None,
+        table: str | None = None,
+        context: Context,
+    ) -> Answer:
+        """Send one request and return the decoded JSON body with the request and response.
+
+        A 401 means the session was not accepted and nothing was applied: the session is
+        invalidated (compare-and-delete), a fresh one acquired and the request sent once
+        more. A cookie set by a 401 is not adopted: it names a session that is not
+        logged in.
+        """
+        env = self.environment(environment)
+        session = self.sessions.acquire(env)
+        for attempt in (1, 2):
+            request = self._request(env, session, method, path, params=params, body=body)
+            response = self._send(request, table)
+            before = session
+            if response.status != 401:
+                session = self._adopt(session, response)
+            secrets = _secrets(before, session)
+            try:
+                raise_for_response(
+                    request,
+                    response,
+                    table=table,
+                    context=context,
+                    sent_cookie=True,
+                    secrets=secrets,
+                )
+            except SessionExpired as err:
+                self._log_error(request, response, err, table)
+                if attempt == 2:
+                    raise
+                self.sessions.invalidate(before)
+                session = self.sessions.acquire(env)
+                continue
+            except LegacyError as err:
+                self._log_error(request, response, err, table)
+                raise
+            data = self._decode(request, response, table, context, secrets)
+            return Answer(data, request, response, secrets)
+        msg = "unreachable: the 401 loop always returns or raises"  # pragma: no cover
+        raise AssertionError(msg)  # pragma: no cover
+
+    def _decode(
+        self,
+        request: HttpRequest,
+        response: HttpResponse,
+        table: str | None,
+        context: Context,
+        secrets: tuple[str, ...],
+    ) -> Any:
+        try:
+            data = parse_json(response, request, table=table, secrets=secrets)
+            # A write's array answer carries errors per entity: the writer reads those.
+            if not (context == "write" and has_entities(data)):
+                hidden = body_error(
+                    data, request, response, table=table, context=context, secrets=secrets
+                )
+                if hidden is not None:
+                    raise hidden
+        except LegacyError as err:
+            self._log_error(request, response, err, table)
+            raise
+        _log.debug(
+            "legacy_api.http.request",
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            elapsed_ms=round(response.elapsed * 1000, 1),
+            request_id=request.request_id,
+            environment=request.environment,
+            table=table,
+        )
+        return data
+
+    def protocol_error(
+        self, exc: DecodeError, request: HttpRequest, *, table: str | None, status: int = 200
+    ) -> ProtocolError:
+        """Build a ProtocolError with the request's context for a body of the wrong shape."""
+        msg = f"unexpected answer from {request.environment}: {exc}"
+        err = ProtocolError(
+            msg,
+            environment=request.environment,
+            table=table,
+            status=status,
+            request_id=request.request_id,
+            method=request.method,
+            path=request.path,
+            transient=request.method == "GET",
+        )
+        _log.warning(
+            "legacy_api.http.request",
+            method=request.method,
+            path=request.path,
+            status=status,
+            request_id=request.request_id,
+            environment=request.environment,
+            table=table,
+            error="ProtocolError",
+        )
+        return err
+
+    def _request(
+        self,
+        env: Environment,
+        session: Session,
+        method: str,
+        path: str,
+        *,
+        params: tuple[tuple[str, str], ...],
+        body: bytes | None,
+    ) -> HttpRequest:
+        headers = {
+            "Accept": "application/json",
+            # Exactly one cookie: this session's name and value, nothing else.
+            "Cookie": session.cookie_header(),
+            "X-Request-ID": new_request_id(),
+        }
+        if body is not None:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        return HttpRequest(
+            method=method,
+            url=env.base_url + path,
+            params=params,
+            headers=headers,
+            body=body,
+            environment=env.name,
+            timeout=(env.connect_timeout, env.read_timeout),
+        )
+
+    def _send(self, request: HttpRequest, table: str | None) -> HttpResponse:
+        started = time.perf_counter()
+        try:
+            return self.transport.send(request)
+        except LegacyError as err:
+            if err.table is None:
+                err.table = table
+            _log.warning(
+                "legacy_api.http.request",
+                method=request.method,
+                path=request.path,
+                status=None,
+                elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+                request_id=request.request_id,
+                environment=request.environment,
+                table=table,
+                error=type(err).__name__,
+                not_applied=err.not_applied,
+            )
+            raise
+
+    def _adopt(self, session: Session, response: HttpResponse) -> Session:
+        cookie = pick_session_cookie(response.set_cookies, prefer=session.cookie_name)
+        if cookie is None or cookie == (session.cookie_name, session.cookie_value):
+            return session
+        name, value = cookie
+        _log.info(
+            "legacy_api.session.adopt",
+            environment=session.environment,
+            cookie_name=name,
+            generation=session.generation,
+        )
+        return self.sessions.adopt(session, name, value)
+
+    def _log_error(
+        self, request: HttpRequest, response: HttpResponse, err: LegacyError, table: str | None
+    ) -> None:
+        _log.warning(
+            "legacy_api.http.request",
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            elapsed_ms=round(response.elapsed * 1000, 1),
+            request_id=request.request_id,
+            environment=request.environment,
+            table=table,
+            error=type(err).__name__,
+            codes=list(err.codes) or None,
+        )
+
+
+def _secrets(*sessions: Session) -> tuple[str, ...]:
+    return tuple({s.cookie_value for s in sessions})

@@ -1,0 +1,194 @@
+"""Opening a 4D REST session: ``GET /rest/$info`` or ``POST /rest/$directory/login``.
+
+The login is the only request sent without a cookie; the cookie the server sets is the
+new session. Credentials travel in the ``username-4D`` / ``password-4D`` headers only,
+never in a URL, a log line or an error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import structlog
+
+from legacy_core.errors import AuthenticationFailed, LegacyError, ProtocolError
+from legacy_core.model import Environment
+from legacy_core.ports import LoginResult
+
+from ._errors import body_error, parse_json, raise_for_response
+from ._exchange import is_session_cookie, new_request_id
+from ._transport import HttpRequest, HttpResponse, Transport
+
+__all__ = ["Credentials", "FourDLogin"]
+
+_log = structlog.get_logger("legacy_api")
+_DEFAULT_LIFETIME = 3600.0
+
+
+@attrs.frozen(repr=False)
+class Credentials:
+    """A 4D REST user for ``$directory/login``; the password never prints."""
+
+    username: str
+    password: str = attrs.field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"<Credentials {self.username} password=***>"
+
+
+@attrs.define
+class FourDLogin:
+    """The :class:`~legacy_core.ports.SessionLogin` of the 4D adapter.
+
+    Without credentials for an environment it opens a session the way pyERP's server
+    does, with ``GET /rest/$info``; with credentials it posts ``$directory/login``.
+    """
+
+    transport: Transport
+    credentials: Mapping[str, Credentials] | None = None
+    session_length_minutes: int = 60
+
+    def __call__(self, environment: Environment) -> LoginResult:
+        """Log in once to ``environment`` and return the cookie the server set."""
+        return self.login(environment)
+
+    def login(self, environment: Environment) -> LoginResult:
+        """Log in once to ``environment`` and return the cookie the server set."""
+        creds = (self.credentials or {}).get(environment.name)
+        if creds is None:
+            request = self._request(environment, "GET", "/rest/$info", {}, None)
+        else:
+            headers = {
+                "username-4D": creds.username,
+                "password-4D": creds.password,
+                "session-4D-length": str(max(int(self.session_length_minutes), 60)),
+            }
+            request = self._request(environment, "POST", "/rest/$directory/login", headers, b"")
+        secrets = (creds.password,) if creds is not None else ()
+        try:
+            response = self.transport.send(request)
+            raise_for_response(
+                request, response, table=None, context="login", sent_cookie=False, secrets=secrets
+            )
+            body = parse_json(response, request, table=None, secrets=secrets)
+            hidden = body_error(
+                body, request, response, table=None, context="login", secrets=secrets
+            )
+            if hidden is not None:
+                raise hidden
+            if creds is not None and not (isinstance(body, Mapping) and body.get("result") is True):
+                msg = (
+                    f"{environment.name}: the server rejected the login of user {creds.username!r}"
+                )
+                raise AuthenticationFailed(
+                    msg,
+                    environment=environment.name,
+                    status=response.status,
+                    request_id=request.request_id,
+                    method=request.method,
+                    path=request.path,
+                    not_applied=True,
+                )
+            result = self._result(environment, request, response, body)
+        except LegacyError as err:
+            _log.warning(
+                "legacy_api.session.login",
+                environment=environment.name,
+                method=request.method,
+                path=request.path,
+                request_id=request.request_id,
+                status=err.status,
+                error=type(err).__name__,
+            )
+            raise
+        _log.info(
+            "legacy_api.session.login",
+            environment=environment.name,
+            method=request.method,
+            path=request.path,
+            request_id=request.request_id,
+            status=response.status,
+            cookie_name=result.cookie_name,
+            lifetime=result.lifetime,
+        )
+        return result
+
+    def _request(
+        self,
+        environment: Environment,
+        method: str,
+        path: str,
+        extra: Mapping[str, str],
+        body: bytes | None,
+    ) -> HttpRequest:
+        headers = {"Accept": "application/json", "X-Request-ID": new_request_id(), **extra}
+        return HttpRequest(
+            method=method,
+            url=environment.base_url + path,
+            headers=headers,
+            body=body,
+            environment=environment.name,
+            timeout=(environment.connect_timeout, environment.read_timeout),
+        )
+
+    def _result(
+        self, environment: Environment, request: HttpRequest, response: HttpResponse, body: Any
+    ) -> LoginResult:
+        sessions = _session_info(body)
+        candidates = [(n, v) for n, v in response.set_cookies if v and is_session_cookie(n)]
+        if not candidates and len(response.set_cookies) == 1 and response.set_cookies[0][1]:
+            candidates = list(response.set_cookies)  # an unfamiliar name, but the only cookie
+        if not candidates:
+            msg = f"{environment.name}: the login answer set no session cookie"
+            raise ProtocolError(
+                msg,
+                environment=environment.name,
+                status=response.status,
+                request_id=request.request_id,
+                method=request.method,
+                path=request.path,
+            )
+        # Several cookies (WASID4D and 4DSID_<App>): the one $info lists is the REST session.
+        listed = [c for c in candidates if c[1].upper() in sessions]
+        name, value = listed[-1] if listed else candidates[-1]
+        lifetime = _lifetime(sessions.get(value.upper()))
+        if lifetime is None:
+            lifetime = (
+                float(self.session_length_minutes) * 60.0
+                if request.method == "POST"
+                else _DEFAULT_LIFETIME
+            )
+        return LoginResult(cookie_name=name, cookie_value=value, lifetime=lifetime)
+
+
+def _session_info(body: Any) -> dict[str, Mapping[str, Any]]:
+    if not isinstance(body, Mapping) or not isinstance(body.get("sessionInfo"), list):
+        return {}
+    return {
+        str(item["sessionID"]).upper(): item
+        for item in body["sessionInfo"]
+        if isinstance(item, Mapping) and item.get("sessionID")
+    }
+
+
+def _lifetime(info: Mapping[str, Any] | None) -> float | None:
+    if info is None:
+        return None
+    minutes = info.get("lifeTime")
+    if isinstance(minutes, (int, float)) and not isinstance(minutes, bool) and minutes > 0:
+        return float(minutes) * 60.0
+    expiration = info.get("expiration")
+    if isinstance(expiration, str):
+        try:
+            when = dt.datetime.fromisoformat(expiration)
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        remaining = when.timestamp() - time.time()
+        return remaining if remaining > 0 else None
+    return None

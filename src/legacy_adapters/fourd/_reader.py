@@ -1,0 +1,212 @@
+"""The reading half of the 4D adapter: pages, entity sets, single entities, catalog, schemas.
+
+Builds the 4D REST paths and parameters for a :class:`~legacy_core.model.Query` and
+turns answers into pages through the private converter. Requests go through the
+:class:`~legacy_adapters.fourd._exchange.Exchange`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+
+from legacy_core.errors import InvalidQuery, LegacyError, UnknownTable
+from legacy_core.model import Page, Query, Record, validate_identifier
+from legacy_core.query import render
+
+from ._convert import (
+    DecodeError,
+    TableSchema,
+    parse_catalog,
+    parse_entity,
+    parse_page,
+    parse_schema,
+)
+from ._errors import Context
+from ._exchange import Exchange
+
+__all__ = ["FourDReader", "entity_path", "query_params"]
+
+
+def entity_path(table: str, key: str) -> str:
+    """``/rest/{Table}({key})``: the key percent-encoded once (4D keys are hex or digits)."""
+    return f"/rest/{table}({quote(key, safe='')})"
+
+
+def query_params(query: Query) -> list[tuple[str, str]]:
+    """Return the decoded ``$filter``/``$params``/``$attributes``/``$orderby`` of a query."""
+    params: list[tuple[str, str]] = []
+    if query.filter is not None:
+        rendered = render(query.filter)
+        params.append(("$filter", rendered.text))
+        as_json = rendered.params_json()
+        if as_json is not None:
+            params.append(("$params", as_json))
+    if query.attributes:
+        params.append(("$attributes", ",".join(query.attributes)))
+    if query.order_by:
+        order = ", ".join(f"{o.field} {'desc' if o.descending else 'asc'}" for o in query.order_by)
+        params.append(("$orderby", order))
+    return params
+
+
+def _window(query: Query) -> list[tuple[str, str]]:
+    params: list[tuple[str, str]] = []
+    if query.skip:
+        params.append(("$skip", str(query.skip)))
+    if query.top is not None:
+        params.append(("$top", str(query.top)))
+    return params
+
+
+@attrs.define
+class FourDReader:
+    """``TableReader`` over 4D REST; schemas for typed decoding are cached per environment."""
+
+    exchange: Exchange
+    page_size_limit: int | None = None
+    _schemas: dict[tuple[str, str], TableSchema] = attrs.field(init=False, factory=dict)
+    _schema_lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
+
+    def read_page(self, query: Query) -> Page:
+        """One page of ``query``: a collection page, or a window of its entity set."""
+        self._check_top(query)
+        table = query.table
+        context: Context
+        if query.entity_set is not None:
+            path = f"/rest/{table}/$entityset/{quote(query.entity_set, safe='')}"
+            params = _window(query)
+            if query.attributes:
+                params.append(("$attributes", ",".join(query.attributes)))
+            context = "entityset"
+        else:
+            path = f"/rest/{table}"
+            params = query_params(query) + _window(query)
+            context = "collection"
+        body, request, *_ = self.exchange.call(
+            query.environment, "GET", path, params=tuple(params), table=table, context=context
+        )
+        schema = self.schema_of(query.environment, table) if query.typed else None
+        try:
+            return parse_page(
+                body, skip=query.skip, schema=schema, typed=query.typed, entity_set=query.entity_set
+            )
+        except DecodeError as exc:
+            raise self.exchange.protocol_error(exc, request, table=table) from None
+
+    def open_snapshot(self, query: Query, timeout: float) -> Page:
+        """Evaluate the query into an entity set (``$method=entityset``) and return page one."""
+        self._check_top(query)
+        table = query.table
+        params = [
+            *query_params(query),
+            ("$method", "entityset"),
+            ("$timeout", str(max(int(timeout), 1))),
+            *_window(query),
+        ]
+        body, request, *_ = self.exchange.call(
+            query.environment,
+            "GET",
+            f"/rest/{table}",
+            params=tuple(params),
+            table=table,
+            context="collection",
+        )
+        schema = self.schema_of(query.environment, table) if query.typed else None
+        try:
+            return parse_page(
+                body, skip=query.skip, schema=schema, typed=query.typed, want_entity_set=True
+            )
+        except DecodeError as exc:
+            raise self.exchange.protocol_error(exc, request, table=table) from None
+
+    def release_snapshot(self, environment: str, table: str, entity_set: str) -> None:
+        """Release an entity set; an unknown or expired one is not an error."""
+        validate_identifier(table, "table")
+        path = f"/rest/{table}/$entityset/{quote(entity_set, safe='')}"
+        try:
+            self.exchange.call(
+                environment,
+                "GET",
+                path,
+                params=(("$method", "release"),),
+                table=table,
+                context="entityset",
+            )
+        except LookupError:
+            return  # EntitySetExpired / RecordNotFound: already gone
+
+    def get_record(self, environment: str, table: str, key: str) -> Record:
+        """One entity by ``__KEY`` (values as sent); RecordNotFound if there is none."""
+        validate_identifier(table, "table")
+        if not isinstance(key, str) or not key:
+            msg = f"key must be a non-empty str, got {key!r}"
+            raise InvalidQuery(msg, environment=environment, table=table)
+        body, request, *_ = self.exchange.call(
+            environment, "GET", entity_path(table, key), table=table, context="entity"
+        )
+        try:
+            return parse_entity(body, schema=None, typed=False)
+        except DecodeError as exc:
+            raise self.exchange.protocol_error(exc, request, table=table) from None
+
+    def tables(self, environment: str) -> list[str]:
+        """Return the dataclass names from ``$catalog``."""
+        body, request, *_ = self.exchange.call(
+            environment, "GET", "/rest/$catalog", context="catalog"
+        )
+        try:
+            return parse_catalog(body)
+        except DecodeError as exc:
+            raise self.exchange.protocol_error(exc, request, table=None) from None
+
+    def info(self, environment: str) -> dict[str, Any]:
+        """``GET /rest/$info`` with the shared session: the cheap health probe."""
+        body, request, *_ = self.exchange.call(environment, "GET", "/rest/$info", context="info")
+        if not isinstance(body, dict):
+            exc = DecodeError(f"$info answered {type(body).__name__}, not an object")
+            raise self.exchange.protocol_error(exc, request, table=None)
+        return body
+
+    def schema_of(self, environment: str, table: str) -> TableSchema:
+        """Return the schema of ``table`` from ``$catalog/{Table}``, fetched once per env."""
+        validate_identifier(table, "table")
+        cache_key = (environment, table)
+        with self._schema_lock:
+            cached = self._schemas.get(cache_key)
+        if cached is not None:
+            return cached
+        try:
+            body, request, *_ = self.exchange.call(
+                environment, "GET", f"/rest/$catalog/{table}", table=table, context="catalog"
+            )
+        except LegacyError as err:
+            if err.status == 404 and not isinstance(err, UnknownTable):
+                raise UnknownTable(err.message, **_ctx(err)) from None
+            raise
+        try:
+            schema = parse_schema(body, table)
+        except DecodeError as exc:
+            raise self.exchange.protocol_error(exc, request, table=table) from None
+        with self._schema_lock:
+            self._schemas.setdefault(cache_key, schema)
+        return schema
+
+    def schema(self, environment: str, table: str) -> dict[str, str]:
+        """``attribute -> 4D type`` of ``table`` (cached per environment)."""
+        return self.schema_of(environment, table).types()
+
+    def _check_top(self, query: Query) -> None:
+        limit = self.page_size_limit
+        if limit is not None and query.top is not None and query.top > limit:
+            msg = f"page size {query.top} exceeds this adapter's limit of {limit}"
+            raise InvalidQuery(msg, environment=query.environment, table=query.table)
+
+
+def _ctx(err: LegacyError) -> dict[str, Any]:
+    state = err._state()
+    state.pop("transient", None)
+    return state

@@ -1,0 +1,292 @@
+"""The HTTP seam of the 4D adapter: request/response values and the pooled requests transport.
+
+Everything the adapter sends goes through :meth:`Transport.send`, so a recorder or a
+replayer can wrap it. No 4D semantics live here (no status mapping, no JSON): only
+pooling, timeouts, one explicit ``Cookie`` header and the translation of connection
+failures into :mod:`legacy_core.errors`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.cookiejar
+import threading
+import time
+import urllib.request
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
+from urllib.parse import quote, urlsplit
+
+import attrs
+import requests
+import requests.adapters
+from urllib3.exceptions import ConnectTimeoutError, IncompleteRead, NewConnectionError
+from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
+from urllib3.util.retry import Retry
+
+from legacy_core.errors import ProtocolError, ServerUnavailable, Timeout
+
+__all__ = [
+    "HttpRequest",
+    "HttpResponse",
+    "RequestsTransport",
+    "Transport",
+    "encode_query",
+]
+
+
+@attrs.frozen(repr=False)
+class HttpRequest:
+    """One HTTP request as the adapter means it; the transport only carries it."""
+
+    method: str
+    url: str
+    """``base_url`` + path (percent-encoded once), without a query string."""
+    params: tuple[tuple[str, str], ...] = ()
+    """Decoded query parameters, in order."""
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    """Includes ``Cookie`` (one session cookie) and ``X-Request-ID``."""
+    body: bytes | None = None
+    environment: str = ""
+    timeout: tuple[float, float] = (5.0, 60.0)
+
+    @property
+    def path(self) -> str:
+        """The URL path (what errors and logs show; never the query or the cookie)."""
+        return urlsplit(self.url).path
+
+    @property
+    def request_id(self) -> str | None:
+        """The ``X-Request-ID`` header, if set."""
+        for name, value in self.headers.items():
+            if name.lower() == "x-request-id":
+                return value
+        return None
+
+    def __repr__(self) -> str:
+        # Headers carry the cookie: never part of the repr.
+        return f"<HttpRequest {self.method} {self.path} env={self.environment}>"
+
+
+@attrs.frozen(repr=False)
+class HttpResponse:
+    """The server's answer: status, lower-cased headers, raw body and the cookies it set."""
+
+    status: int
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    body: bytes = b""
+    set_cookies: tuple[tuple[str, str], ...] = attrs.field(default=(), repr=False)
+    """``(name, value)`` pairs from ``Set-Cookie`` headers, in order."""
+    elapsed: float = 0.0
+
+    def __repr__(self) -> str:
+        names = ",".join(name for name, _ in self.set_cookies)
+        return f"<HttpResponse {self.status} {len(self.body)} bytes cookies=[{names}]>"
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Sends one :class:`HttpRequest` and returns its :class:`HttpResponse`."""
+
+    def send(self, request: HttpRequest) -> HttpResponse:
+        """Send ``request``; connection failures raise ServerUnavailable / Timeout."""
+        ...
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        ...
+
+
+def encode_query(params: tuple[tuple[str, str], ...]) -> str:
+    """Percent-encode query parameters exactly once (spaces as ``%20``, ``$`` kept in names).
+
+    ``%20`` rather than ``+``: 4D's decoding of ``+`` in a query is not documented, while
+    every server decodes ``%20``.
+    """
+    return "&".join(f"{quote(k, safe='$')}={quote(v, safe='')}" for k, v in params)
+
+
+class _RejectAllCookies(http.cookiejar.DefaultCookiePolicy):
+    """A jar policy that stores and returns nothing: the session cookie is ours to send."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: urllib.request.Request) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: urllib.request.Request) -> bool:
+        return False
+
+
+class _StaleConnectionRetry(Retry):
+    """Retry a refused connect once, and a GET once when a pooled connection was dropped.
+
+    4D closes a keep-alive connection after 100 requests: the next request on it fails
+    with "connection aborted" before any answer. Repeating a GET is harmless; a POST is
+    never repeated (it may have reached the server). Read timeouts are never retried here:
+    the caller's retry policy decides.
+    """
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        if error is not None and not isinstance(error, (ConnectTimeoutError, Urllib3ProtocolError)):
+            raise error.with_traceback(_stacktrace)
+        if (
+            error is not None
+            and isinstance(error, ConnectTimeoutError)
+            and not isinstance(error, NewConnectionError)
+        ):
+            # A connect *timeout* already waited the full connect timeout: do not double it.
+            raise error.with_traceback(_stacktrace)
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def _new_retry() -> Retry:
+    return _StaleConnectionRetry(
+        total=None,
+        connect=1,
+        read=1,
+        status=0,
+        other=0,
+        redirect=0,
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
+
+
+def _set_cookies(raw: Any) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    headers = getattr(raw, "headers", None)
+    values: list[str] = headers.getlist("Set-Cookie") if headers is not None else []
+    for header in values:
+        first = header.split(";", 1)[0]
+        name, sep, value = first.partition("=")
+        name = name.strip()
+        if sep and name:
+            out.append((name, value.strip().strip('"')))
+    return tuple(out)
+
+
+@attrs.define
+class RequestsTransport:
+    """One pooled ``requests.Session`` per environment, sized to the worker count.
+
+    Every call has ``(connect, read)`` timeouts; the session's cookie jar rejects every
+    cookie, so the only ``Cookie`` header is the one the adapter put on the request.
+    """
+
+    pool_size: int = 4
+    verify: bool = True
+    _sessions: dict[str, requests.Session] = attrs.field(init=False, factory=dict)
+    _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
+
+    def _session(self, environment: str) -> requests.Session:
+        with self._lock:
+            session = self._sessions.get(environment)
+            if session is None:
+                session = requests.Session()
+                session.cookies = requests.cookies.RequestsCookieJar(policy=_RejectAllCookies())
+                session.trust_env = False  # no proxies or .netrc credentials from the env
+                session.verify = self.verify
+                adapter = requests.adapters.HTTPAdapter(
+                    pool_connections=self.pool_size,
+                    pool_maxsize=self.pool_size,
+                    max_retries=_new_retry(),
+                )
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                self._sessions[environment] = session
+            return session
+
+    def send(self, request: HttpRequest) -> HttpResponse:
+        """Send ``request`` on the environment's pool and return the raw answer."""
+        session = self._session(request.environment)
+        started = time.perf_counter()
+        context: dict[str, Any] = {
+            "environment": request.environment,
+            "method": request.method,
+            "path": request.path,
+            "request_id": request.request_id,
+        }
+        try:
+            response = session.request(
+                request.method,
+                request.url,
+                params=encode_query(request.params) or None,
+                headers=dict(request.headers),
+                data=request.body,
+                timeout=request.timeout,
+                allow_redirects=False,
+            )
+            body = response.content
+        except requests.exceptions.ConnectTimeout as exc:
+            msg = f"connect to {request.environment} timed out after {request.timeout[0]:g}s"
+            raise Timeout(msg, not_applied=True, **context) from exc
+        except requests.exceptions.ReadTimeout as exc:
+            msg = f"{request.environment} did not answer within {request.timeout[1]:g}s"
+            raise Timeout(msg, not_applied=False, **context) from exc
+        except requests.exceptions.SSLError as exc:
+            msg = f"TLS handshake with {request.environment} failed: {exc}"
+            raise ServerUnavailable(msg, not_applied=True, transient=False, **context) from exc
+        except requests.exceptions.ConnectionError as exc:
+            refused = _is_refused(exc)
+            what = "refused the connection" if refused else "dropped the connection"
+            msg = f"{request.environment} {what}"
+            raise ServerUnavailable(msg, not_applied=refused, **context) from exc
+        except requests.exceptions.RequestException as exc:
+            if _is_incomplete(exc):
+                # The server closed before Content-Length bytes arrived: a truncated body.
+                msg = f"truncated answer from {request.environment}: the body ended early"
+                raise ProtocolError(
+                    msg, transient=request.method == "GET", not_applied=False, **context
+                ) from exc
+            # ChunkedEncodingError / ContentDecodingError: the answer broke off mid-body.
+            msg = f"{request.environment} broke off the response: {type(exc).__name__}"
+            raise ServerUnavailable(msg, not_applied=False, **context) from exc
+        return HttpResponse(
+            status=response.status_code,
+            headers={k.lower(): v for k, v in response.headers.items()},
+            body=body,
+            set_cookies=_set_cookies(response.raw),
+            elapsed=time.perf_counter() - started,
+        )
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        with self._lock:
+            sessions, self._sessions = self._sessions, {}
+        for session in sessions.values():
+            session.close()
+
+    def __repr__(self) -> str:
+        return f"<RequestsTransport pool_size={self.pool_size} verify={self.verify}>"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in out):
+        out.append(current)
+        reason = getattr(current, "reason", None)
+        nxt = reason if isinstance(reason, BaseException) else None
+        if nxt is None and current.args and isinstance(current.args[0], BaseException):
+            nxt = current.args[0]
+        if nxt is None and len(current.args) > 1 and isinstance(current.args[1], BaseException):
+            nxt = current.args[1]
+        current = nxt or current.__cause__ or current.__context__
+    return out
+
+
+def _is_incomplete(exc: BaseException) -> bool:
+    return any(isinstance(c, (IncompleteRead, http.client.IncompleteRead)) for c in _causes(exc))
+
+
+def _is_refused(exc: BaseException) -> bool:
+    return any(isinstance(c, (NewConnectionError, ConnectionRefusedError)) for c in _causes(exc))

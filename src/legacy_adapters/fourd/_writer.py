@@ -1,0 +1,179 @@
+"""The writing half of the 4D adapter: ``$method=update`` batches, creates and stamp checks.
+
+Updates are sent as JSON arrays under the server's maximum request size; a stale
+``__STAMP`` comes back as :class:`~legacy_core.errors.StampConflict` with the current
+values. Nothing here retries: the exchange resends only after a 401 (not applied).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import orjson
+
+from legacy_core.errors import InvalidQuery, LegacyError
+from legacy_core.model import FieldUpdate, Record, WriteResult, validate_identifier
+
+from ._convert import DecodeError, encode_values, parse_write_answer
+from ._errors import body_error
+from ._exchange import Exchange
+from ._transport import HttpRequest
+
+__all__ = ["FourDWriter"]
+
+# Room for "[", "]" and the commas between entities.
+_ARRAY_OVERHEAD = 2
+
+
+@attrs.define
+class FourDWriter:
+    """``FieldWriter`` over 4D REST."""
+
+    exchange: Exchange
+    default_environment: str
+    max_request_size: int = 2_000_000
+
+    def write(self, updates: Sequence[FieldUpdate], *, atomic: bool = False) -> list[WriteResult]:
+        """Apply ``updates`` (one table and environment) in batches under the request size."""
+        if not updates:
+            return []
+        table = updates[0].table
+        environment = self._environment_of(updates[0])
+        for update in updates:
+            if update.table != table or self._environment_of(update) != environment:
+                msg = "one write() call updates one table in one environment"
+                raise InvalidQuery(msg, environment=environment, table=table)
+        batches = self._batches(updates, environment, table)
+        if atomic and len(batches) > 1:
+            msg = (
+                f"an atomic update of {len(updates)} entities does not fit in one request "
+                f"of {self.max_request_size} bytes; split it or drop atomic"
+            )
+            raise InvalidQuery(msg, environment=environment, table=table)
+        results: list[WriteResult] = []
+        for keys, body in batches:
+            results.extend(self._post(environment, table, keys, body, atomic=atomic))
+        return results
+
+    def create(self, environment: str, table: str, values: Record) -> WriteResult:
+        """Create one entity (an update without ``__KEY``) and return it as saved."""
+        validate_identifier(table, "table")
+        for name in values:
+            validate_identifier(name, "field")
+            if name.startswith("__"):
+                msg = f"{name} is managed by 4D and cannot be written"
+                raise InvalidQuery(msg, environment=environment, table=table)
+        body = orjson.dumps(encode_values(values))
+        self._check_size(len(body), environment, table)
+        (result,) = self._post(environment, table, [None], body, atomic=False, single=True)
+        return result
+
+    def _environment_of(self, update: FieldUpdate) -> str:
+        return update.environment or self.default_environment
+
+    def _check_size(self, size: int, environment: str, table: str) -> None:
+        if size > self.max_request_size:
+            msg = (
+                f"one entity of {table} encodes to {size} bytes, over the server's maximum "
+                f"request size of {self.max_request_size}"
+            )
+            raise InvalidQuery(msg, environment=environment, table=table)
+
+    def _batches(
+        self, updates: Sequence[FieldUpdate], environment: str, table: str
+    ) -> list[tuple[list[str | None], bytes]]:
+        batches: list[tuple[list[str | None], bytes]] = []
+        keys: list[str | None] = []
+        parts: list[bytes] = []
+        size = _ARRAY_OVERHEAD
+        for update in updates:
+            entity: dict[str, Any] = {"__KEY": update.key}
+            if update.expected_stamp is not None:
+                entity["__STAMP"] = update.expected_stamp
+            entity.update(encode_values(update.values))
+            part = orjson.dumps(entity)
+            self._check_size(len(part) + _ARRAY_OVERHEAD, environment, table)
+            if parts and size + len(part) + 1 > self.max_request_size:
+                batches.append((keys, b"[" + b",".join(parts) + b"]"))
+                keys, parts, size = [], [], _ARRAY_OVERHEAD
+            keys.append(update.key)
+            parts.append(part)
+            size += len(part) + (1 if len(parts) > 1 else 0)
+        batches.append((keys, b"[" + b",".join(parts) + b"]"))
+        return batches
+
+    def _post(
+        self,
+        environment: str,
+        table: str,
+        keys: Sequence[str | None],
+        body: bytes,
+        *,
+        atomic: bool,
+        single: bool = False,
+    ) -> list[WriteResult]:
+        params: tuple[tuple[str, str], ...] = (("$method", "update"),)
+        if atomic:
+            params += (("$atomic", "true"),)
+        answer = self.exchange.call(
+            environment,
+            "POST",
+            f"/rest/{table}",
+            params=params,
+            body=body,
+            table=table,
+            context="write",
+        )
+        request = answer.request
+        try:
+            saved = parse_write_answer(answer.data)
+        except DecodeError as exc:
+            raise self._protocol(exc, request, table) from None
+        for entity in saved:
+            # The first failing entity names the cause (for atomic: why nothing was saved).
+            failure = body_error(
+                entity,
+                request,
+                answer.response,
+                table=table,
+                context="write",
+                secrets=answer.secrets,
+            )
+            if failure is not None:
+                raise failure
+        hidden = body_error(
+            answer.data,
+            request,
+            answer.response,
+            table=table,
+            context="write",
+            secrets=answer.secrets,
+        )
+        if hidden is not None:
+            raise hidden
+        if len(saved) != len(keys):
+            mismatch = DecodeError(f"sent {len(keys)} entities, the answer holds {len(saved)}")
+            raise self._protocol(mismatch, request, table)
+        return [
+            self._result(entity, request, table, sent_key)
+            for sent_key, entity in zip(keys, saved, strict=True)
+        ]
+
+    def _result(
+        self, entity: Mapping[str, Any], request: HttpRequest, table: str, sent_key: str | None
+    ) -> WriteResult:
+        key = entity.get("__KEY", sent_key)
+        stamp = entity.get("__STAMP")
+        if key is None or isinstance(stamp, bool) or not isinstance(stamp, int):
+            bad = DecodeError(
+                f"a saved entity needs __KEY and an int __STAMP, got {dict(entity)!r}"
+            )
+            raise self._protocol(bad, request, table)
+        return WriteResult(table=table, key=str(key), stamp=stamp, record=dict(entity))
+
+    def _protocol(self, exc: DecodeError, request: HttpRequest, table: str) -> LegacyError:
+        err = self.exchange.protocol_error(exc, request, table=table)
+        err.transient = False  # type: ignore[misc]  # a write's answer: never resend blindly
+        return err

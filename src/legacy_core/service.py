@@ -1,0 +1,809 @@
+"""The ``LegacyClient`` facade: paged, snapshot-consistent, parallel reads and batched writes.
+
+pyERP's services get a ``LegacyClient`` injected (built by ``legacy_adapters.bootstrap``).
+It owns pagination (4D entity sets for a consistent snapshot, a bounded thread pool when
+asked), the conversion of pages to pandas, write batching under the server's request
+size, and wraps every request in the retry policy and the environment's circuit breaker.
+What it does not do: HTTP, sessions or value decoding — those are the adapters'.
+
+Snapshot guarantee (multi-page reads with ``consistent=True``): the rows come from one
+4D entity set, read page by page. If the set expires mid-read (4D error 1802), a new set
+is opened and read from its start. ``fetch_frame`` then discards what it had read, so the
+frame is exactly the rows of the newest snapshot. The streaming readers (``iter_pages``,
+``iter_records``) cannot take back what they yielded: they skip the ``__KEY``s already
+yielded, so every row of the new snapshot is yielded exactly once, and rows yielded
+before the rebuild that the new snapshot no longer holds are not taken back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import inspect
+import json
+import threading
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeAlias, TypeVar
+
+import attrs
+import pandas as pd
+import structlog
+
+from legacy_core.clock import SystemClock
+from legacy_core.errors import (
+    ConfigurationError,
+    EntitySetExpired,
+    InvalidQuery,
+    LegacyError,
+    LicenceExhausted,
+    ProtocolError,
+)
+from legacy_core.frames import DtypeBackend, FrameBuilder
+from legacy_core.model import Environment, FieldUpdate, Page, Query, Record, WriteResult
+from legacy_core.ports import Clock, FieldWriter, TableReader
+from legacy_core.query import Filter, Value, field
+from legacy_core.resilience import CircuitBreaker, RetryPolicy
+
+__all__ = ["LegacyClient", "Progress", "Where"]
+
+T = TypeVar("T")
+
+Where: TypeAlias = Filter | Mapping[str, Value] | None
+"""A filter object, a dict of equalities (``{"Nummer": 803721}``) or None."""
+
+Progress: TypeAlias = Callable[[int, int], None]
+"""Called with ``(rows_done, total)`` after every page."""
+
+_log = structlog.get_logger("legacy_api")
+
+DEFAULT_MAX_REQUEST_SIZE = 2_000_000
+"""4D's default "Maximum Request Size" in bytes, when the writer does not say."""
+
+_REQUEST_OVERHEAD = 16 * 1024
+"""Bytes kept free below the maximum for headers and the JSON envelope."""
+
+_MAX_REBUILDS = 3
+"""Expired snapshots rebuilt per read before giving up (it expiring again means trouble)."""
+
+
+@attrs.frozen
+class _Restart:
+    """Marker in the page stream: the snapshot was rebuilt, everything before is stale."""
+
+    rebuilds: int
+
+
+@attrs.frozen
+class _Read:
+    """One read as planned: the base query (no window) and how to page it."""
+
+    query: Query
+    limit: int | None
+    skip: int
+    page_size: int
+    workers: int
+    consistent: bool
+
+    @property
+    def single_request(self) -> bool:
+        # A limit that fits one page needs no snapshot: one request is consistent.
+        return self.limit is not None and self.limit <= self.page_size
+
+
+def _environments(
+    value: Mapping[str, Environment] | Sequence[str],
+) -> dict[str, Environment | None]:
+    if isinstance(value, str):
+        return {value: None}
+    if isinstance(value, Mapping):
+        return dict(value)
+    return dict.fromkeys(value)
+
+
+def _positive_int(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"{attribute.name} must be an int >= 1, not {value!r}"
+        raise ConfigurationError(msg)
+
+
+@attrs.define
+class LegacyClient:
+    """The facade over a TableReader and a FieldWriter, one per deployment.
+
+    ``environments`` are the names a call may choose with ``environment=`` (default
+    ``default_environment``). ``breakers`` is a mapping per environment or a factory
+    ``name -> CircuitBreaker``; missing ones are created with ``clock``. Thread-safe:
+    one client serves every thread of a process.
+    """
+
+    reader: TableReader
+    writer: FieldWriter
+    environments: Mapping[str, Environment | None] = attrs.field(
+        default=("live",), converter=_environments
+    )
+    default_environment: str = "live"
+    clock: Clock = attrs.field(factory=SystemClock, kw_only=True)
+    retry: RetryPolicy = attrs.field(
+        default=attrs.Factory(lambda self: RetryPolicy(clock=self.clock), takes_self=True),
+        kw_only=True,
+    )
+    breakers: Mapping[str, CircuitBreaker] | Callable[[str], CircuitBreaker] | None = attrs.field(
+        default=None, kw_only=True
+    )
+    page_size: int = attrs.field(default=1000, validator=_positive_int, kw_only=True)
+    workers: int = attrs.field(default=1, validator=_positive_int, kw_only=True)
+    snapshot_timeout: float = attrs.field(default=600.0, kw_only=True)
+    """Seconds an idle snapshot (4D ``$timeout``) lives on the server."""
+    licence_backoff: float = attrs.field(default=60.0, kw_only=True)
+    """Seconds the breaker stays open after a 402 (no licence) without a Retry-After."""
+    _breaker_cache: dict[str, CircuitBreaker] = attrs.field(init=False, factory=dict, repr=False)
+    _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.environments and self.default_environment not in self.environments:
+            msg = (
+                f"default environment {self.default_environment!r} is not configured "
+                f"(configured: {', '.join(sorted(self.environments))})"
+            )
+            raise ConfigurationError(msg, environment=self.default_environment)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def fetch_frame(
+        self,
+        table: str,
+        *,
+        where: Where = None,
+        fields: Sequence[str] | str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+        page_size: int | None = None,
+        workers: int | None = None,
+        consistent: bool = True,
+        raw: bool = False,
+        environment: str | None = None,
+        progress: Progress | None = None,
+        dtype_backend: DtypeBackend = "default",
+    ) -> pd.DataFrame:
+        """Read ``table`` into a DataFrame, columns in server order.
+
+        ``raw=True`` keeps values exactly as 4D sent them (``D!M!YYYY`` strings);
+        otherwise the adapter decodes them (dates, times). Pages are converted one at a
+        time so memory stays near the size of the result. An empty result is an empty
+        frame with the requested ``fields`` as columns.
+        """
+        spec = self._plan(
+            table,
+            where=where,
+            fields=fields,
+            order_by=order_by,
+            limit=limit,
+            skip=skip,
+            page_size=page_size,
+            workers=workers,
+            consistent=consistent,
+            raw=raw,
+            environment=environment,
+        )
+        builder = FrameBuilder(columns=spec.query.attributes, dtype_backend=dtype_backend)
+        for item in self._stream(spec, progress, dedupe=False):
+            if isinstance(item, _Restart):
+                builder.reset()
+            else:
+                builder.add(item.records)
+        return builder.build()
+
+    def iter_pages(
+        self,
+        table: str,
+        *,
+        where: Where = None,
+        fields: Sequence[str] | str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+        page_size: int | None = None,
+        workers: int | None = None,
+        consistent: bool = True,
+        raw: bool = False,
+        environment: str | None = None,
+        progress: Progress | None = None,
+    ) -> Iterator[Page]:
+        """Yield the pages of a read in order; the snapshot is released when it ends or closes."""
+        spec = self._plan(
+            table,
+            where=where,
+            fields=fields,
+            order_by=order_by,
+            limit=limit,
+            skip=skip,
+            page_size=page_size,
+            workers=workers,
+            consistent=consistent,
+            raw=raw,
+            environment=environment,
+        )
+        for item in self._stream(spec, progress, dedupe=True):
+            if not isinstance(item, _Restart):  # pragma: no branch - dedupe never restarts
+                yield item
+
+    def iter_records(
+        self,
+        table: str,
+        *,
+        where: Where = None,
+        fields: Sequence[str] | str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+        page_size: int | None = None,
+        workers: int | None = None,
+        consistent: bool = True,
+        raw: bool = False,
+        environment: str | None = None,
+        progress: Progress | None = None,
+    ) -> Iterator[Record]:
+        """Yield the records of a read one by one, in order."""
+        for page in self.iter_pages(
+            table,
+            where=where,
+            fields=fields,
+            order_by=order_by,
+            limit=limit,
+            skip=skip,
+            page_size=page_size,
+            workers=workers,
+            consistent=consistent,
+            raw=raw,
+            environment=environment,
+            progress=progress,
+        ):
+            yield from page.records
+
+    def get_record(
+        self, table: str, key: str | int, *, raw: bool = False, environment: str | None = None
+    ) -> Record:
+        """One entity by ``__KEY``; RecordNotFound when there is none.
+
+        The port's ``get_record`` has no decoding switch: ``raw=False`` is passed on as
+        ``typed=True`` to readers whose ``get_record`` accepts ``typed``; the others
+        (the 4D adapter today) return the values as sent.
+        """
+        env = self._env(environment)
+        key_text = self._key(table, key)
+        getter: Any = self.reader.get_record
+        if "typed" in inspect.signature(getter).parameters:
+            return self._call(
+                env,
+                lambda: getter(env, table, key_text, typed=not raw),
+                idempotent=True,
+                describe=f"get {table}",
+            )
+        return self._call(
+            env, lambda: getter(env, table, key_text), idempotent=True, describe=f"get {table}"
+        )
+
+    def count(self, table: str, where: Where = None, *, environment: str | None = None) -> int:
+        """Count the entities of ``table`` matching ``where`` (one small request)."""
+        env = self._env(environment)
+        query = Query(env, table, filter=_filter(where, table), top=1)
+        page = self._call(
+            env, lambda: self.reader.read_page(query), idempotent=True, describe=f"count {table}"
+        )
+        return page.count
+
+    def tables(self, environment: str | None = None) -> list[str]:
+        """List the table names of the environment."""
+        env = self._env(environment)
+        return self._call(
+            env, lambda: self.reader.tables(env), idempotent=True, describe="list tables"
+        )
+
+    # -- writes --------------------------------------------------------------------------
+
+    def push_field(
+        self,
+        table: str,
+        key: str | int,
+        field: str,
+        value: Any,
+        *,
+        expected_stamp: int | None = None,
+        environment: str | None = None,
+    ) -> WriteResult:
+        """Set one field of one entity; with ``expected_stamp`` only if it is unchanged."""
+        update = FieldUpdate(
+            table, self._key(table, key), {field: value}, expected_stamp, environment
+        )
+        return self.update_many([update], environment=environment)[0]
+
+    def update_many(
+        self,
+        updates: Iterable[FieldUpdate | Mapping[str, Any]],
+        *,
+        atomic: bool = False,
+        batch_size: int | None = None,
+        environment: str | None = None,
+    ) -> list[WriteResult]:
+        """Apply many updates in as few requests as the server's request size allows.
+
+        Updates are grouped per (environment, table), keeping their order within a
+        group, and sent in batches whose encoded size stays under the writer's
+        ``max_request_size`` (and at most ``batch_size`` updates when given). Results come
+        back in input order. Writes are retried only when the server certainly did not
+        apply them. With ``atomic`` all updates must fit one request of one table
+        (4D ``$atomic``), else InvalidQuery before anything is sent; without it a failing
+        batch raises and the batches before it stay applied.
+        """
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
+            msg = f"batch_size must be None or an int >= 1, not {batch_size!r}"
+            raise InvalidQuery(msg)
+        items = [self._update(u, environment) for u in updates]
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index, update in enumerate(items):
+            assert update.environment is not None  # set by _update
+            groups.setdefault((update.environment, update.table), []).append(index)
+        if atomic and len(groups) > 1:
+            msg = f"an atomic update covers one table of one environment, got {sorted(groups)}"
+            raise InvalidQuery(msg)
+        limit = self._request_limit()
+        plans: list[tuple[str, str, list[list[int]]]] = []
+        for (env, table), indices in groups.items():
+            batches = _batches(items, indices, limit, batch_size, table)
+            if atomic and len(batches) > 1:
+                msg = (
+                    f"atomic update of {len(indices)} entities of {table} does not fit one "
+                    f"request of {limit} bytes; use atomic=False or fewer updates"
+                )
+                raise InvalidQuery(msg, environment=env, table=table)
+            plans.append((env, table, batches))
+        results: list[WriteResult | None] = [None] * len(items)
+        started = self.clock.monotonic()
+        requests = 0
+        for env, table, batches in plans:
+            for batch in batches:
+                chunk = [items[i] for i in batch]
+                saved = self._write(env, table, chunk, atomic=atomic)
+                requests += 1
+                if len(saved) != len(chunk):
+                    msg = f"write of {len(chunk)} {table} entities returned {len(saved)} results"
+                    raise ProtocolError(msg, environment=env, table=table)
+                for i, result in zip(batch, saved, strict=True):
+                    results[i] = result
+        _log.info(
+            "legacy_api.write.done",
+            updates=len(items),
+            requests=requests,
+            atomic=atomic,
+            elapsed=round(self.clock.monotonic() - started, 4),
+        )
+        return [r for r in results if r is not None]
+
+    def _write(
+        self, env: str, table: str, chunk: list[FieldUpdate], *, atomic: bool
+    ) -> list[WriteResult]:
+        return self._call(
+            env,
+            lambda: self.writer.write(chunk, atomic=atomic),
+            idempotent=False,
+            describe=f"write {table}",
+        )
+
+    # -- health --------------------------------------------------------------------------
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Probe every environment once (no retries): ok, latency, breaker state, error.
+
+        Uses the reader's ``info(environment)`` when it has one (4D ``$info``), else
+        ``tables``. Errors are reported, not raised; the probe goes through the breaker,
+        so an open breaker reports its CircuitOpen without a request.
+        """
+        report: dict[str, dict[str, Any]] = {}
+        for name in self.environments:
+            breaker = self._breaker(name)
+            probe = self._probe(name)
+            started = self.clock.monotonic()
+            entry: dict[str, Any] = {"ok": False, "latency": None, "error": None}
+            try:
+                breaker.call(probe)
+            except LegacyError as exc:
+                entry["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            else:
+                entry["ok"] = True
+            entry["latency"] = round(self.clock.monotonic() - started, 4)
+            entry["breaker"] = breaker.state
+            env = self.environments[name]
+            if env is not None:
+                entry["url"] = env.base_url
+            report[name] = entry
+        return report
+
+    def _probe(self, name: str) -> Callable[[], object]:
+        info = getattr(self.reader, "info", None)
+
+        def probe() -> object:
+            if callable(info):
+                return info(name)
+            return self.reader.tables(name)
+
+        return probe
+
+    def environment_name(self, environment: str | None = None) -> str:
+        """Return the environment a call with ``environment=`` uses; unknown names raise."""
+        return self._env(environment)
+
+    # -- internals: planning -------------------------------------------------------------
+
+    def _env(self, environment: str | None) -> str:
+        name = environment or self.default_environment
+        if self.environments and name not in self.environments:
+            msg = (
+                f"unknown environment {name!r} (configured: {', '.join(sorted(self.environments))})"
+            )
+            raise ConfigurationError(msg, environment=name)
+        return name
+
+    @staticmethod
+    def _key(table: str, key: str | int) -> str:
+        if isinstance(key, bool) or not isinstance(key, (str, int)) or key == "":
+            msg = f"key must be a non-empty str or int (4D __KEY), got {key!r}"
+            raise InvalidQuery(msg, table=table)
+        return str(key)
+
+    def _plan(
+        self,
+        table: str,
+        *,
+        where: Where,
+        fields: Sequence[str] | str | None,
+        order_by: Sequence[str] | str | None,
+        limit: int | None,
+        skip: int,
+        page_size: int | None,
+        workers: int | None,
+        consistent: bool,
+        raw: bool,
+        environment: str | None,
+    ) -> _Read:
+        env = self._env(environment)
+        size = self.page_size if page_size is None else page_size
+        count = self.workers if workers is None else workers
+        for name, value, low in (("page_size", size, 1), ("workers", count, 1), ("skip", skip, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                msg = f"{name} must be an int >= {low}, not {value!r}"
+                raise InvalidQuery(msg, environment=env, table=table)
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
+            msg = f"limit must be None or an int >= 0, not {limit!r}"
+            raise InvalidQuery(msg, environment=env, table=table)
+        query = Query(
+            env,
+            table,
+            filter=_filter(where, table),
+            attributes=fields,
+            order_by=order_by,
+            typed=not raw,
+        )
+        return _Read(query, limit, skip, size, count, consistent)
+
+    def _request_limit(self) -> int:
+        size = getattr(self.writer, "max_request_size", None)
+        if not isinstance(size, int) or size <= 0:
+            size = DEFAULT_MAX_REQUEST_SIZE
+        return max(size - min(_REQUEST_OVERHEAD, size // 10), 1)
+
+    def _update(self, update: object, environment: str | None) -> FieldUpdate:
+        if isinstance(update, Mapping):
+            update = _update_from_mapping(update)
+        if not isinstance(update, FieldUpdate):
+            msg = f"updates must be FieldUpdate or mappings, not {type(update).__name__}"
+            raise InvalidQuery(msg)
+        env = self._env(update.environment or environment)
+        return update if update.environment == env else attrs.evolve(update, environment=env)
+
+    # -- internals: calls ----------------------------------------------------------------
+
+    def _breaker(self, environment: str) -> CircuitBreaker:
+        with self._lock:
+            breaker = self._breaker_cache.get(environment)
+            if breaker is None:
+                if isinstance(self.breakers, Mapping) and environment in self.breakers:
+                    breaker = self.breakers[environment]
+                elif callable(self.breakers):
+                    breaker = self.breakers(environment)
+                else:
+                    breaker = CircuitBreaker(name=environment, clock=self.clock)
+                self._breaker_cache[environment] = breaker
+            return breaker
+
+    def _call(self, environment: str, fn: Callable[[], T], *, idempotent: bool, describe: str) -> T:
+        """Run one request through the environment's breaker, retried per the policy."""
+        breaker = self._breaker(environment)
+
+        def attempt() -> T:
+            try:
+                return breaker.call(fn)
+            except LicenceExhausted as exc:
+                # No licence frees before some session idles out: fail fast for everybody.
+                breaker.open_for(max(exc.retry_after or 0.0, self.licence_backoff), "HTTP 402")
+                raise
+
+        return self.retry.call(attempt, idempotent=idempotent, describe=describe)
+
+    # -- internals: paging ---------------------------------------------------------------
+
+    def _stream(
+        self, spec: _Read, progress: Progress | None, *, dedupe: bool
+    ) -> Iterator[Page | _Restart]:
+        """Yield the pages of ``spec`` in order; on an expired snapshot rebuild it.
+
+        With ``dedupe`` the rebuilt snapshot's rows already yielded (by ``__KEY``) are
+        skipped; without it a ``_Restart`` marker tells the consumer to start over.
+        """
+        query = spec.query
+        started = self.clock.monotonic()
+        _log.info(
+            "legacy_api.fetch.start",
+            environment=query.environment,
+            table=query.table,
+            limit=spec.limit,
+            skip=spec.skip,
+            page_size=spec.page_size,
+            workers=spec.workers,
+            consistent=spec.consistent,
+        )
+        rebuilds = 0
+        rows = pages = 0
+        seen: set[str] | None = None
+        while True:
+            try:
+                for item in self._one_pass(spec, progress, rows):
+                    page, records = item, item.records
+                    if seen is not None and rebuilds:
+                        records = [r for r in records if r.get("__KEY") not in seen]
+                        page = Page(records, page.count, page.first, entity_set=page.entity_set)
+                    if dedupe and seen is None and page.entity_set is not None:
+                        seen = set()
+                    if seen is not None:
+                        seen.update(k for r in records if isinstance(k := r.get("__KEY"), str))
+                    if spec.limit is not None and rows + len(records) > spec.limit:
+                        records = records[: spec.limit - rows]  # old rows + rebuilt ones
+                        page = Page(records, page.count, page.first, entity_set=page.entity_set)
+                    rows += len(records)
+                    pages += 1
+                    yield page
+                break
+            except EntitySetExpired as exc:
+                rebuilds += 1
+                if rebuilds > _MAX_REBUILDS:
+                    exc.add_note(f"snapshot rebuilt {_MAX_REBUILDS} times and expired again")
+                    raise
+                _log.warning(
+                    "legacy_api.snapshot.rebuild",
+                    environment=query.environment,
+                    table=query.table,
+                    rows_before=rows,
+                    rebuilds=rebuilds,
+                )
+                if not dedupe:
+                    rows = 0
+                    yield _Restart(rebuilds)
+        _log.info(
+            "legacy_api.fetch.done",
+            environment=query.environment,
+            table=query.table,
+            rows=rows,
+            pages=pages,
+            rebuilds=rebuilds,
+            elapsed=round(self.clock.monotonic() - started, 4),
+        )
+
+    def _one_pass(self, spec: _Read, progress: Progress | None, rows_before: int) -> Iterator[Page]:
+        """One read from a fresh first page (and snapshot); raises EntitySetExpired."""
+        query = spec.query
+        env, table = query.environment, query.table
+        if spec.limit == 0:
+            if progress is not None:
+                progress(0, 0)
+            return
+        first_top = spec.page_size if spec.limit is None else min(spec.page_size, spec.limit)
+        first_query = query.page(spec.skip, first_top)
+        snapshot: str | None = None
+        try:
+            if spec.consistent and not spec.single_request:
+                first = self._call(
+                    env,
+                    lambda: self.reader.open_snapshot(first_query, self.snapshot_timeout),
+                    idempotent=True,
+                    describe=f"open snapshot of {table}",
+                )
+                snapshot = first.entity_set
+            else:
+                first = self._read(first_query)
+            available = max(first.count - spec.skip, 0)
+            want = available if spec.limit is None else min(available, spec.limit)
+            done = 0
+            with contextlib.closing(self._pages(spec, first, want, snapshot)) as pages:
+                for item in pages:
+                    page, records = item, item.records
+                    if done + len(records) > want:  # a server sending more than asked
+                        records = records[: want - done]
+                        page = Page(records, page.count, page.first, entity_set=page.entity_set)
+                    done += len(records)
+                    if progress is not None:
+                        progress(rows_before + done, rows_before + want)
+                    yield page
+                    if done >= want:
+                        break
+        finally:
+            if snapshot is not None:
+                self._release(env, table, snapshot)
+
+    def _pages(
+        self, spec: _Read, first: Page, want: int, snapshot: str | None
+    ) -> Generator[Page, None, None]:
+        yield first
+        end = spec.skip + want
+        start = spec.skip + len(first.records)
+        if start >= end or (not first.records and want):
+            return
+        base = attrs.evolve(spec.query, entity_set=snapshot)
+        windows = ((o, min(spec.page_size, end - o)) for o in range(start, end, spec.page_size))
+
+        def fetch(offset: int, top: int) -> Page:
+            page = self._read_window(base, offset, top)
+            return attrs.evolve(page, entity_set=snapshot) if page.entity_set != snapshot else page
+
+        if spec.workers == 1:
+            for offset, top in windows:
+                yield fetch(offset, top)
+            return
+        yield from _ordered_parallel(fetch, windows, spec.workers)
+
+    def _read_window(self, base: Query, offset: int, top: int) -> Page:
+        """Read ``top`` rows from ``offset``, in several requests if the server sends fewer."""
+        got: list[Record] = []
+        page: Page | None = None
+        while top > 0:
+            query = base.page(offset, top)
+            page = self._read(query)
+            if not got and len(page.records) >= top:
+                return page  # the usual case: one request, no copy
+            got.extend(page.records)
+            if not page.records:
+                break
+            offset += len(page.records)
+            top -= len(page.records)
+        count = page.count if page is not None else 0
+        return Page(got, count, base.skip, entity_set=base.entity_set)
+
+    def _read(self, query: Query) -> Page:
+        return self._call(
+            query.environment,
+            lambda: self.reader.read_page(query),
+            idempotent=True,
+            describe=f"read {query.table}",
+        )
+
+    def _release(self, env: str, table: str, snapshot: str) -> None:
+        # Retried like a read (releasing twice is harmless), but a failure is only logged:
+        # the rows were read correctly and an unreleased set expires after snapshot_timeout.
+        try:
+            self._call(
+                env,
+                lambda: self.reader.release_snapshot(env, table, snapshot),
+                idempotent=True,
+                describe=f"release snapshot of {table}",
+            )
+        except LegacyError as exc:
+            _log.warning(
+                "legacy_api.snapshot.release_failed",
+                category=type(exc).__name__,
+                **exc.context(),
+            )
+
+
+def _ordered_parallel(
+    fetch: Callable[[int, int], Page], windows: Iterator[tuple[int, int]], workers: int
+) -> Iterator[Page]:
+    """Run ``fetch`` over ``windows`` on a bounded pool; yield results in window order.
+
+    At most ``2 * workers`` pages are in flight or waiting, so memory stays bounded even
+    when the consumer is slower than the server. Each task runs in a copy of the caller's
+    contextvars (structlog's bound request ids reach the worker threads).
+    """
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="legacy-api-read")
+    pending: deque[Future[Page]] = deque()
+    try:
+        for offset, top in windows:
+            context = contextvars.copy_context()
+            pending.append(pool.submit(context.run, fetch, offset, top))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _filter(where: object, table: str) -> Filter | None:
+    if where is None or isinstance(where, Filter):
+        return where
+    if isinstance(where, str):
+        msg = (
+            f"where={where!r}: a plain string is not accepted; build the filter with "
+            "legacy_core.query (field('Nummer') == 1) or pass Raw(...) explicitly"
+        )
+        raise InvalidQuery(msg, table=table)
+    if isinstance(where, Mapping):
+        if not where:
+            return None
+        parts = [field(name) == value for name, value in where.items()]
+        combined: Filter = parts[0]
+        for part in parts[1:]:
+            combined = combined & part
+        return combined
+    msg = f"where must be a filter, a dict of equalities or None, not {type(where).__name__}"
+    raise InvalidQuery(msg, table=table)
+
+
+def _update_from_mapping(data: Mapping[str, Any]) -> FieldUpdate:
+    try:
+        table, key = data["table"], data["key"]
+    except KeyError as exc:
+        msg = f"update mapping needs 'table' and 'key', missing {exc.args[0]!r}: {sorted(data)}"
+        raise InvalidQuery(msg) from None
+    if "values" in data:
+        values = data["values"]
+    elif "field" in data:
+        values = {data["field"]: data.get("value")}
+    else:
+        msg = f"update of {table}[{key}] needs 'values' or 'field'/'value'"
+        raise InvalidQuery(msg, table=table)
+    return FieldUpdate(
+        table,
+        LegacyClient._key(table, key),
+        values,
+        data.get("expected_stamp"),
+        data.get("environment"),
+    )
+
+
+def _encoded_size(update: FieldUpdate) -> int:
+    """Estimate the update's JSON size as 4D receives it (dates rendered as text)."""
+    body: dict[str, Any] = {"__KEY": update.key, **update.values}
+    if update.expected_stamp is not None:
+        body["__STAMP"] = update.expected_stamp
+    text = json.dumps(body, default=str, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode()) + 1  # the comma between array items
+
+
+def _batches(
+    items: Sequence[FieldUpdate], indices: list[int], limit: int, batch_size: int | None, table: str
+) -> list[list[int]]:
+    batches: list[list[int]] = []
+    current: list[int] = []
+    size = 2  # "[]"
+    for index in indices:
+        item_size = _encoded_size(items[index])
+        if item_size + 2 > limit:
+            msg = (
+                f"update of {table}[{items[index].key}] is {item_size} bytes encoded, over the "
+                f"server's request size limit of {limit} bytes"
+            )
+            raise InvalidQuery(msg, environment=items[index].environment, table=table)
+        full = batch_size is not None and len(current) >= batch_size
+        if current and (size + item_size > limit or full):
+            batches.append(current)
+            current, size = [], 2
+        current.append(index)
+        size += item_size
+    if current:
+        batches.append(current)
+    return batches

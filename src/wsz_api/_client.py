@@ -1,0 +1,92 @@
+"""The one LegacyClient of a script process, built lazily on the first call.
+
+Outside Django it comes from ``legacy_adapters.bootstrap`` with the configuration of
+environment variables / ``LEGACY_API_CONFIG`` and the file session store, so that several
+script processes share one 4D session; inside a configured Django project it is the
+app's client (``legacy_adapters.django.get_client``). Nothing here runs at import.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from legacy_core.service import LegacyClient
+
+__all__ = ["get_client", "session_cookie", "use_client"]
+
+_lock = threading.Lock()
+_client: LegacyClient | None = None
+_owned = False
+_pid: int | None = None
+
+
+def get_client() -> LegacyClient:
+    """Return the process's client, building it on first use (thread-safe, fork-aware)."""
+    global _client, _owned, _pid  # noqa: PLW0603 - the process-wide singleton is the point
+    client, pid = _client, _pid
+    if client is not None and pid == os.getpid():
+        return client
+    with _lock:
+        if _client is None or _pid != os.getpid():
+            # A forked child must not reuse its parent's pooled connections.
+            _client, _owned = _build()
+            _pid = os.getpid()
+        return _client
+
+
+def use_client(client: LegacyClient | None) -> None:
+    """Make the shim use ``client`` (for an application that builds its own), or reset.
+
+    With ``None`` the next call builds the client from the configuration again; a client
+    the shim built itself is closed first.
+    """
+    global _client, _owned, _pid  # noqa: PLW0603 - the process-wide singleton is the point
+    with _lock:
+        old, owned = _client, _owned
+        _client, _owned = client, False
+        _pid = os.getpid() if client is not None else None
+    if old is not None and owned and old is not client:
+        old.close()
+
+
+def session_cookie(environment: str | None) -> str:
+    """Return the shared session's cookie value for ``environment`` (logging in only if none)."""
+    from legacy_core.errors import ConfigurationError  # noqa: PLC0415 - rare path
+
+    client = get_client()
+    name = environment or client.default_environment
+    env = client.environments.get(name)
+    # The 4D backend holds the shared provider; other backends have no session at all.
+    sessions = getattr(client.reader, "sessions", None)
+    if env is None or sessions is None:
+        msg = f"environment {name!r} has no 4D session (backend without sessions or unknown name)"
+        raise ConfigurationError(msg, environment=name)
+    value: str = sessions.acquire(env).cookie_value
+    return value
+
+
+def _django_ready() -> bool:
+    # Only when the host process already runs Django with this app installed: a script
+    # that merely has Django installed keeps the script configuration.
+    if "django.conf" not in sys.modules:
+        return False
+    from django.apps import apps  # noqa: PLC0415 - Django is optional
+    from django.conf import settings  # noqa: PLC0415
+
+    return bool(settings.configured and apps.ready and apps.is_installed("legacy_adapters.django"))
+
+
+def _build() -> tuple[LegacyClient, bool]:
+    """Return the client and whether the shim owns it (the Django app owns its own)."""
+    if _django_ready():
+        from legacy_adapters.django import get_client as django_client  # noqa: PLC0415
+
+        return django_client(), False
+    from legacy_adapters.bootstrap import build_client  # noqa: PLC0415 - lazy on purpose
+    from legacy_adapters.config import load_config  # noqa: PLC0415
+
+    return build_client(load_config()), True

@@ -1,0 +1,120 @@
+"""Argument handling shared by the old entry points: deprecation notices and legacy keywords.
+
+No I/O and no client here; only what turns an old call into checked, modern arguments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+from legacy_core.errors import InvalidQuery
+from legacy_core.query import Raw
+
+__all__ = [
+    "WszApiWarning",
+    "check_count",
+    "deprecated",
+    "parse_day",
+    "pop_environment",
+    "to_filter",
+    "warn_extras",
+]
+
+
+_warned_sites: set[tuple[str, int]] = set()
+
+
+class WszApiWarning(UserWarning):
+    """A legacy argument was accepted but ignored; the message says what happens instead."""
+
+
+def deprecated(old: str, modern: str) -> None:
+    """Warn once per call site that ``old`` is deprecated in favour of ``modern``.
+
+    Called directly from each public function, so ``stacklevel=3`` points at the
+    caller's line. Python's own once-per-location registry is reset whenever any code
+    changes the warning filters (pandas does so inside its calls), so the call sites
+    already warned about are remembered here.
+    """
+    caller = sys._getframe(2)  # noqa: SLF001 - the frame that called the public function
+    site = (caller.f_code.co_filename, caller.f_lineno)
+    if site in _warned_sites:
+        return
+    _warned_sites.add(site)
+    msg = f"wsz_api: {old} is deprecated; use {modern} (see docs/migration.md)"
+    warnings.warn(msg, DeprecationWarning, stacklevel=3)
+
+
+def warn_extras(function: str, extra: Mapping[str, object], *, depth: int = 0) -> None:
+    """Accept the keywords nothing honours, telling the caller they have no effect.
+
+    ``depth`` counts the private frames between the public function and this call.
+    """
+    why = {
+        "session_cookie": "the shared session of the environment is used instead",
+    }
+    for name in sorted(extra):
+        reason = why.get(name, "it is not a parameter of the old or the new API")
+        msg = f"wsz_api: {function}() ignores {name}=: {reason}"
+        warnings.warn(msg, WszApiWarning, stacklevel=3 + depth)
+
+
+def pop_environment(function: str, extra: dict[str, Any]) -> str | None:
+    """Take the environment out of the legacy keywords (``mode`` or ``environment``)."""
+    mode = extra.pop("mode", None)
+    environment = extra.pop("environment", None)
+    if mode is not None and environment is not None and mode != environment:
+        msg = f"{function}(): mode={mode!r} and environment={environment!r} disagree"
+        raise InvalidQuery(msg)
+    chosen = environment if environment is not None else mode
+    if chosen is not None and not isinstance(chosen, str):
+        msg = f"{function}(): mode must be an environment name such as 'live', got {chosen!r}"
+        raise InvalidQuery(msg)
+    return chosen
+
+
+def check_count(value: object, name: str, table: str) -> int | None:
+    """Validate a row count (``top``/``limit``/``skip``): None or an int >= 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        # Scripts sometimes pass counts read from text; accept "100", refuse "all".
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        msg = f"{name} must be a whole number of rows, got {value!r}"
+        raise InvalidQuery(msg, table=table)
+    if value < 0:
+        msg = f"{name} must be >= 0, got {value}"
+        raise InvalidQuery(msg, table=table)
+    return value
+
+
+def parse_day(value: object, name: str, table: str) -> dt.date | None:
+    """Accept ``"YYYY-MM-DD"``, a ``date`` or a ``datetime`` (its calendar day)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            pass
+    msg = f"{name} must be 'YYYY-MM-DD', a date or a datetime, got {value!r}"
+    raise InvalidQuery(msg, table=table)
+
+
+def to_filter(where: object) -> object:
+    """Turn a legacy ``where`` string into an explicit filter; pass anything else on.
+
+    A string is the caller's own 4D ``$filter`` text (what the old package forwarded),
+    so it becomes an explicit :class:`~legacy_core.query.Raw`; dicts and filter objects
+    are the facade's to check.
+    """
+    return Raw(where) if isinstance(where, str) else where

@@ -1,0 +1,137 @@
+"""``wsz_api.getTable``: the old ``fetch_data_from_api``, served by ``LegacyClient.fetch_frame``.
+
+Modern code calls ``get_client().fetch_frame(table, limit=..., where=..., raw=True)``.
+"""
+
+# ruff: noqa: N999 - the module name is the old import path callers use
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+import structlog
+
+from legacy_core.query import Filter
+from wsz_api import _client
+from wsz_api._compat import (
+    check_count,
+    deprecated,
+    parse_day,
+    pop_environment,
+    to_filter,
+    warn_extras,
+)
+from wsz_api._threshold import created_since, new_data_filter, new_data_threshold
+
+__all__ = ["fetch_data_from_api", "new_data_threshold"]
+
+_log = structlog.get_logger("legacy_api")
+
+
+def fetch_data_from_api(
+    table_name: str,
+    top: int | None = None,
+    skip: int = 0,
+    new_data_only: bool = True,
+    date_created_start: str | dt.date | None = None,
+    **legacy: Any,
+) -> pd.DataFrame:
+    """Return the rows of ``table_name`` as a DataFrame with the server's raw columns and values.
+
+    ``top`` (alias ``limit``) caps the rows returned; neither means all rows, paged
+    internally. ``skip`` (alias ``offset``) skips rows first. ``new_data_only`` keeps rows
+    created or modified on or after :func:`new_data_threshold` (ADR 0009);
+    ``date_created_start`` keeps rows created on or after that day. Also honoured:
+    ``fields``, ``where`` (4D filter text or a ``legacy_core.query`` filter),
+    ``order_by`` and ``mode``/``environment``; ``session_cookie`` is ignored with a
+    warning because the shared session is used. Errors raise; their first line names
+    the environment, table and status.
+    """
+    deprecated(
+        "wsz_api.getTable.fetch_data_from_api()",
+        "legacy_core.service.LegacyClient.fetch_frame(table, limit=..., raw=True)",
+    )
+    frame: pd.DataFrame = fetch_table(
+        table_name,
+        top=top,
+        skip=skip,
+        new_data_only=new_data_only,
+        date_created_start=date_created_start,
+        legacy=legacy,
+        function="fetch_data_from_api",
+    )
+    return frame
+
+
+def fetch_table(
+    table_name: str,
+    *,
+    top: object,
+    skip: object,
+    new_data_only: object,
+    date_created_start: object,
+    legacy: dict[str, Any],
+    function: str,
+) -> pd.DataFrame:
+    """Shared body of the table reads (no deprecation notice of its own)."""
+    legacy = dict(legacy)
+    environment = pop_environment(function, legacy)
+    table = str(table_name)
+    limit = _merge_alias(table, "top", top, "limit", legacy.pop("limit", None))
+    # skip=0 is the default, so only a non-zero skip can disagree with offset.
+    skip_value = None if skip in (None, 0) else skip
+    offset = _merge_alias(table, "skip", skip_value, "offset", legacy.pop("offset", None)) or 0
+    where = to_filter(legacy.pop("where", None))
+    fields = legacy.pop("fields", None)
+    order_by = legacy.pop("order_by", None)
+    warn_extras(function, legacy, depth=1)
+
+    threshold = new_data_threshold() if new_data_only else None
+    parts: list[Any] = [where] if where is not None else []
+    if threshold is not None:
+        parts.append(new_data_filter(threshold))
+    created = parse_day(date_created_start, "date_created_start", table)
+    if created is not None:
+        parts.append(created_since(created))
+    combined: Filter | None = None
+    for part in parts:
+        combined = part if combined is None else combined & part
+
+    client = _client.get_client()
+    env = environment or client.default_environment
+    _log.info(
+        "legacy_api.wsz.fetch",
+        table=table,
+        environment=env,
+        top=limit,
+        skip=offset,
+        new_data_only=bool(new_data_only),
+        new_data_threshold=threshold.isoformat() if threshold else None,
+        date_created_start=created.isoformat() if created else None,
+    )
+    frame = client.fetch_frame(
+        table,
+        where=combined,
+        fields=fields,
+        order_by=order_by,
+        limit=limit,
+        skip=offset,
+        raw=True,
+        environment=env,
+    )
+    return frame if frame is not None else pd.DataFrame()
+
+
+def _merge_alias(
+    table: str, name: str, value: object, alias: str, alias_value: object
+) -> int | None:
+    first = check_count(value, name, table)
+    second = check_count(alias_value, alias, table)
+    if first is not None and second is not None and first != second:
+        from legacy_core.errors import InvalidQuery  # noqa: PLC0415 - rare path
+
+        msg = f"{name}={first} and {alias}={second} disagree; {alias} is an alias of {name}"
+        raise InvalidQuery(msg, table=table)
+    return first if first is not None else second

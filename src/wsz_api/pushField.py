@@ -1,0 +1,67 @@
+"""``wsz_api.pushField``: the old ``push_data`` / ``push_field_to_api``, served by ``push_field``.
+
+Modern code calls ``get_client().push_field(table, key, field, value)``. Failures raise
+(ADR 0010); success returns ``True`` as the old functions did.
+"""
+
+# ruff: noqa: N999 - the module name is the old import path callers use
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from wsz_api import _client
+from wsz_api._compat import deprecated, pop_environment, warn_extras
+
+__all__ = ["push_data", "push_field_to_api"]
+
+_log = structlog.get_logger("legacy_api")
+
+
+def push_data(table: str, column: str, key: str, value: Any, **legacy: Any) -> bool:
+    """Set ``column`` of the ``table`` entity ``key`` to ``value`` with one 4D update.
+
+    Returns ``True`` on success and raises on failure (the first line of the error names
+    the environment, table and status). ``mode``/``environment`` choose the server.
+    """
+    deprecated(
+        "wsz_api.pushField.push_data()",
+        "legacy_core.service.LegacyClient.push_field(table, key, field, value)",
+    )
+    return _push(table, key, column, value, legacy=legacy, function="push_data")
+
+
+def push_field_to_api(
+    table_name: str, record_id: str, field_name: str, field_value: Any, **legacy: Any
+) -> bool:
+    """Set one field: the older name of :func:`push_data` (table, key, field, value)."""
+    deprecated(
+        "wsz_api.pushField.push_field_to_api()",
+        "legacy_core.service.LegacyClient.push_field(table, key, field, value)",
+    )
+    return _push(
+        table_name, record_id, field_name, field_value, legacy=legacy, function="push_field_to_api"
+    )
+
+
+def _push(
+    table: str, key: object, column: str, value: Any, *, legacy: dict[str, Any], function: str
+) -> bool:
+    legacy = dict(legacy)
+    environment = pop_environment(function, legacy)
+    warn_extras(function, legacy, depth=1)
+    client = _client.get_client()
+    env = environment or client.default_environment
+    # 4D keys are strings; scripts pass numeric keys as ints ("17000" vs 17000).
+    result = client.push_field(str(table), str(key), str(column), value, environment=env)
+    _log.info(
+        "legacy_api.wsz.push",
+        table=table,
+        key=str(key),
+        field=column,
+        environment=env,
+        stamp=result.stamp,
+    )
+    return True

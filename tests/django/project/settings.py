@@ -1,0 +1,44 @@
+"""Settings of the test project: real Redis caches, the legacy API app, no database.
+
+URLs come from the environment so that ``manage.py`` subprocesses see the servers the
+tests started; in-process tests override ``CACHES``/``LEGACY_API`` with the same values.
+"""
+
+from __future__ import annotations
+
+import os
+
+SECRET_KEY = "legacy-api-tests-only"  # noqa: S105 - a test project
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+USE_TZ = True
+INSTALLED_APPS = ["legacy_adapters.django"]
+DATABASES: dict[str, dict[str, str]] = {}
+ROOT_URLCONF = "tests.django.project.urls"
+
+_REDIS = os.environ.get("LEGACY_TEST_REDIS_URL", "redis://127.0.0.1:1/0")
+
+CACHES = {
+    # LocMem stays the default: the session-store tests in tests/sessions expect it there.
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "legacy": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _REDIS},
+    "legacy_django_redis": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": _REDIS,
+        "KEY_PREFIX": "dr",
+    },
+}
+
+LEGACY_API = {
+    "ENVIRONMENTS": {
+        "live": os.environ.get("LEGACY_TEST_LIVE_URL", "http://127.0.0.1:1"),
+        "test": os.environ.get("LEGACY_TEST_TEST_URL", "http://127.0.0.1:1"),
+    },
+    "DEFAULT_ENVIRONMENT": "live",
+    "SESSION_STORE": "django",
+    "CACHE_ALIAS": os.environ.get("LEGACY_TEST_CACHE_ALIAS", "legacy"),
+    "SESSION_KEY": "TWmvhTkpQIMgbn9Ws0_yYiiTSZEZ7c3bJ-kEMVPZ2QA=",
+    "TIMEOUTS": {"CONNECT": 2.0, "READ": 10.0},
+    "RETRIES": 1,
+    "PAGE_SIZE": 50,
+}

@@ -1,0 +1,1 @@
+"""Tests of the 4D REST adapter (legacy_adapters.fourd)."""

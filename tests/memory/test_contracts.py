@@ -1,0 +1,48 @@
+"""The in-memory adapter against the TableReader and FieldWriter contracts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from contracts import ContractFixtures, FieldWriterContract, TableReaderContract
+
+from legacy_adapters.memory import MemoryBackend
+from legacy_core.clock import ManualClock
+from legacy_core.ports import FieldWriter, TableReader
+
+
+class MemoryFixtures(ContractFixtures):
+    """The contract fixtures served by one seeded MemoryBackend per test."""
+
+    @pytest.fixture
+    def contract_env(self, memory_env: str) -> str:
+        return memory_env
+
+    @pytest.fixture
+    def reader(self, backend: MemoryBackend) -> TableReader:
+        return backend
+
+    @pytest.fixture
+    def writer(self, backend: MemoryBackend) -> FieldWriter:
+        return backend
+
+    @pytest.fixture
+    def default_page_size(self) -> int | None:
+        return 100
+
+    @pytest.fixture
+    def raw_filters(self) -> bool:
+        return False
+
+    @pytest.fixture
+    def advance_time(self, clock: ManualClock) -> Callable[[float], None]:
+        return clock.advance
+
+
+class TestMemoryTableReader(TableReaderContract, MemoryFixtures):
+    """The in-memory backend is a TableReader."""
+
+
+class TestMemoryFieldWriter(FieldWriterContract, MemoryFixtures):
+    """The in-memory backend is a FieldWriter."""

@@ -1,0 +1,156 @@
+"""Record real traffic from the emulator through the 4D adapter, then replay it stopped."""
+# ruff: noqa: SIM300 - house style puts the expected value on the left
+
+from __future__ import annotations
+
+import threading
+
+import attrs
+import pytest
+from conftest import DEAD_URL, PASSWORD, USER, CookieSpy, build_backend
+
+from legacy_adapters.fourd import RequestsTransport
+from legacy_adapters.recorded import Cassette, CassetteMiss, Faults, Recorder, Replayer
+from legacy_core.clock import ManualClock
+from legacy_core.model import Environment, FieldUpdate, Query
+from legacy_core.query import field
+from legacy_core.service import LegacyClient
+
+pytestmark = pytest.mark.integration
+
+ARTIKEL = "Artikel_Variante"
+
+
+class TestFullSession:
+    def test_no_secret_in_cassette_and_replay_matches(self, emulator, tmp_path):
+        """A session with login, write, expiry and re-login leaves no secret and replays."""
+        spy = CookieSpy(RequestsTransport())
+        recorder = Recorder(spy, Cassette())
+        backend = build_backend(recorder, emulator.base_url, credentials=True)
+
+        def script(backend, expire):
+            results = [backend.tables("live")]
+            query = Query("live", ARTIKEL, filter=field("Nummer") > 5, order_by="Nummer", top=3)
+            page = backend.read_page(query)
+            first = page.records[0]
+            (saved,) = backend.write(
+                [FieldUpdate(ARTIKEL, first["__KEY"], {"Bezeichnung": "Neu"}, first["__STAMP"])]
+            )
+            expire()  # the server forgets every session: the next answer sets a new cookie
+            results.append(backend.get_record("live", ARTIKEL, first["__KEY"]))
+            provider = backend.sessions
+            provider.invalidate(provider.acquire(backend.environments["live"]))  # re-login
+            results += [page.records, saved.stamp, backend.read_page(query).records]
+            return results
+
+        recorded = script(backend, emulator.expire_sessions)
+        path = recorder.save(tmp_path / "session.json")
+        data = path.read_bytes()
+
+        assert len(spy.seen) >= 3  # the login, the cookie set after expiry, the re-login
+        for secret in [*spy.seen, PASSWORD, USER]:
+            assert secret.encode() not in data
+        logins = [
+            x
+            for x in Cassette.load(path).interactions
+            if x.request.path == "/rest/$directory/login"
+        ]
+        assert 2 == len(logins)
+
+        emulator.shutdown()
+        replayer = Replayer(Cassette.load(path))
+        replayed = script(build_backend(replayer, DEAD_URL, credentials=True), lambda: None)
+        assert recorded == replayed
+        assert [] == replayer.unplayed()
+
+    def test_replay_with_faults_recovers(self, emulator, tmp_path):
+        """Injected 503s and resets on replay are absorbed by the facade's retries."""
+        recorder = Recorder(RequestsTransport(), Cassette())
+        client = LegacyClient(
+            build_backend(recorder, emulator.base_url),
+            build_backend(recorder, emulator.base_url),
+            environments={"live": Environment("live", emulator.base_url)},
+        )
+        frame = client.fetch_frame(ARTIKEL, limit=50, page_size=25)
+        recorder.save(tmp_path / "c.json")
+        emulator.shutdown()
+        replayer = Replayer(
+            Cassette.load(tmp_path / "c.json"),
+            faults=Faults(busy=0.2, reset=0.1, seed=3),
+            sleep=lambda s: None,
+        )
+        backend = build_backend(replayer, DEAD_URL)
+        replay_client = LegacyClient(
+            backend, backend, environments={"live": Environment("live", DEAD_URL)}
+        )
+        # Retries wait on a manual clock: the test does not really sleep.
+        replay_client.retry = attrs.evolve(replay_client.retry, clock=ManualClock())
+        assert frame.equals(replay_client.fetch_frame(ARTIKEL, limit=50, page_size=25))
+        assert sum(replayer.injected.values()) > 0
+
+
+class TestParallelRecording:
+    def test_four_workers_replay(self, emulator, tmp_path):
+        """A frame fetched by 4 workers is fully recorded and replays with 4 workers."""
+        recorder = Recorder(RequestsTransport(pool_size=4), Cassette())
+        backend = build_backend(recorder, emulator.base_url)
+        envs = {"live": Environment("live", emulator.base_url)}
+        frame = LegacyClient(backend, backend, environments=envs).fetch_frame(
+            ARTIKEL, page_size=20, workers=4
+        )
+        recorder.save(tmp_path / "parallel.json")
+        emulator.shutdown()
+        pages = [
+            x
+            for x in Cassette.load(tmp_path / "parallel.json").interactions
+            if "$entityset" in x.request.path or x.request.path == f"/rest/{ARTIKEL}"
+        ]
+        assert 200 == len(frame)
+        assert len(pages) >= 10
+
+        replayer = Replayer(Cassette.load(tmp_path / "parallel.json"))
+        backend = build_backend(replayer, DEAD_URL)
+        envs = {"live": Environment("live", DEAD_URL)}
+        replayed = LegacyClient(backend, backend, environments=envs).fetch_frame(
+            ARTIKEL, page_size=20, workers=4
+        )
+        assert frame.equals(replayed)
+        assert [] == replayer.unplayed()
+
+    def test_threads_reading_directly(self, emulator, tmp_path):
+        """Four threads reading pages through FourDBackend are recorded and replayed."""
+
+        def read_all(backend, results):
+            def worker(skip):
+                page = backend.read_page(
+                    Query("live", ARTIKEL, order_by="Nummer", top=25, skip=skip)
+                )
+                results[skip] = [r["Nummer"] for r in page.records]
+
+            threads = [threading.Thread(target=worker, args=(s,)) for s in range(0, 200, 25)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+
+        recorded: dict[int, list[int]] = {}
+        recorder = Recorder(RequestsTransport(pool_size=4), Cassette())
+        read_all(build_backend(recorder, emulator.base_url), recorded)
+        recorder.save(tmp_path / "threads.json")
+        emulator.shutdown()
+        replayed: dict[int, list[int]] = {}
+        replayer = Replayer(Cassette.load(tmp_path / "threads.json"))
+        read_all(build_backend(replayer, DEAD_URL), replayed)
+        assert recorded == replayed
+        assert 8 == len(recorded)
+
+    def test_miss_after_stop_is_loud(self, emulator, tmp_path):
+        """A query the recording never saw fails with CassetteMiss, not a network error."""
+        recorder = Recorder(RequestsTransport(), Cassette())
+        build_backend(recorder, emulator.base_url).read_page(Query("live", ARTIKEL, top=5))
+        recorder.save(tmp_path / "c.json")
+        emulator.shutdown()
+        backend = build_backend(Replayer(Cassette.load(tmp_path / "c.json")), DEAD_URL)
+        with pytest.raises(CassetteMiss) as info:
+            backend.read_page(Query("live", ARTIKEL, top=6))
+        assert "query $top: recorded '5', sent '6'" in str(info.value)

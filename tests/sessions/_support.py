@@ -1,0 +1,80 @@
+"""Picklable store factories and Django set-up shared by the session tests and their child processes."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from legacy_adapters.stores import (
+    DjangoCacheSessionStore,
+    FileSessionStore,
+    MemorySessionStore,
+    RedisSessionStore,
+)
+from legacy_core.ports import SessionStore
+
+__all__ = [
+    "django_cache",
+    "django_store",
+    "ensure_django",
+    "file_store",
+    "memory_store",
+    "redis_store",
+    "url_with_db",
+]
+
+
+def url_with_db(url: str, db: int) -> str:
+    """``url`` pointing at database ``db`` of the same server."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+def ensure_django() -> None:
+    """Configure minimal Django settings unless a settings module (pytest-django) owns them."""
+    from django.conf import settings
+
+    if settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return
+    settings.configure(
+        DEBUG=False,
+        INSTALLED_APPS=[],
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+        USE_TZ=True,
+    )
+    import django
+
+    django.setup()
+
+
+def django_cache(url: str, flavour: str) -> Any:
+    """A Django cache instance on ``url``: ``"django"`` (RedisCache) or ``"django_redis"``."""
+    ensure_django()
+    if flavour == "django":
+        from django.core.cache.backends.redis import RedisCache
+
+        return RedisCache(url, {"TIMEOUT": None})
+    from django_redis.cache import RedisCache as DjangoRedisCache
+
+    return DjangoRedisCache(url, {"TIMEOUT": None})
+
+
+def memory_store() -> SessionStore:
+    """A new in-memory store."""
+    return MemorySessionStore()
+
+
+def file_store(directory: str) -> SessionStore:
+    """A file store in ``directory``."""
+    return FileSessionStore(directory)
+
+
+def redis_store(url: str) -> SessionStore:
+    """A Redis store on ``url``."""
+    return RedisSessionStore(url)
+
+
+def django_store(url: str, flavour: str) -> SessionStore:
+    """A Django cache store on a cache built for ``url``."""
+    return DjangoCacheSessionStore(alias=flavour, cache=django_cache(url, flavour))
