@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-# The contracts are not test modules: ask pytest to rewrite the asserts of every module of
-# this package anyway, so a failing contract shows the compared values. Must run before
-# the imports below.
+# The contract modules are not test modules: ask pytest to rewrite their asserts anyway, so
+# a failing contract shows the compared values. Must run before the imports below.
 pytest.register_assert_rewrite("contracts.reader", "contracts.sessions", "contracts.writer")
 
 from contracts.reader import (  # noqa: E402

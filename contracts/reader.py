@@ -400,6 +400,7 @@ class TableReaderContract(ContractFixtures):
             (field("created_date") < dt.date(2024, 1, 1), {1003, 1010, 1012, 1017}),
             (field("created_date") == "0000-00-00", {1003, 1012}),
             (field("created_date") == "2025-01-27", {1001, 1009, 1020, 1021}),
+            (field("created_date") == "27!1!2025", {1001, 1009, 1020, 1021}),
             (
                 (field("created_date") > dt.date(2024, 12, 31))
                 & (field("created_date") < dt.date(2025, 1, 27)),
@@ -448,6 +449,8 @@ class TableReaderContract(ContractFixtures):
             field("created_date") == "gestern",
             field("Nummer").begins("10"),
             field("Preise") == "x",
+            field("Aktiv").in_([True]),
+            field("Nummer") == True,  # noqa: E712
         ],
         ids=repr,
     )
@@ -574,7 +577,7 @@ class TableReaderContract(ContractFixtures):
     def test_get_record_is_a_copy(self, reader: TableReader, contract_env: str) -> None:
         """Changing a returned record does not change what the next read returns."""
         record = reader.get_record(contract_env, ARTIKEL, artikel_key(1001))
-        record["Preise"]["Coll"].clear()  # type: ignore[index]
+        record["Preise"]["Coll"].clear()
         again = reader.get_record(contract_env, ARTIKEL, artikel_key(1001))
         assert 1 == len(again["Preise"]["Coll"])
 

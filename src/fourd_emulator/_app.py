@@ -105,6 +105,7 @@ class _Session:
     lifetime: float
     user: str = ""
     authenticated: bool = False
+    lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
 
     @property
     def expires(self) -> float:
@@ -155,7 +156,11 @@ class Emulator:
 
     def _reset_state(self) -> None:
         cfg = self.config
-        self.db = Database(cfg.seed, cfg.rows)
+        db: Database | None = getattr(self, "db", None)
+        if db is None:
+            self.db = Database(cfg.seed, cfg.rows)
+        else:
+            db.restore()
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._entity_sets: dict[str, _EntitySet] = {}
         self._audit: list[dict[str, Any]] = []
@@ -165,6 +170,7 @@ class Emulator:
         self._id_rng = random.Random(cfg.seed ^ 0x4D4D4D)  # noqa: S311 - ids are not secrets here
         self._global_stamp = 0
         self._session_numbers = 0
+        self._inflight = 0
         self._stats: dict[str, Any] = {
             "sessions_created": 0,
             "logins": 0,
@@ -286,10 +292,24 @@ class Emulator:
             return _error(404, [entry(None, f"Not found: {path}", "http")])
         req = _Request(method, path[len("/rest/") :], query, environ)
         label = self._label(req)
-        try:
-            resp = self._serve_rest(req, environ)
-        except FourDError as exc:
-            resp = _error(exc.status, exc.entries)
+        limit = self.config.max_concurrent_requests
+        with self._lock:
+            busy = limit is not None and self._inflight >= limit
+            if not busy:
+                self._inflight += 1
+        if busy:
+            resp = _error(503, [entry(None, "Server busy: too many concurrent requests", "http")])
+        else:
+            try:
+                resp = self._serve_rest(req, environ)
+            except FourDError as exc:
+                resp = _error(exc.status, exc.entries)
+            finally:
+                with self._lock:
+                    self._inflight -= 1
+        request_id = environ.get("HTTP_X_REQUEST_ID")
+        if request_id:
+            resp = attrs.evolve(resp, headers=(*resp.headers, ("X-Request-ID", str(request_id))))
         with self._lock:
             self._stats["requests_total"] += 1
             by_status = self._stats["requests"].setdefault(label, {})
@@ -298,7 +318,9 @@ class Emulator:
         return resp
 
     def _serve_rest(self, req: _Request, environ: dict[str, Any]) -> Response:
-        fault = self._roll_faults()
+        fault, delay = self._roll_faults()
+        if fault in {"503", "reset"}:
+            time.sleep(delay)
         if fault == "503":
             return _error(503, [entry(None, "Server busy: too many concurrent requests", "http")])
         if fault == "reset":
@@ -310,7 +332,14 @@ class Emulator:
         if refused is not None:
             return refused
         req.session = session
-        resp = self._dispatch(req)
+        if self.config.serialize_sessions and session is not None:
+            # Legacy 4D sessions run one request at a time: the latency counts inside.
+            with session.lock:
+                time.sleep(delay)
+                resp = self._dispatch(req)
+        else:
+            time.sleep(delay)
+            resp = self._dispatch(req)
         if cookie is not None:
             attrs_ = "path=/; HttpOnly"
             resp = attrs.evolve(
@@ -326,7 +355,7 @@ class Emulator:
 
     # -- faults ------------------------------------------------------------------
 
-    def _roll_faults(self) -> str | None:
+    def _roll_faults(self) -> tuple[str | None, float]:
         with self._lock:
             f = self._faults
             rng = self._fault_rng
@@ -344,9 +373,7 @@ class Emulator:
                 self._stats["faults"]["latency"] += 1
             if outcome is not None:
                 self._stats["faults"][outcome] += 1
-        if delay > 0:
-            time.sleep(delay / 1000.0)
-        return outcome
+        return outcome, delay / 1000.0
 
     # -- sessions ----------------------------------------------------------------
 
@@ -787,9 +814,11 @@ class Emulator:
         with self._write_lock, table.lock:
             results, audit = self._apply_all(table, items, atomic=atomic, user=user)
             applied = all(r.ok for r in results) or not atomic
+            request_id = req.environ.get("HTTP_X_REQUEST_ID")
             with self._lock:
                 if applied:
                     for a in audit:
+                        a["request_id"] = str(request_id) if request_id else None
                         a["seq"] = len(self._audit) + 1
                         self._audit.append(a)
                     self._stats["writes_applied"] += len(audit)
@@ -1046,7 +1075,7 @@ def _utc_date(epoch: float) -> Any:
 
 def _default(attr: AttributeSpec) -> Any:
     t = attr.type
-    if t in {"string", "text"}:
+    if t == "string":
         return ""
     if t in NUMERIC_TYPES:
         return 0

@@ -53,6 +53,10 @@ class EmulatorConfig:
     max_requests_per_connection: int = 100
     keepalive_timeout: float = 15.0
     """Seconds an idle keep-alive connection is kept open."""
+    max_concurrent_requests: int | None = None
+    """REST requests in progress server-wide beyond which 4D answers 503 (None: no limit)."""
+    serialize_sessions: bool = False
+    """Run the requests of one session one at a time, as 4D's legacy sessions do."""
 
     @property
     def cookie_name(self) -> str:

@@ -342,7 +342,10 @@ class _Compiler:
         attr = resolve_attribute(self.table, node.attribute, self.text)
         if attr.name == "__TIMESTAMP" and self.quirks:
             raise self.error(QUIRK_REFUSED, "Query on __TIMESTAMP is not supported by this server")
-        if attr.kind != "storage":
+        if attr.kind != "storage" and not (
+            isinstance(node, Cmp) and self.const(node.value).kind == "null"
+        ):
+            # A relation can only be tested for null (``ArtikelFamilie # null``).
             raise self.error(
                 INCOMPATIBLE_TYPES,
                 f'The attribute "{attr.name}" is a relation and cannot be compared',
@@ -405,7 +408,8 @@ class _Compiler:
                 if c.kind != "str":
                     raise bad(c)
                 try:
-                    return parse_date_constant(str(c.value))
+                    # A point in time against a whole day is ambiguous (ADR 0004): refuse it.
+                    return parse_date_constant(str(c.value), allow_time=False)
                 except ValueError:
                     raise bad(c) from None
 
@@ -453,16 +457,26 @@ class _Compiler:
         return kind, _test(op, value, wildcard=kind == "fold")
 
 
-def _wildcard(pattern: str) -> re.Pattern[str]:
-    return re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("@")) + "$", re.S)
+class _Wildcard:
+    """``@`` stands for any run of characters; the whole text must match."""
+
+    def __init__(self, pattern: str) -> None:
+        self._rx = re.compile(".*".join(re.escape(p) for p in pattern.split("@")), re.S)
+
+    def match(self, text: str) -> bool:
+        return self._rx.fullmatch(text) is not None
+
+
+def _wildcard(pattern: str) -> _Wildcard:
+    return _Wildcard(pattern)
 
 
 def _test(op: str, value: Any, *, wildcard: bool) -> Test:  # noqa: PLR0911 - one branch per operator
     if op in {"=", "==", "#", "!="} and wildcard and "@" in value:
         rx = _wildcard(value)
         if op in {"=", "=="}:
-            return lambda v: v is not None and rx.match(v) is not None
-        return lambda v: v is None or rx.match(v) is None
+            return lambda v: v is not None and rx.match(v)
+        return lambda v: v is None or not rx.match(v)
     if op in {"=", "==", "==="}:
         return lambda v: v is not None and v == value
     if op in {"#", "!=", "!=="}:

@@ -19,7 +19,7 @@ from fourd_emulator._values import EMPTY_DATE, KeyCodec, wire_date
 __all__ = ["TABLES", "AttributeSpec", "GenContext", "TableSpec", "build_context"]
 
 NUMERIC_TYPES = frozenset({"long", "long64", "word", "byte", "number", "duration"})
-STRING_TYPES = frozenset({"string", "uuid", "text"})
+STRING_TYPES = frozenset({"string", "uuid"})
 
 
 @attrs.frozen
@@ -442,7 +442,7 @@ TABLES: tuple[TableSpec, ...] = (
             _s("UID", "uuid"),
             _s("Nummer", "long"),
             _s("Bezeichnung"),
-            _s("Beschreibung", "text"),
+            _s("Beschreibung"),
             _s("Aktiv", "bool"),
             _s("Kategorie"),
             _s("Saison", "object"),
@@ -516,7 +516,7 @@ TABLES: tuple[TableSpec, ...] = (
             _s("Verkaufspreis", "number"),
             _s("Waehrung"),
             _s("Kalkulation", "object"),
-            _s("Notiz", "text"),
+            _s("Notiz"),
             *_AUDIT,
             _rel("Variante", "Artikel_Variante", "Variante_"),
         ),

@@ -72,6 +72,8 @@ class Table:
         self._columns: dict[ColumnKey, list[Any]] = {}
         self.lock = threading.RLock()
         self.attributes = spec.by_name
+        self.dirty = False
+        """True once a write changed the table (a reset then regenerates it)."""
 
     def count(self) -> int:
         """Return the number of entities."""
@@ -154,6 +156,7 @@ class Table:
 
     def put(self, i: int, data: bytes) -> None:
         """Replace row ``i`` (caller holds ``lock``)."""
+        self.dirty = True
         if i < self.n_seed:
             self._block(i // BLOCK)[i % BLOCK] = data
         else:
@@ -165,6 +168,7 @@ class Table:
 
     def append(self, data: bytes) -> int:
         """Add a created row (caller holds ``lock``); return its index."""
+        self.dirty = True
         self._extra.append(data)
         if self._columns:
             rec = orjson.loads(data)
@@ -194,3 +198,9 @@ class Database:
         self.tables: dict[str, Table] = {
             spec.name: Table(spec, self.ctx, n) for n, spec in enumerate(TABLES, start=1)
         }
+
+    def restore(self) -> None:
+        """Back to the seeded data; tables nobody wrote to keep their generated rows."""
+        for n, spec in enumerate(TABLES, start=1):
+            if self.tables[spec.name].dirty:
+                self.tables[spec.name] = Table(spec, self.ctx, n)

@@ -47,7 +47,7 @@ def date_ordinal(value: object) -> int | None:
     return dt.date(y, mo, d).toordinal()
 
 
-def parse_date_constant(text: str) -> int:
+def parse_date_constant(text: str, *, allow_time: bool = True) -> int:
     """Parse a date constant of a filter or an update (``YYYY-MM-DD``, ``D!M!YYYY``)."""
     text = text.strip()
     m = _WIRE_DATE.match(text)
@@ -57,7 +57,7 @@ def parse_date_constant(text: str) -> int:
             return 0
         return dt.date(y, mo, d).toordinal()
     m = _ISO_DATE.match(text)
-    if m is None:
+    if m is None or (not allow_time and len(text) != 10):
         msg = f"not a date: {text!r}"
         raise ValueError(msg)
     y, mo, d = (int(g) for g in m.groups())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 from types import FrameType
 
 from fourd_emulator._config import EmulatorConfig
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"legacy-api emulator: cannot start: {exc}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _stop)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
     print(f"4D emulator serving on {server.base_url}/rest/ (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()

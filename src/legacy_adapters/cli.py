@@ -1,6 +1,6 @@
 """The ``legacy-api`` command line: fetch, tables, get, push, health, session, emulator, demo.
 
-An application, so it (alone) configures structlog: warnings to stderr, ``-v`` for more.
+An application, so it (alone) configures structlog: silent by default, ``-v`` for more.
 Errors print one line, ``error: ...``, and exit 2 for usage, configuration and invalid
 queries, 1 for server and data errors (unreachable, not found, conflicts).
 """
@@ -61,7 +61,10 @@ class ProgressBar:
 
 
 def _configure_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    # Quiet by default: a failure is the one "error:" line; -v shows warnings (retries),
+    # -vv the library's info events, -vvv every request.
+    levels = [logging.CRITICAL, logging.WARNING, logging.INFO, logging.DEBUG]
+    level = levels[min(verbose, len(levels) - 1)]
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
@@ -260,7 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--env", help="environment (default: the configured default, 'live')")
     common.add_argument("--url", help="base URL for this one call, e.g. http://127.0.0.1:8080")
     common.add_argument("--config", help="TOML configuration file (else $LEGACY_API_CONFIG)")
-    common.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv)")
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log warnings (-v), events (-vv), requests (-vvv)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="legacy-api", description="Read and write the legacy 4D ERP over its REST API."

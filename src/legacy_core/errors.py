@@ -138,7 +138,10 @@ class LegacyError(Exception):
         head = f"{first} ({', '.join(parts)})" if parts else first
         extra = self.message.splitlines()[1:]
         if self.errors:
-            extra += [f"  4D {e.code} [{e.component}]: {e.message.splitlines()[0]}" for e in self.errors]
+            extra += [
+                f"  4D {e.code} [{e.component}]: {(e.message.splitlines() or [''])[0]}"
+                for e in self.errors
+            ]
         if self.body:
             extra.append(f"  body: {self.body}")
         return "\n".join([head, *extra])

@@ -36,6 +36,8 @@ Record = Mapping[str, Any]
 # allows spaces in field names, but REST cannot address those without quoting rules that
 # 4D does not document, so they are refused here. ``__KEY``/``__STAMP`` are addressable.
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+# Words of the 4D query language: as a bare attribute name they would change the query.
+_RESERVED = frozenset({"and", "or", "except", "not", "in", "null", "true", "false", "begin"})
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
@@ -44,8 +46,14 @@ def validate_identifier(name: object, what: str = "identifier") -> str:
     if not isinstance(name, str):
         msg = f"{what} must be a str, not {type(name).__name__}: {name!r}"
         raise InvalidQuery(msg)
+    if name.casefold() in _RESERVED:
+        msg = f"invalid {what} {name!r}: it is a word of the 4D query language"
+        raise InvalidQuery(msg)
     if not _IDENTIFIER.match(name):
-        msg = f"invalid {what} {name!r}: 4D names are letters, digits and '_', not starting with a digit"
+        msg = (
+            f"invalid {what} {name!r}: 4D names are letters, digits and '_', "
+            "not starting with a digit"
+        )
         raise InvalidQuery(msg)
     return name
 
@@ -54,12 +62,20 @@ def _check_identifier(_inst: object, attribute: attrs.Attribute[Any], value: obj
     validate_identifier(value, attribute.name)
 
 
+def _strip_slash(url: object) -> str:
+    return str(url).rstrip("/")
+
+
+def _as_dict(values: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(values)
+
+
 @attrs.frozen
 class Environment:
     """A named 4D server (``live``, ``test``): its base URL and transport settings."""
 
     name: str
-    base_url: str = attrs.field(converter=lambda u: str(u).rstrip("/"))
+    base_url: str = attrs.field(converter=_strip_slash)
     verify_tls: bool = True
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
@@ -70,7 +86,10 @@ class Environment:
             raise ConfigurationError(msg)
         if not self.base_url.startswith(("http://", "https://")) or "@" in self.base_url:
             # Credentials in a URL would end up in logs; they go in headers instead.
-            msg = f"environment {self.name!r}: base URL must be http(s)://host[:port] without credentials"
+            msg = (
+                f"environment {self.name!r}: base URL must be http(s)://host[:port] "
+                "without credentials"
+            )
             raise ConfigurationError(msg, environment=self.name)
 
     @property
@@ -133,7 +152,7 @@ class OrderBy:
     descending: bool = False
 
     @classmethod
-    def parse(cls, spec: str | OrderBy) -> OrderBy:
+    def parse(cls, spec: object) -> OrderBy:
         """Accept ``"Nummer"``, ``"Nummer desc"``, ``"-Nummer"`` or an OrderBy."""
         if isinstance(spec, OrderBy):
             return spec
@@ -226,7 +245,7 @@ class FieldUpdate:
 
     table: str = attrs.field(validator=_check_identifier)
     key: str = attrs.field()
-    values: Mapping[str, Any] = attrs.field(converter=lambda v: dict(v))
+    values: Mapping[str, Any] = attrs.field(converter=_as_dict)
     expected_stamp: int | None = attrs.field(default=None, validator=_non_negative)
     environment: str | None = None
     """The environment to write to; None means the writer's default environment."""

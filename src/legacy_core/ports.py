@@ -183,5 +183,3 @@ class Clock(Protocol):
     def sleep(self, seconds: float) -> None:
         """Wait ``seconds``."""
         ...
-
-

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any, Literal, TypeAlias
 
 import attrs
@@ -88,7 +89,7 @@ class Filter:
 
 def _parts(node: Filter, kind: type[And] | type[Or]) -> tuple[Filter, ...]:
     # a & b & c is one And of three parts, not a nested pair: shorter $filter text.
-    return node.parts if type(node) is kind else (node,)  # type: ignore[attr-defined]
+    return node.parts if isinstance(node, kind) and type(node) is kind else (node,)
 
 
 def _as_filter(value: object) -> Filter:
@@ -309,7 +310,8 @@ class _Renderer:
         if isinstance(value, int):
             return str(int(value))
         if isinstance(value, float):
-            return repr(float(value))
+            # Plain decimal notation: 4D's parser is not documented to read 1e+16.
+            return format(Decimal(repr(float(value))), "f")
         if isinstance(value, dt.datetime):
             return self.string(value.isoformat())
         if isinstance(value, dt.date):
@@ -331,11 +333,11 @@ class _Renderer:
 
 def _inline_safe(value: str) -> bool:
     return len(value) <= _SAFE_INLINE_MAX and not any(
-        ch in {'"', "\\", "'"} or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value
+        ch in {'"', "\\", "'"} or ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in value
     )
 
 
-def render(node: Filter) -> Rendered:
+def render(node: object) -> Rendered:
     """Render a filter to 4D ``$filter`` text plus ``$params`` for unsafe strings."""
     if not isinstance(node, Filter):
         msg = f"not a filter: {type(node).__name__}"

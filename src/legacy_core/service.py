@@ -25,10 +25,9 @@ import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import attrs
-import pandas as pd
 import structlog
 
 from legacy_core.clock import SystemClock
@@ -40,11 +39,15 @@ from legacy_core.errors import (
     LicenceExhausted,
     ProtocolError,
 )
-from legacy_core.frames import DtypeBackend, FrameBuilder
 from legacy_core.model import Environment, FieldUpdate, Page, Query, Record, WriteResult
 from legacy_core.ports import Clock, FieldWriter, TableReader
 from legacy_core.query import Filter, Value, field
 from legacy_core.resilience import CircuitBreaker, RetryPolicy
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from legacy_core.frames import DtypeBackend
 
 __all__ = ["LegacyClient", "Progress", "Where"]
 
@@ -188,6 +191,9 @@ class LegacyClient:
             raw=raw,
             environment=environment,
         )
+        # pandas is imported on first use: the CLI's other commands start faster without it.
+        from legacy_core.frames import FrameBuilder  # noqa: PLC0415
+
         builder = FrameBuilder(columns=spec.query.attributes, dtype_backend=dtype_backend)
         for item in self._stream(spec, progress, dedupe=False):
             if isinstance(item, _Restart):
@@ -500,7 +506,8 @@ class LegacyClient:
 
     def _update(self, update: object, environment: str | None) -> FieldUpdate:
         if isinstance(update, Mapping):
-            update = _update_from_mapping(update)
+            env = self._env(update.get("environment") or environment)
+            return _update_from_mapping(update, env)
         if not isinstance(update, FieldUpdate):
             msg = f"updates must be FieldUpdate or mappings, not {type(update).__name__}"
             raise InvalidQuery(msg)
@@ -670,6 +677,7 @@ class LegacyClient:
         """Read ``top`` rows from ``offset``, in several requests if the server sends fewer."""
         got: list[Record] = []
         page: Page | None = None
+        first = offset
         while top > 0:
             query = base.page(offset, top)
             page = self._read(query)
@@ -681,7 +689,7 @@ class LegacyClient:
             offset += len(page.records)
             top -= len(page.records)
         count = page.count if page is not None else 0
-        return Page(got, count, base.skip, entity_set=base.entity_set)
+        return Page(got, count, first, entity_set=base.entity_set)
 
     def _read(self, query: Query) -> Page:
         return self._call(
@@ -753,7 +761,7 @@ def _filter(where: object, table: str) -> Filter | None:
     raise InvalidQuery(msg, table=table)
 
 
-def _update_from_mapping(data: Mapping[str, Any]) -> FieldUpdate:
+def _update_from_mapping(data: Mapping[str, Any], environment: str) -> FieldUpdate:
     try:
         table, key = data["table"], data["key"]
     except KeyError as exc:
@@ -771,7 +779,7 @@ def _update_from_mapping(data: Mapping[str, Any]) -> FieldUpdate:
         LegacyClient._key(table, key),
         values,
         data.get("expected_stamp"),
-        data.get("environment"),
+        environment,
     )
 
 

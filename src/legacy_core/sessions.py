@@ -7,9 +7,12 @@ this module does no I/O of its own. The locking and fencing design is ADR 0006.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import os
 import random
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,7 +66,7 @@ def _undecodable(versioned: Versioned) -> None:
     )
 
 
-@attrs.define(repr=False)
+@attrs.define(repr=False, eq=False)
 class SharedSessionProvider:
     """Hands out one shared session per environment, logging in only when the store has none.
 
@@ -94,6 +97,14 @@ class SharedSessionProvider:
     _local_locks: dict[str, threading.Lock] = attrs.field(factory=dict, init=False)
     _guard: threading.Lock = attrs.field(factory=threading.Lock, init=False)
     _last_generation: int = attrs.field(default=0, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        _PROVIDERS.add(self)
+
+    def _after_fork(self) -> None:
+        # A lock held by another thread at fork time would stay held forever in the child.
+        self._guard = threading.Lock()
+        self._local_locks = {}
 
     def __repr__(self) -> str:
         return (
@@ -448,6 +459,18 @@ class SharedSessionProvider:
             self.store.delete_if(key, versioned.generation)
 
 
+_PROVIDERS: weakref.WeakSet[SharedSessionProvider] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for provider in list(_PROVIDERS):
+        provider._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def _backoff_state(versioned: Versioned | None) -> dict[str, float]:
     if versioned is None:
         return {"until": 0.0, "delay": 0.0}
@@ -458,5 +481,10 @@ def _backoff_state(versioned: Versioned | None) -> dict[str, float]:
         return {"until": 0.0, "delay": 0.0}
 
 
+@functools.lru_cache(maxsize=64)
+def _environment_of_parts(name: str, base_url: str) -> Environment:
+    return Environment(name, base_url)
+
+
 def _environment_of(session: Session) -> Environment:
-    return Environment(session.environment, session.base_url)
+    return _environment_of_parts(session.environment, session.base_url)

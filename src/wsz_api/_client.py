@@ -49,8 +49,9 @@ def use_client(client: LegacyClient | None) -> None:
         old, owned = _client, _owned
         _client, _owned = client, False
         _pid = os.getpid() if client is not None else None
-    if old is not None and owned and old is not client:
-        old.close()
+    close = getattr(old, "close", None)
+    if owned and old is not client and callable(close):
+        close()
 
 
 def session_cookie(environment: str | None) -> str:

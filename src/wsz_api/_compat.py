@@ -40,7 +40,7 @@ def deprecated(old: str, modern: str) -> None:
     changes the warning filters (pandas does so inside its calls), so the call sites
     already warned about are remembered here.
     """
-    caller = sys._getframe(2)  # noqa: SLF001 - the frame that called the public function
+    caller = sys._getframe(2)  # the frame that called the public function
     site = (caller.f_code.co_filename, caller.f_lineno)
     if site in _warned_sites:
         return

@@ -59,6 +59,8 @@ class FaultyBackend:
     released: list[str] = attrs.field(factory=list)
     contexts: list[dict[str, Any]] = attrs.field(factory=list)
     write_sizes: list[int] = attrs.field(factory=list)
+    page_cap: int | None = None
+    """Send at most this many rows per page, whatever ``$top`` asked (a capped server)."""
 
     def _fault(self, faults: list[Fault], query: Any = None) -> None:
         if not faults:
@@ -73,6 +75,8 @@ class FaultyBackend:
         self.calls["read_page"] += 1
         self.contexts.append(structlog.contextvars.get_contextvars())
         self._fault(self.read_faults, query)
+        if self.page_cap is not None and (query.top is None or query.top > self.page_cap):
+            query = query.page(query.skip, self.page_cap)
         return self.inner.read_page(query)
 
     def open_snapshot(self, query: Query, timeout: float) -> Page:

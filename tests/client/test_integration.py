@@ -1,5 +1,4 @@
 """The facade over the real 4D adapter and the emulator: paging under faults, batching, sessions."""
-# ruff: noqa: SIM300 - house style puts the expected value on the left
 
 from __future__ import annotations
 
@@ -66,7 +65,7 @@ class TestPagingOverHttp:
     def test_under_faults_no_duplicates_or_gaps(
         self, emulator: EmulatorServer, reference: pd.DataFrame, workers: int
     ):
-        """503 bursts, resets and truncated bodies are retried; the frame equals the fault-free one."""
+        """503 bursts, resets and truncated bodies are retried: same frame as without faults."""
         emulator.reset()
         client = make(emulator, page_size=250, workers=workers)
         emulator.set_faults(error_503_rate=0.15, reset_rate=0.1, truncate_rate=0.1, seed=workers)
@@ -127,7 +126,7 @@ class TestPagingOverHttp:
         assert list(built["__KEY"]) == list(raw["__KEY"])
 
     def test_bad_filter_and_unknown_table(self, emulator: EmulatorServer):
-        """A filter 4D rejects is InvalidQuery; an unknown table is UnknownTable; neither retried."""
+        """Rejected filters, unknown tables and missing keys raise their typed errors."""
         client = make(emulator)
         with pytest.raises(InvalidQuery):
             client.fetch_frame(TABLE, where=Raw("Nummer eq 5"))

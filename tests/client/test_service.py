@@ -1,5 +1,4 @@
 """Tests of the LegacyClient facade against the in-memory adapter, via a fault-injecting fake."""
-# ruff: noqa: SIM300 - house style puts the expected value on the left
 
 from __future__ import annotations
 
@@ -206,6 +205,16 @@ class TestFetchFrame:
         assert 250 == len(frame)
         assert 0 == backend.calls["open_snapshot"]
 
+    @pytest.mark.parametrize("workers", [1, 3])
+    def test_server_sending_short_pages(
+        self, backend: FaultyBackend, workers: int, clock: ManualClock
+    ):
+        """A server that caps pages below page_size is asked again for the rest of each window."""
+        backend.page_cap = 15
+        client = make_client(backend, clock)
+        frame = client.fetch_frame("Artikel", workers=workers, skip=3, limit=200)
+        assert list(range(4, 204)) == numbers(frame)
+
     def test_small_limit_needs_no_snapshot(self, client: LegacyClient, backend: FaultyBackend):
         """A limit that fits one page is one plain request."""
         client.fetch_frame("Artikel", limit=40)
@@ -247,7 +256,7 @@ class TestSnapshots:
     def test_frame_rebuilt_from_new_snapshot(
         self, client: LegacyClient, backend: FaultyBackend, clock: ManualClock
     ):
-        """An expired snapshot mid-read restarts the frame from a new snapshot: no duplicates or gaps."""
+        """An expired snapshot restarts the frame from a new one: no duplicates, no gaps."""
         backend.read_faults[:] = [
             None,
             None,

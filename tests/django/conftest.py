@@ -37,12 +37,9 @@ def _start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
         pytest.fail("redis-server is not installed and REDIS_URL is not set")
     for _attempt in range(3):
         port = _free_port()
-        proc = subprocess.Popen(  # noqa: S603 - fixed arguments
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],  # fmt: skip
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        args += ["--appendonly", "no", "--dir", str(workdir)]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and proc.poll() is None:

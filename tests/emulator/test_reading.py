@@ -42,7 +42,14 @@ class TestCollection:
         assert "Artikel_Variante" == body["__entityModel"]
         assert 2000 == body["__COUNT"]
         assert 0 == body["__FIRST"]
-        assert {"__entityModel", "__GlobalStamp", "__COUNT", "__FIRST", "__SENT", "__ENTITIES"} == set(body)
+        assert {
+            "__entityModel",
+            "__GlobalStamp",
+            "__COUNT",
+            "__FIRST",
+            "__SENT",
+            "__ENTITIES",
+        } == set(body)
 
     def test_default_page_is_100(self, base: str, http: requests.Session) -> None:
         """Without $top the server sends 100 entities."""
@@ -106,7 +113,10 @@ class TestCollection:
     def test_orderby_dates_as_dates(self, base: str, http: requests.Session) -> None:
         """Date attributes sort chronologically, not as D!M!YYYY text."""
         body = get(http, f"{base}/Belege", **{"$orderby": "Belegdatum", "$top": 1000}).json()
-        dates = [tuple(reversed([int(x) for x in e["Belegdatum"].split("!")])) for e in body["__ENTITIES"]]
+        dates = [
+            tuple(reversed([int(x) for x in e["Belegdatum"].split("!")]))
+            for e in body["__ENTITIES"]
+        ]
         assert sorted(dates) == dates
 
     def test_orderby_unknown_attribute(self, base: str, http: requests.Session) -> None:
@@ -117,7 +127,9 @@ class TestCollection:
 
     def test_attributes_parameter(self, base: str, http: requests.Session) -> None:
         """$attributes projects to the named attributes plus __KEY, __TIMESTAMP, __STAMP."""
-        body = get(http, f"{base}/Artikel_Variante", **{"$attributes": "Nummer,Bezeichnung", "$top": 3}).json()
+        body = get(
+            http, f"{base}/Artikel_Variante", **{"$attributes": "Nummer,Bezeichnung", "$top": 3}
+        ).json()
         for e in body["__ENTITIES"]:
             assert ["__KEY", "__TIMESTAMP", "__STAMP", "Nummer", "Bezeichnung"] == list(e)
 
@@ -140,7 +152,7 @@ class TestCollection:
 
     @pytest.mark.parametrize("table", TABLES)
     def test_every_table_serves(self, base: str, http: requests.Session, table: str) -> None:
-        """All ten seeded tables serve pages whose records start with __KEY, __TIMESTAMP, __STAMP."""
+        """All ten seeded tables serve pages of records starting __KEY, __TIMESTAMP, __STAMP."""
         body = get(http, f"{base}/{table}", **{"$top": 5}).json()
         assert table == body["__entityModel"]
         first = body["__ENTITIES"][0]
@@ -165,7 +177,9 @@ class TestSeededData:
             assert WIRE_DATE.match(e["Auslaufdatum"])
             assert WIRE_DATE.match(e["created_date"])
             assert 0 <= e["created_time"] < 86_400_000
-            assert ["Laden", "Handel", "Empf.", "Einkauf"] == [p["Art"] for p in e["Preise"]["Coll"]]
+            assert ["Laden", "Handel", "Empf.", "Einkauf"] == [
+                p["Art"] for p in e["Preise"]["Coll"]
+            ]
             assert {"values", "geerbt"} == set(e["Publish"])
             deferred = e["ArtikelFamilie"]["__deferred"]
             assert f"/rest/Artikel_Familie[{e['Familie_']}]" == deferred["uri"]
@@ -194,6 +208,7 @@ class TestSeededData:
     def test_rows_scale_the_big_tables(self) -> None:
         """--rows sets Artikel_Variante's size and scales the related tables."""
         with serve(EmulatorConfig(rows=400)) as srv:
+
             def count(table: str) -> int:
                 r = requests.get(f"{srv.base_url}/rest/{table}", params={"$top": 0}, timeout=5)
                 return int(r.json()["__COUNT"])
@@ -205,17 +220,42 @@ class TestSeededData:
 
     def test_same_seed_same_data(self, server: EmulatorServer) -> None:
         """The data are a pure function of the seed; another seed gives other data."""
-        def page(url: str) -> list[dict[str, object]]:
-            return requests.get(f"{url}/rest/Kunden", params={"$top": 50}, timeout=5).json()["__ENTITIES"]
 
-        with serve(EmulatorConfig(rows=2000)) as again, serve(EmulatorConfig(rows=2000, seed=7)) as other:
+        def page(url: str) -> list[dict[str, object]]:
+            return requests.get(f"{url}/rest/Kunden", params={"$top": 50}, timeout=5).json()[
+                "__ENTITIES"
+            ]
+
+        with (
+            serve(EmulatorConfig(rows=2000)) as again,
+            serve(EmulatorConfig(rows=2000, seed=7)) as other,
+        ):
             assert page(server.base_url) == page(again.base_url)
             assert page(server.base_url) != page(other.base_url)
+
+    def test_generation_order_does_not_matter(self) -> None:
+        """Rows are the same whichever page is generated first (blocks are seeded one by one)."""
+
+        def pages(url: str, order: list[int]) -> dict[int, list[dict[str, object]]]:
+            out = {}
+            for skip in order:
+                r = requests.get(
+                    f"{url}/rest/Belege_Pos", params={"$skip": skip, "$top": 1000}, timeout=10
+                )
+                out[skip] = r.json()["__ENTITIES"]
+            return out
+
+        with serve(EmulatorConfig(rows=3000)) as a, serve(EmulatorConfig(rows=3000)) as b:
+            assert pages(a.base_url, [0, 1000, 2000]) == pages(b.base_url, [2000, 1000, 0])
 
 
 class TestEntity:
     def first_key(self, http: requests.Session, base: str, table: str = "Artikel_Variante") -> str:
-        return str(get(http, f"{base}/{table}", **{"$top": 1, "$skip": 17}).json()["__ENTITIES"][0]["__KEY"])
+        return str(
+            get(http, f"{base}/{table}", **{"$top": 1, "$skip": 17}).json()["__ENTITIES"][0][
+                "__KEY"
+            ]
+        )
 
     @pytest.mark.parametrize("form", ["({k})", '("{k}")', "[{k}]"])
     def test_entity_by_key_forms(self, base: str, http: requests.Session, form: str) -> None:
@@ -239,7 +279,9 @@ class TestEntity:
     def test_entity_projection(self, base: str, http: requests.Session) -> None:
         """$attributes works on a single entity."""
         key = self.first_key(http, base)
-        body = http.get(f"{base}/Artikel_Variante({key})", params={"$attributes": "Nummer"}, timeout=5).json()
+        body = http.get(
+            f"{base}/Artikel_Variante({key})", params={"$attributes": "Nummer"}, timeout=5
+        ).json()
         assert ["__entityModel", "__KEY", "__TIMESTAMP", "__STAMP", "Nummer"] == list(body)
 
     def test_entity_in_unknown_table(self, base: str, http: requests.Session) -> None:
@@ -252,7 +294,11 @@ class TestCatalog:
         """$catalog lists every table with name, uri and dataURI."""
         classes = http.get(f"{base}/$catalog", timeout=5).json()["dataClasses"]
         assert TABLES == [c["name"] for c in classes]
-        assert {"name": "Kunden", "uri": "/rest/$catalog/Kunden", "dataURI": "/rest/Kunden"} == classes[4]
+        assert {
+            "name": "Kunden",
+            "uri": "/rest/$catalog/Kunden",
+            "dataURI": "/rest/Kunden",
+        } == classes[4]
 
     def test_catalog_all_adds_attributes(self, base: str, http: requests.Session) -> None:
         """$catalog/$all adds attributes[] to every dataclass."""
@@ -273,12 +319,30 @@ class TestCatalog:
             attrs["ArtikelFamilie"]["type"],
         )
         assert "relatedEntities" == attrs["Teile"]["kind"]
-        allowed = {"bool", "blob", "byte", "date", "duration", "image", "long", "long64", "number", "string", "uuid", "word", "object", "text"}
+        allowed = {
+            "bool",
+            "blob",
+            "byte",
+            "date",
+            "duration",
+            "image",
+            "long",
+            "long64",
+            "number",
+            "string",
+            "uuid",
+            "word",
+            "object",
+        }
         assert all(a["type"] in allowed for a in body["attributes"] if a["kind"] == "storage")
 
-    def test_catalog_attribute_order_matches_records(self, base: str, http: requests.Session) -> None:
+    def test_catalog_attribute_order_matches_records(
+        self, base: str, http: requests.Session
+    ) -> None:
         """The catalog's attribute order is the record's field order."""
-        names = [a["name"] for a in http.get(f"{base}/$catalog/Kunden", timeout=5).json()["attributes"]]
+        names = [
+            a["name"] for a in http.get(f"{base}/$catalog/Kunden", timeout=5).json()["attributes"]
+        ]
         row = get(http, f"{base}/Kunden", **{"$top": 1}).json()["__ENTITIES"][0]
         assert names == list(row)[3:]
 

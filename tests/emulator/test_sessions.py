@@ -27,14 +27,14 @@ class TestSessionCookie:
         first = requests.get(f"{base}/$info", timeout=5)
         cookie = first.cookies["WASID4D"]
         for _ in range(3):
-            r = requests.get(
-                f"{base}/Personal", headers={"Cookie": f"WASID4D={cookie}"}, timeout=5
-            )
+            r = requests.get(f"{base}/Personal", headers={"Cookie": f"WASID4D={cookie}"}, timeout=5)
             assert 200 == r.status_code
             assert "Set-Cookie" not in r.headers
         assert 1 == server.stats()["sessions_created"]
 
-    def test_every_cookieless_request_opens_a_session(self, base: str, server: EmulatorServer) -> None:
+    def test_every_cookieless_request_opens_a_session(
+        self, base: str, server: EmulatorServer
+    ) -> None:
         """Each request without a cookie opens a new session (pyERP's licence leak)."""
         for _ in range(4):
             requests.get(f"{base}/$info", timeout=5)
@@ -62,7 +62,9 @@ class TestSessionCookie:
     def test_doubled_cookie_name_fails_authentication(self, base: str) -> None:
         """``WASID4D=WASID4D=…`` is refused with 401 instead of opening a session."""
         cookie = requests.get(f"{base}/$info", timeout=5).cookies["WASID4D"]
-        r = requests.get(f"{base}/Personal", headers={"Cookie": f"WASID4D=WASID4D={cookie}"}, timeout=5)
+        r = requests.get(
+            f"{base}/Personal", headers={"Cookie": f"WASID4D=WASID4D={cookie}"}, timeout=5
+        )
         assert 401 == r.status_code
 
     def test_other_cookies_are_ignored(self, base: str, server: EmulatorServer) -> None:
@@ -145,7 +147,9 @@ class TestLicences:
         assert [1823] == [e["errCode"] for e in r.json()["__ERROR"]]
         assert "WASID4D" not in r.cookies
 
-    def test_existing_sessions_keep_working_at_the_cap(self, base: str, server: EmulatorServer) -> None:
+    def test_existing_sessions_keep_working_at_the_cap(
+        self, base: str, server: EmulatorServer
+    ) -> None:
         """Sessions that hold a licence are served while new ones are refused."""
         server.set_faults(licences=1)
         cookie = requests.get(f"{base}/$info", timeout=5).cookies["WASID4D"]
@@ -173,7 +177,14 @@ class TestInfo:
         """$info has the documented keys and one sessionInfo entry per session."""
         requests.get(f"{base}/$info", timeout=5)
         body = requests.get(f"{base}/$info", timeout=5).json()
-        assert {"cacheSize", "usedCache", "entitySetCount", "entitySet", "ProgressInfo", "sessionInfo"} <= set(body)
+        assert {
+            "cacheSize",
+            "usedCache",
+            "entitySetCount",
+            "entitySet",
+            "ProgressInfo",
+            "sessionInfo",
+        } <= set(body)
         assert 2 == len(body["sessionInfo"])
 
     def test_session_info_fields(self, base: str, server: EmulatorServer) -> None:
@@ -190,14 +201,18 @@ class TestInfo:
 
 
 class TestDirectoryLogin:
-    def login(self, url: str, http: requests.Session, user: str, password: str, length: str = "60") -> requests.Response:
+    def login(
+        self, url: str, http: requests.Session, user: str, password: str, length: str = "60"
+    ) -> requests.Response:
         return http.post(
             f"{url}/rest/$directory/login",
             headers={"username-4D": user, "password-4D": password, "session-4D-length": length},
             timeout=5,
         )
 
-    def test_login_with_good_credentials(self, server: EmulatorServer, http: requests.Session) -> None:
+    def test_login_with_good_credentials(
+        self, server: EmulatorServer, http: requests.Session
+    ) -> None:
         """A correct login answers {"result": true}, sets the cookie and counts a login."""
         r = self.login(server.base_url, http, "admin", "secret")
         assert {"result": True} == r.json()
@@ -211,7 +226,9 @@ class TestDirectoryLogin:
         assert {"result": False} == r.json()
         assert 1 == server.stats()["login_failures"]
 
-    def test_session_length_sets_lifetime(self, server: EmulatorServer, http: requests.Session) -> None:
+    def test_session_length_sets_lifetime(
+        self, server: EmulatorServer, http: requests.Session
+    ) -> None:
         """session-4D-length (minutes) becomes the session's lifeTime; below 60 counts as 60."""
         self.login(server.base_url, http, "admin", "secret", "120")
         (info,) = http.get(f"{server.base_url}/rest/$info", timeout=5).json()["sessionInfo"]
@@ -222,7 +239,9 @@ class TestDirectoryLogin:
             infos = other.get(f"{server.base_url}/rest/$info", timeout=5).json()["sessionInfo"]
         assert [60, 120] == sorted(i["lifeTime"] for i in infos)
 
-    def test_credentials_never_in_the_url(self, server: EmulatorServer, http: requests.Session) -> None:
+    def test_credentials_never_in_the_url(
+        self, server: EmulatorServer, http: requests.Session
+    ) -> None:
         """Credentials in the query string are not accepted: only the headers count."""
         r = http.post(
             f"{server.base_url}/rest/$directory/login",
@@ -235,7 +254,9 @@ class TestDirectoryLogin:
         """pyERP's server does not offer $directory/logout (404 with quirks)."""
         assert 404 == requests.get(f"{base}/$directory/logout", timeout=5).status_code
 
-    def test_logout_without_quirks(self, plain_server: EmulatorServer, http: requests.Session) -> None:
+    def test_logout_without_quirks(
+        self, plain_server: EmulatorServer, http: requests.Session
+    ) -> None:
         """Without quirks, logout ends the session as 4D documents."""
         http.get(f"{plain_server.base_url}/rest/$info", timeout=5)
         r = http.get(f"{plain_server.base_url}/rest/$directory/logout", timeout=5)
@@ -266,7 +287,9 @@ class TestRequireLogin:
         assert 200 == r.status_code
         assert 40 == r.json()["__COUNT"]
 
-    def test_failed_login_stays_unauthorised(self, login_server: EmulatorServer, http: requests.Session) -> None:
+    def test_failed_login_stays_unauthorised(
+        self, login_server: EmulatorServer, http: requests.Session
+    ) -> None:
         """A failed login leaves the session unauthenticated."""
         http.post(
             f"{login_server.base_url}/rest/$directory/login",

@@ -25,7 +25,8 @@ def emulator() -> Iterator[EmulatorServer]:
 @pytest.fixture(scope="session")
 def login_emulator() -> Iterator[EmulatorServer]:
     """An emulator that requires ``$directory/login`` and uses ``4DSID_WSZ-DB`` cookies."""
-    config = EmulatorConfig(rows=50, require_login=True, cookie="4DSID", users={"admin": "s3cret!"})
+    users: dict[str, str] = {"admin": "s3cret!"}
+    config = EmulatorConfig(rows=50, require_login=True, cookie="4DSID", users=users)  # type: ignore[arg-type]
     with serve(config) as server:
         yield server
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import Callable
@@ -50,8 +51,9 @@ def http_response(
 class RawServer:
     """Serve scripted answers on 127.0.0.1; every request is kept in ``requests``."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, tls: ssl.SSLContext | None = None) -> None:
         self.handler = handler
+        self.tls = tls
         self.requests: list[RawRequest] = []
         self.connections = 0
         self._sock = socket.socket()
@@ -59,7 +61,8 @@ class RawServer:
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(16)
         self.port = self._sock.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if tls is not None else "http"
+        self.base_url = f"{scheme}://127.0.0.1:{self.port}"
         self._stop = False
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
@@ -75,6 +78,12 @@ class RawServer:
 
     def _serve(self, conn: socket.socket, number: int) -> None:
         buf = b""
+        if self.tls is not None:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except (ssl.SSLError, OSError):
+                conn.close()  # the client refused our certificate
+                return
         with conn:
             while True:
                 while b"\r\n\r\n" not in buf:
@@ -101,7 +110,9 @@ class RawServer:
                 if isinstance(action, tuple):
                     conn.sendall(action[1])
                     if action[2] == "reset":
-                        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        conn.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
                     return
                 conn.sendall(action)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-# The house style puts the expected value on the left of ==, which SIM300 calls "Yoda".
-# ruff: noqa: SIM300
 import datetime as dt
 import threading
 from typing import Any
@@ -149,6 +147,16 @@ class TestMemoryBackendReading:
         flt = field("created_date") >= dt.datetime(2025, 1, 1, 12, 0)
         with pytest.raises(InvalidQuery, match="created_date"):
             backend.read_page(Query(memory_env, ARTIKEL, filter=flt))
+
+    @pytest.mark.parametrize(
+        ("text", "expected"), [("1e3", []), (" 1008 ", [1008]), ("1008.0", [1008])]
+    )
+    def test_numeric_text(
+        self, backend: MemoryBackend, memory_env: str, text: str, expected: list[int]
+    ) -> None:
+        """Numeric text against a number attribute converts like a float literal."""
+        page = backend.read_page(Query(memory_env, ARTIKEL, filter=field("Nummer") == text))
+        assert expected == [r["Nummer"] for r in page.records]
 
     def test_order_by_object_is_refused(self, backend: MemoryBackend, memory_env: str) -> None:
         """Objects have no order."""

@@ -17,26 +17,32 @@ class MemoryFixtures(ContractFixtures):
 
     @pytest.fixture
     def contract_env(self, memory_env: str) -> str:
+        """The environment the backend fixture loaded the dataset in."""
         return memory_env
 
     @pytest.fixture
     def reader(self, backend: MemoryBackend) -> TableReader:
+        """The seeded backend as a reader."""
         return backend
 
     @pytest.fixture
     def writer(self, backend: MemoryBackend) -> FieldWriter:
+        """The same backend as a writer."""
         return backend
 
     @pytest.fixture
     def default_page_size(self) -> int | None:
+        """Like 4D, 100 records without ``top``."""
         return 100
 
     @pytest.fixture
     def raw_filters(self) -> bool:
+        """Raw text cannot be evaluated in memory."""
         return False
 
     @pytest.fixture
     def advance_time(self, clock: ManualClock) -> Callable[[float], None]:
+        """Snapshot expiry follows the manual clock."""
         return clock.advance
 
 

@@ -16,8 +16,6 @@ from legacy_adapters.stores import MemorySessionStore
 from legacy_core.model import Environment
 from legacy_core.sessions import SharedSessionProvider
 
-pytest_plugins = ["pytester"]
-
 COOKIE = "0123456789ABCDEF0123456789ABCDEF"
 """The cookie value the scripted server hands out first (a realistic WASID4D)."""
 

@@ -5,7 +5,6 @@ comes from ``cassettes/test_recorded_example/<test>.json``. To record it again, 
 ``pytest tests/recorded/test_recorded_example.py --legacy-record=all``; the fixture below
 then starts the emulator (a real project would point at its 4D test server instead).
 """
-# ruff: noqa: SIM300 - house style puts the expected value on the left
 
 from __future__ import annotations
 

@@ -1,10 +1,15 @@
 """Tests of the pytest plugin: the legacy_cassette fixture, --legacy-record and the marker."""
-# ruff: noqa: SIM300 - house style puts the expected value on the left
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
+import attrs
 import pytest
 
 CONFTEST = """
@@ -45,46 +50,83 @@ def test_marked(legacy_cassette):
 """
 
 
+# Plugins the throw-away project does not need (hypothesis alone costs a second to load).
+_QUIET_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:django")
+
+
+@attrs.frozen
+class Project:
+    """A throw-away test project using the plugin, run by a real pytest subprocess."""
+
+    path: Path
+
+    def write(self, name: str, text: str) -> None:
+        """Write a file of the project."""
+        (self.path / name).write_text(textwrap.dedent(text))
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run pytest in the project (the plugin loads through its pytest11 entry point)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", *_QUIET_PLUGINS, *args],
+            cwd=self.path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            check=False,
+        )
+
+
+def outcome(result: subprocess.CompletedProcess[str]) -> str:
+    """The summary line of a pytest run, e.g. ``2 passed``."""
+    lines = [line for line in result.stdout.splitlines() if " in " in line and "=" not in line]
+    summary = lines[-1] if lines else result.stdout[-500:]
+    return summary.split(" in ")[0].strip()
+
+
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A throw-away test project using the plugin (loaded through its entry point)."""
-    pytester.makeconftest(CONFTEST)
-    pytester.makepyfile(test_demo=TEST.replace("{path}", "/rest/$info"))
-    return pytester
+def project(tmp_path: Path) -> Project:
+    """A project with a conftest (a counting stand-in server) and two cassette tests."""
+    project = Project(tmp_path)
+    project.write("conftest.py", CONFTEST)
+    project.write("test_demo.py", TEST.replace("{path}", "/rest/$info"))
+    project.write("pytest.ini", "[pytest]\n")
+    return project
 
 
 class TestPlugin:
-    def test_option_is_registered(self, pytester: pytest.Pytester):
+    def test_option_is_registered(self, project: Project):
         """``--legacy-record`` shows up in pytest's help through the pytest11 entry point."""
-        result = pytester.runpytest_inprocess("--help")
-        result.stdout.fnmatch_lines(["*--legacy-record=MODE*"])
+        assert "--legacy-record=MODE" in project.run("--help").stdout
 
-    def test_default_mode_needs_a_cassette(self, project: pytest.Pytester):
+    def test_default_mode_needs_a_cassette(self, project: Project):
         """Without a cassette the default mode (none) errors and says how to record."""
-        result = project.runpytest_inprocess("-p", "no:cacheprovider")
-        result.assert_outcomes(errors=2)
-        result.stdout.fnmatch_lines(["*--legacy-record=once*"])
+        result = project.run()
+        assert "2 errors" == outcome(result)
+        assert "--legacy-record=once" in result.stdout
 
-    def test_record_once_then_replay(self, project: pytest.Pytester):
+    def test_record_once_then_replay(self, project: Project):
         """``once`` writes cassettes next to the test file; the default run replays them."""
-        project.runpytest_inprocess("--legacy-record=once").assert_outcomes(passed=2)
+        assert "2 passed" == outcome(project.run("--legacy-record=once"))
         cassette = project.path / "cassettes" / "test_demo" / "test_info.json"
         doc = json.loads(cassette.read_text())
         assert "/rest/$info" == doc["interactions"][0]["request"]["path"]
         assert "C0FFEEC0FFEEC0FFEEC0FFEEC0FFEE42" not in cassette.read_text()
         assert (project.path / "shared" / "custom.json").exists()
-        project.runpytest_inprocess().assert_outcomes(passed=2)
+        assert "2 passed" == outcome(project.run())
 
-    def test_replay_miss_fails_the_test(self, project: pytest.Pytester):
+    def test_replay_miss_fails_the_test(self, project: Project):
         """A test that sends a request its cassette lacks fails with CassetteMiss."""
-        project.runpytest_inprocess("--legacy-record=all").assert_outcomes(passed=2)
-        project.makepyfile(test_demo=TEST.replace("{path}", "/rest/$directory/login"))
-        result = project.runpytest_inprocess()
-        result.assert_outcomes(passed=1, failed=1)
-        result.stdout.fnmatch_lines(["*CassetteMiss*", "*path: recorded '/rest/$info'*"])
+        assert "2 passed" == outcome(project.run("--legacy-record=all"))
+        project.write("test_demo.py", TEST.replace("{path}", "/rest/$directory/login"))
+        result = project.run("--tb=short")
+        assert "1 failed, 1 passed" == outcome(result)
+        assert "CassetteMiss" in result.stdout
+        assert "path: recorded '/rest/$info', sent '/rest/$directory/login'" in result.stdout
 
-    def test_ini_default_mode(self, project: pytest.Pytester):
+    def test_ini_default_mode(self, project: Project):
         """The ``legacy_record_mode`` ini value sets the default mode."""
-        project.makeini("[pytest]\nlegacy_record_mode = once\n")
-        project.runpytest_inprocess().assert_outcomes(passed=2)
+        project.write("pytest.ini", "[pytest]\nlegacy_record_mode = once\n")
+        assert "2 passed" == outcome(project.run())
         assert (project.path / "cassettes" / "test_demo" / "test_info.json").exists()

@@ -1,12 +1,13 @@
 """Tests of the secret placeholders: learning, replacing, restoring and the leak scan."""
-# ruff: noqa: SIM300 - house style puts the expected value on the left
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from conftest import COOKIE, ScriptedTransport, make_request
+from conftest import COOKIE, ScriptedTransport, json_response, make_request
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from legacy_adapters.recorded import (
     Cassette,
@@ -137,3 +138,47 @@ class TestLeakScan:
         with pytest.raises(SecretLeak):
             recorder.cassette.save(tmp_path / "bad.json", secrets=["Kunde"])
         assert not (tmp_path / "bad.json").exists()
+
+
+_SECRET = st.text(alphabet="0123456789ABCDEFabcdef-_.!$%&/()=?+ äöü", min_size=8, max_size=40)
+
+
+class TestNoLeakProperty:
+    @settings(max_examples=60, deadline=None)
+    @given(
+        cookie=_SECRET,
+        renewed=_SECRET,
+        password=_SECRET,
+        header_case=st.sampled_from(["password-4D", "PASSWORD-4D", "Password-4d"]),
+    )
+    def test_recorded_session_never_holds_a_secret(self, cookie, renewed, password, header_case):
+        """Whatever the values and header spelling, a saved cassette holds none of them."""
+        assume(len({cookie, renewed, password}) == 3)
+        assume(
+            not any(
+                a in b
+                for a in (cookie, renewed, password)
+                for b in (cookie, renewed, password)
+                if a != b
+            )
+        )
+
+        def handler(request):
+            if request.path.endswith("/login"):
+                return json_response({"result": True}, cookies=(("WASID4D", cookie),))
+            return json_response(
+                {"sessionInfo": [{"sessionID": renewed}], "echo": f"x{cookie}y"},
+                cookies=(("4DSID_WSZ-DB", renewed),),
+            )
+
+        recorder = Recorder(ScriptedTransport(handler), Cassette())
+        recorder.send(
+            make_request(
+                "/rest/$directory/login",
+                method="POST",
+                headers={"username-4D": "recorder-account", header_case: password},
+            )
+        )
+        recorder.send(make_request("/rest/$info", headers={"Cookie": f"WASID4D={cookie}"}))
+        data = recorder.cassette.dumps(recorder.scrubber.text)
+        assert [] == find_leaks(data, [cookie, renewed, password, "recorder-account"])

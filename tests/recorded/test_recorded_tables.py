@@ -1,5 +1,4 @@
 """Tests of RecordedTables: the second fake, built from recorded rows or JSON fixtures."""
-# ruff: noqa: SIM300 - house style puts the expected value on the left
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """Tests of Recorder, Replayer and use_cassette against a scripted 4D stand-in."""
-# ruff: noqa: SIM300 - house style puts the expected value on the left
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Picklable store factories and Django set-up shared by the session tests and their child processes."""
+"""Picklable store factories and Django set-up for the session tests and their child processes."""
 
 from __future__ import annotations
 
@@ -33,9 +33,18 @@ def url_with_db(url: str, db: int) -> str:
 
 def ensure_django() -> None:
     """Configure minimal Django settings unless a settings module (pytest-django) owns them."""
-    from django.conf import settings
+    from django.conf import settings  # noqa: PLC0415 - Django only where a test needs it
 
-    if settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE"):
+    import django  # noqa: PLC0415 - Django only where a test needs it
+
+    if os.environ.get("DJANGO_SETTINGS_MODULE"):
+        # tests/django's settings module owns the configuration (also in our child processes).
+        from django.apps import apps  # noqa: PLC0415 - Django only where a test needs it
+
+        if not apps.ready:
+            django.setup()
+        return
+    if settings.configured:
         return
     settings.configure(
         DEBUG=False,
@@ -43,8 +52,6 @@ def ensure_django() -> None:
         CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
         USE_TZ=True,
     )
-    import django
-
     django.setup()
 
 
@@ -52,10 +59,10 @@ def django_cache(url: str, flavour: str) -> Any:
     """A Django cache instance on ``url``: ``"django"`` (RedisCache) or ``"django_redis"``."""
     ensure_django()
     if flavour == "django":
-        from django.core.cache.backends.redis import RedisCache
+        from django.core.cache.backends.redis import RedisCache  # noqa: PLC0415 - after settings
 
         return RedisCache(url, {"TIMEOUT": None})
-    from django_redis.cache import RedisCache as DjangoRedisCache
+    from django_redis.cache import RedisCache as DjangoRedisCache  # noqa: PLC0415 - after settings
 
     return DjangoRedisCache(url, {"TIMEOUT": None})
 

@@ -100,7 +100,7 @@ def _run_threads(n: int, fn: Callable[[int], dict[str, Any]]) -> list[dict[str, 
     def run(i: int) -> None:
         try:
             results[i] = fn(i)
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent, which fails the test
+        except BaseException as exc:
             results[i] = {"crash": f"{exc!r}\n{traceback.format_exc()}"}
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]

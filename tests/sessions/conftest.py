@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import redis
-
 from tests.sessions._support import url_with_db
 
 _PRELOAD = [
@@ -44,9 +43,22 @@ def redis_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     workdir = tmp_path_factory.mktemp("redis")
     for _attempt in range(3):
         port = _free_port()
-        proc = subprocess.Popen(  # noqa: S603 - fixed arguments, our own binary lookup
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(workdir), "--databases", "16"],
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+                "--databases",
+                "16",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

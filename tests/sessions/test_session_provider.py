@@ -1,7 +1,6 @@
 """SharedSessionProvider on every store passes SessionProviderContract; plus its own unit tests."""
 
 # The house style puts the expected value on the left of ==, which SIM300 calls "Yoda".
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 
@@ -12,14 +11,15 @@ from typing import Any
 import attrs
 import pytest
 import redis
-from structlog.testing import capture_logs
-
 from contracts.sessions import (
     LIVE,
     CountingLogin,
     ProviderFixtures,
     SessionProviderContract,
 )
+from structlog.testing import capture_logs
+from tests.sessions import _support
+
 from legacy_adapters.stores import (
     FernetCodec,
     FileSessionStore,
@@ -27,10 +27,10 @@ from legacy_adapters.stores import (
     RedisSessionStore,
 )
 from legacy_core.clock import ManualClock
+from legacy_core.errors import LicenceExhausted
 from legacy_core.model import Session
 from legacy_core.ports import SessionStore, Versioned
 from legacy_core.sessions import SharedSessionProvider, backoff_key, generation_key
-from tests.sessions import _support
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -38,7 +38,9 @@ RedisDb = tuple[str, "redis.Redis[bytes]"]
 KEY = FernetCodec.generate_key()
 
 
-def _factory(store: SessionStore, codec: FernetCodec | None) -> Callable[..., SharedSessionProvider]:
+def _factory(
+    store: SessionStore, codec: FernetCodec | None
+) -> Callable[..., SharedSessionProvider]:
     def make(login: Any, **options: Any) -> SharedSessionProvider:
         options.setdefault("codec", codec)
         return SharedSessionProvider(store, login, **options)
@@ -235,9 +237,10 @@ class TestSharedSessionProvider:
         old_key, new_key = FernetCodec.generate_key(), FernetCodec.generate_key()
         first = SharedSessionProvider(store, login, codec=FernetCodec(old_key)).acquire(LIVE)
         rotated = FernetCodec(new_key, previous=[old_key])
-        assert first.cookie_value == SharedSessionProvider(store, login, codec=rotated).acquire(
-            LIVE
-        ).cookie_value
+        assert (
+            first.cookie_value
+            == SharedSessionProvider(store, login, codec=rotated).acquire(LIVE).cookie_value
+        )
         assert 1 == login.count
 
     def test_payload_of_another_base_url_is_not_used(self) -> None:
@@ -265,8 +268,6 @@ class TestSharedSessionProvider:
 
     def test_backoff_is_cleared_by_a_successful_login(self) -> None:
         """The shared backoff record is removed once a login succeeds again."""
-        from legacy_core.errors import LicenceExhausted
-
         clock, store = ManualClock(), MemorySessionStore()
         login = CountingLogin(fail_with=LicenceExhausted("402", status=402))
         provider = SharedSessionProvider(store, login, clock=clock, licence_backoff=10.0)
@@ -280,12 +281,13 @@ class TestSharedSessionProvider:
 
     def test_backoff_honours_retry_after_up_to_the_cap(self) -> None:
         """A Retry-After longer than the base backoff is honoured, but never beyond the cap."""
-        from legacy_core.errors import LicenceExhausted
-
         clock = ManualClock()
         error = LicenceExhausted("402", status=402, retry_after=5000.0)
         provider = SharedSessionProvider(
-            MemorySessionStore(), CountingLogin(fail_with=error), clock=clock, licence_backoff_cap=600.0
+            MemorySessionStore(),
+            CountingLogin(fail_with=error),
+            clock=clock,
+            licence_backoff_cap=600.0,
         )
         with pytest.raises(LicenceExhausted):
             provider.acquire(LIVE)
@@ -300,3 +302,28 @@ class TestSharedSessionProvider:
         session: Session = provider.acquire(LIVE)
         assert "MemorySessionStore" in repr(provider)
         assert session.cookie_value not in repr(provider) + repr(session)
+
+
+def _acquire_in_child(provider: SharedSessionProvider) -> None:
+    provider.acquire(LIVE)
+
+
+class TestForkSafety:
+    """A provider survives fork() while another thread holds its per-process lock."""
+
+    def test_child_is_not_blocked_by_a_lock_held_at_fork(self) -> None:
+        """The child resets the per-process locks and logs in instead of hanging."""
+        import multiprocessing  # noqa: PLC0415 - only this test forks
+
+        provider = SharedSessionProvider(MemorySessionStore(), CountingLogin(), lock_wait=5.0)
+        held = provider._local_lock(LIVE.session_key)
+        held.acquire()
+        try:
+            child = multiprocessing.get_context("fork").Process(
+                target=_acquire_in_child, args=(provider,)
+            )
+            child.start()
+            child.join(10)
+        finally:
+            held.release()
+        assert 0 == child.exitcode

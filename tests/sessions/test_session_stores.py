@@ -1,7 +1,6 @@
 """Every session store passes SessionStoreContract; shared ones also the cross-process contract."""
 
 # The house style puts the expected value on the left of ==, which SIM300 calls "Yoda".
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 
@@ -13,13 +12,14 @@ from pathlib import Path
 
 import pytest
 import redis
-
 from contracts.sessions import (
     ProcessStoreFixtures,
     SessionStoreContract,
     SessionStoreProcessContract,
     StoreFixtures,
 )
+from tests.sessions import _support
+
 from legacy_adapters.stores import (
     DjangoCacheSessionStore,
     FileSessionStore,
@@ -29,7 +29,6 @@ from legacy_adapters.stores import (
 )
 from legacy_core.errors import ConfigurationError
 from legacy_core.ports import SessionStore, Versioned
-from tests.sessions import _support
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -217,7 +216,7 @@ class TestDjangoCacheStoreConfiguration:
     def test_non_atomic_backends_are_refused(
         self, backend: str, params: dict[str, str] | None, tmp_path: Path
     ) -> None:
-        """LocMem, FileBased, Database and Dummy caches raise ConfigurationError naming the backend."""
+        """LocMem, FileBased, Database and Dummy caches are refused with the backend named."""
         cache = _build_cache(backend, "cache_table" if params is not None else str(tmp_path))
         with pytest.raises(ConfigurationError) as caught:
             DjangoCacheSessionStore(alias="sessions", cache=cache)
@@ -232,14 +231,17 @@ class TestDjangoCacheStoreConfiguration:
         assert Versioned(1, b"x") == store.get("k:single")
 
     def test_alias_is_looked_up_in_django_caches(self) -> None:
-        """An alias names a cache of settings.CACHES (here LocMem, so it is refused)."""
+        """An alias names a cache of settings.CACHES; a LocMem one is refused by alias name."""
         _support.ensure_django()
-        from django.conf import settings
+        from django.test import override_settings  # noqa: PLC0415 - configured by _support first
 
-        if "locmem" not in settings.CACHES["default"]["BACKEND"].lower():
-            pytest.fail("these tests expect the minimal settings of tests/sessions/_support.py")
-        with pytest.raises(ConfigurationError, match="'default'"):
-            DjangoCacheSessionStore()
+        caches = {
+            "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+            "sessions-locmem": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        }
+        with override_settings(CACHES=caches), pytest.raises(ConfigurationError) as caught:
+            DjangoCacheSessionStore(alias="sessions-locmem")
+        assert "'sessions-locmem'" in str(caught.value)
 
 
 def _build_cache(backend: str, location: str) -> object:

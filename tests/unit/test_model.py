@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-# The house style puts the expected value on the left of ==, which SIM300 calls "Yoda".
-# ruff: noqa: SIM300
 import re
 from typing import Any
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-# The house style puts the expected value on the left of ==, which SIM300 calls "Yoda".
-# ruff: noqa: SIM300
 import datetime as dt
 import decimal
 import json
@@ -439,7 +437,7 @@ class FilterParser:
 def inline_safe(value: str) -> bool:
     """ADR 0004: a string goes inline only without quotes, backslashes and control characters."""
     return len(value) <= 4000 and not any(
-        ch in "\"'\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value
+        ch in "\"'\\" or ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in value
     )
 
 
@@ -491,7 +489,11 @@ NASTY = [
     "\x7f",
     '\\"',
 ]
-identifiers = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,12}\Z")
+identifiers = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,12}\Z").filter(
+    lambda s: (
+        s.casefold() not in {"and", "or", "except", "not", "in", "null", "true", "false", "begin"}
+    )
+)
 strings = st.one_of(
     st.text(max_size=20), st.sampled_from(NASTY), st.text("\"'\\@()[]:, ", max_size=8)
 )
@@ -530,7 +532,10 @@ def comparisons() -> st.SearchStrategy[Filter]:
             identifiers,
             st.text(
                 st.characters(
-                    blacklist_characters="\"'\\\x7f", min_codepoint=0x20, max_codepoint=0x2FF
+                    blacklist_characters="\"'\\",
+                    blacklist_categories=("Cc",),
+                    min_codepoint=0x20,
+                    max_codepoint=0x2FF,
                 )
             ),
         ),
@@ -583,4 +588,29 @@ class TestRenderProperties:
         assert Counter(inline) == Counter(parsed.strings)
         assert tuple(params) == rendered.params
         assert list(range(1, len(params) + 1)) == parsed.params
-        assert all(ord(ch) >= 0x20 and ch not in "'\\\x7f" for ch in rendered.text)
+        assert all(
+            ord(ch) >= 0x20 and not 0x7F <= ord(ch) <= 0x9F and ch not in "'\\"
+            for ch in rendered.text
+        )
+
+
+class TestBuilderEdges:
+    """Edge cases of identifiers and literals found in review."""
+
+    @pytest.mark.parametrize("name", ["AND", "or", "Not", "IN", "null", "true", "begin"])
+    def test_query_words_are_not_identifiers(self, name: str) -> None:
+        """A word of the 4D query language is refused as an attribute name."""
+        with pytest.raises(InvalidQuery, match="4D query language"):
+            field(name)
+
+    def test_floats_render_without_exponent(self) -> None:
+        """Large and tiny floats render in plain decimal notation."""
+        assert "a = 10000000000000000 AND b = 0.0000001" == text_of(
+            (field("a") == 1e16) & (field("b") == 1e-7)
+        )
+
+    def test_c1_controls_go_to_params(self) -> None:
+        """C1 control characters (U+0080-U+009F) are never written inline."""
+        rendered = render(field("Name") == "a\x85b")
+        assert ("a\x85b",) == rendered.params
+        assert "Name = :1" == rendered.text

@@ -1,7 +1,5 @@
 """The old call forms of COMPAT.md, in-process, over a client on the in-memory backend."""
 
-# ruff: noqa: SIM300 - house style puts the expected value on the left
-
 from __future__ import annotations
 
 import datetime as dt

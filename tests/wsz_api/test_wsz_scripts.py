@@ -1,7 +1,5 @@
 """Old caller scripts, run as separate processes at once against two emulators (live, test)."""
 
-# ruff: noqa: SIM300 - house style puts the expected value on the left
-
 from __future__ import annotations
 
 import datetime as dt

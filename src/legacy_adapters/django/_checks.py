@@ -12,29 +12,32 @@ from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import import_string
 
-from legacy_adapters.django._settings import SETTING, parse_settings
+from legacy_adapters.django._settings import SETTING, LegacyApiSettings, parse_settings
 
 __all__ = ["check_adapters", "check_session_store", "check_settings"]
 
 _PREFIX = "legacy_api"
 
 
-def _parsed() -> Any:
+def _parsed() -> LegacyApiSettings | None:
     return parse_settings(getattr(settings, SETTING, None))[0]
 
 
 def check_settings(app_configs: Sequence[Any] | None = None, **_: Any) -> list[checks.CheckMessage]:
-    """Missing or invalid ``LEGACY_API`` values (URLs, default environment, numbers)."""
-    _, problems = parse_settings(getattr(settings, SETTING, None))
+    """Report missing or invalid ``LEGACY_API`` values and a missing encryption key."""
+    parsed, problems = parse_settings(getattr(settings, SETTING, None))
     messages: list[checks.CheckMessage] = [
         checks.Error(
             p.message, hint=p.hint or None, obj=f"settings.{SETTING}", id=f"{_PREFIX}.{p.code}"
         )
         for p in problems
     ]
-    parsed = _parsed()
-    stored = parsed is not None and parsed.session_store != "memory"
-    if stored and parsed.session_key is None and not settings.DEBUG:
+    if (
+        parsed is not None
+        and parsed.session_store != "memory"
+        and parsed.session_key is None
+        and not settings.DEBUG
+    ):
         messages.append(
             checks.Warning(
                 f"{SETTING}['SESSION_KEY'] is not set: 4D session cookies are stored "

@@ -107,11 +107,9 @@ def error_entries(body: Any) -> tuple[FourDErrorEntry, ...]:
             code = int(code)
         if not isinstance(code, int) or isinstance(code, bool):
             code = None
-        out.append(
-            FourDErrorEntry(
-                code, str(item.get("message", "")), str(item.get("componentSignature", ""))
-            )
-        )
+        # An empty message would render as nothing; say so instead.
+        message = str(item.get("message", "")) or "(no message)"
+        out.append(FourDErrorEntry(code, message, str(item.get("componentSignature", ""))))
     return tuple(out)
 
 

@@ -240,12 +240,6 @@ class Exchange:
         if cookie is None or cookie == (session.cookie_name, session.cookie_value):
             return session
         name, value = cookie
-        _log.info(
-            "legacy_api.session.adopt",
-            environment=session.environment,
-            cookie_name=name,
-            generation=session.generation,
-        )
         return self.sessions.adopt(session, name, value)
 
     def _log_error(

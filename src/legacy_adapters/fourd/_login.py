@@ -96,22 +96,28 @@ class FourDLogin:
             result = self._result(environment, request, response, body)
         except LegacyError as err:
             _log.warning(
-                "legacy_api.session.login",
-                environment=environment.name,
+                "legacy_api.http.request",
                 method=request.method,
                 path=request.path,
-                request_id=request.request_id,
                 status=err.status,
+                request_id=request.request_id,
+                environment=environment.name,
+                table=None,
+                login=True,
                 error=type(err).__name__,
             )
             raise
-        _log.info(
-            "legacy_api.session.login",
-            environment=environment.name,
+        # The provider logs legacy_api.session.login when it stores the session.
+        _log.debug(
+            "legacy_api.http.request",
             method=request.method,
             path=request.path,
-            request_id=request.request_id,
             status=response.status,
+            elapsed_ms=round(response.elapsed * 1000, 1),
+            request_id=request.request_id,
+            environment=environment.name,
+            table=None,
+            login=True,
             cookie_name=result.cookie_name,
             lifetime=result.lifetime,
         )

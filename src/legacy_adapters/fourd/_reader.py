@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import attrs
 
-from legacy_core.errors import InvalidQuery, LegacyError, UnknownTable
+from legacy_core.errors import EntitySetExpired, InvalidQuery, LegacyError, UnknownTable
 from legacy_core.model import Page, Query, Record, validate_identifier
 from legacy_core.query import render
 
@@ -136,8 +136,8 @@ class FourDReader:
                 table=table,
                 context="entityset",
             )
-        except LookupError:
-            return  # EntitySetExpired / RecordNotFound: already gone
+        except EntitySetExpired:
+            return  # unknown or expired: already gone
 
     def get_record(self, environment: str, table: str, key: str) -> Record:
         """One entity by ``__KEY`` (values as sent); RecordNotFound if there is none."""

@@ -198,6 +198,9 @@ class RequestsTransport:
                 adapter = requests.adapters.HTTPAdapter(
                     pool_connections=self.pool_size,
                     pool_maxsize=self.pool_size,
+                    # More workers than connections wait for one instead of opening (and
+                    # discarding) extra connections: the 4D server sees at most pool_size.
+                    pool_block=True,
                     max_retries=_new_retry(),
                 )
                 session.mount("http://", adapter)

@@ -42,7 +42,6 @@ _ORDERING: Mapping[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
 }
-_NUMERIC_TEXT = re.compile(r"^[+-]?\d+(\.\d+)?$")
 
 
 @attrs.frozen
@@ -175,10 +174,8 @@ def _in(node: In, ctx: _Context) -> Predicate:
                 raise ctx.fail(msg)
             consts.add(key)
             read = _date_of
-        elif kind in BOOL_TYPES and isinstance(value, bool):
-            consts.add(value)
-            read = _bool_of
         else:
+            # Booleans compare with = and # only (ADR 0004); objects not at all.
             msg = f"{where}: IN does not apply to {kind} attribute {name}"
             raise ctx.fail(msg)
     return lambda row: (v := read(row.get(name))) is not None and v in consts
@@ -197,9 +194,12 @@ def _string_constant(value: Value, where: str, ctx: _Context) -> str:
 def _number_constant(value: Value, where: str, ctx: _Context) -> int | float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and _NUMERIC_TEXT.match(value.strip()):
-        text = value.strip()
-        return float(text) if "." in text else int(text)
+    if isinstance(value, str):
+        # Numeric text converts as 4D's Num() does in the emulator: any float literal.
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
     msg = f"{where}: a number attribute cannot be compared with {type(value).__name__} {value!r}"
     raise ctx.fail(msg)
 

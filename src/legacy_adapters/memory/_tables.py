@@ -67,18 +67,17 @@ def date_key(value: str) -> DateKey | None:
 
 
 def parse_date_constant(value: object) -> DateKey | None:
-    """Read a filter constant as a date: ``date`` or ``"YYYY-MM-DD"`` (``"0000-00-00"``: empty)."""
+    """Read a filter constant as a date: ``date``, ``"YYYY-MM-DD"`` or ``"D!M!YYYY"``; else None."""
     if isinstance(value, dt.datetime):
         # A point in time against a whole day is ambiguous: refuse rather than guess.
         return None
     if isinstance(value, dt.date):
         return (value.year, value.month, value.day)
     if isinstance(value, str):
-        m = _ISO_DATE.match(value)
-        if m:
-            year, month, day = (int(g) for g in m.groups())
-            if (year, month, day) == (0, 0, 0) or _is_real_date(year, month, day):
-                return (year, month, day)
+        # 4D also takes the wire form D!M!YYYY as a constant; the emulator does too.
+        key = date_key(value.strip())
+        if key is not None and (key == (0, 0, 0) or _is_real_date(*key)):
+            return key
     return None
 
 

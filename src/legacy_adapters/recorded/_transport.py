@@ -123,6 +123,10 @@ class Recorder:
 
     def send(self, request: HttpRequest) -> HttpResponse:
         """Send through ``inner`` and record the answer or the transport error."""
+        return self.exchange(request)[0]
+
+    def exchange(self, request: HttpRequest) -> tuple[HttpResponse, int]:
+        """Send, record, and return the answer with the index of its interaction."""
         self.scrubber.learn_request_headers(request.headers)
         try:
             response = self.inner.send(request)
@@ -151,10 +155,10 @@ class Recorder:
             body=body.map_strings(self.scrubber.text) if body is not None else None,
             elapsed=response.elapsed,
         )
-        self.cassette.append(
+        index = self.cassette.append(
             Interaction(recorded_request(request, self.scrubber), response=recorded)
         )
-        return response
+        return response, index
 
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
         """Write the cassette (re-scrubbed) and scan the file for every known secret."""
@@ -188,7 +192,8 @@ class Replayer:
     allow_repeats: bool = False
     scrubber: Scrubber = attrs.field(factory=Scrubber)
     sleep: Callable[[float], None] = time.sleep
-    injected: dict[str, int] = attrs.field(factory=lambda: {"busy": 0, "reset": 0})
+    injected: dict[str, int] = attrs.field(init=False, factory=lambda: {"busy": 0, "reset": 0})
+    """How many faults of each kind were injected so far."""
     _queues: dict[MatchKey, list[int]] = attrs.field(init=False, factory=dict)
     _played: dict[MatchKey, int] = attrs.field(init=False, factory=lambda: defaultdict(int))
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
@@ -236,7 +241,7 @@ class Replayer:
                 index = queue[-1]
         if index is None:
             if self._recorder is not None:
-                return self._record(request)
+                return self._record(request, key)
             msg = describe_miss(
                 sent,
                 self.cassette.snapshot(),
@@ -247,14 +252,12 @@ class Replayer:
         self._delay()
         return self._answer(self.cassette.interactions[index], request)
 
-    def _record(self, request: HttpRequest) -> HttpResponse:
+    def _record(self, request: HttpRequest, key: MatchKey) -> HttpResponse:
         assert self._recorder is not None
-        response = self._recorder.send(request)
-        recorded = self.cassette.snapshot()
-        key = match_key(recorded[-1].request)
+        response, index = self._recorder.exchange(request)
         with self._lock:
             # Count it as played: the next identical request must not replay it.
-            self._queues.setdefault(key, []).append(len(recorded) - 1)
+            self._queues.setdefault(key, []).append(index)
             self._played[key] += 1
         return response
 
@@ -263,13 +266,14 @@ class Replayer:
             return None
         with self._lock:
             draw = self._rng.random()
-        if draw < self.faults.busy:
-            self.injected["busy"] += 1
-            return "busy"
-        if draw < self.faults.busy + self.faults.reset:
-            self.injected["reset"] += 1
-            return "reset"
-        return None
+            fault = None
+            if draw < self.faults.busy:
+                fault = "busy"
+            elif draw < self.faults.busy + self.faults.reset:
+                fault = "reset"
+            if fault is not None:
+                self.injected[fault] += 1
+            return fault
 
     def _delay(self) -> None:
         if self.faults is not None and self.faults.latency > 0:

@@ -71,7 +71,7 @@ class DjangoCacheSessionStore:
     def _cache(self) -> Any:
         if self.cache is not None:
             return self.cache
-        from django.core.cache import caches  # type: ignore[import-untyped]  # noqa: PLC0415 - optional extra
+        from django.core.cache import caches  # noqa: PLC0415 - Django is an optional extra
 
         # caches[alias] is per thread; looking it up on each call keeps that right.
         return caches[self.alias]
@@ -121,7 +121,7 @@ class DjangoCacheSessionStore:
                 msg = f"lock {key!r} still held after {wait:g}s"
                 raise LockTimeout(msg)
             time.sleep(min(delay, remaining))
-            delay = min(delay * 2, 0.05)
+            delay = min(delay * 2, 0.02)
         try:
             yield
         finally:

@@ -114,7 +114,7 @@ class RedisSessionStore:
                 msg = f"lock {key!r} still held after {wait:g}s"
                 raise LockTimeout(msg)
             time.sleep(min(delay, remaining))
-            delay = min(delay * 2, 0.05)
+            delay = min(delay * 2, 0.02)
         try:
             yield
         finally:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-SECRET_KEY = "legacy-api-tests-only"  # noqa: S105 - a test project
+SECRET_KEY = "legacy-api-tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 USE_TZ = True

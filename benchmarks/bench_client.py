@@ -1,0 +1,462 @@
+"""Benchmarks of the LegacyClient over the emulator: throughput, memory and batched writes.
+
+Run: ``.venv/bin/python -m benchmarks client`` (all benchmarks: ``make bench``). Every ratio
+is measured in one run against one emulator, which runs in its own process (``python -m
+fourd_emulator``) so that it does not share the client's GIL.
+
+(a) ``fetch_frame`` of N rows vs the transport limit: a keep-alive ``requests.Session``
+    loop, ``orjson`` decoding and one DataFrame at the end.
+(b) the same vs a WSZ-style baseline (a new connection per page, the session cookie re-read
+    from a TOML file per call, ``pd.concat`` per page) with 5 ms emulated latency,
+    sequential and with 4 workers.
+(c) peak memory / final DataFrame memory for 1M rows, in a subprocess.
+(d) 10k field updates via ``update_many`` vs one request per field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+import requests
+import structlog
+
+from legacy_adapters.bootstrap import build_client
+
+TABLE = "Artikel_Variante"
+PAGE = 1000
+FULL = {"rows": 200_000, "memory_rows": 1_000_000, "updates": 10_000, "repeats": 3}
+QUICK = {"rows": 20_000, "memory_rows": 50_000, "updates": 1_000, "repeats": 2}
+
+
+# -- plumbing ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def emulator(rows: int) -> Iterator[str]:
+    """Run ``python -m fourd_emulator`` on a free port; yield its base URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fourd_emulator", "--port", "0", "--rows", str(rows)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = re.search(r"(http://\S+?)/rest/", line)
+        if found is None:
+            raise RuntimeError(f"emulator did not start: {line!r}")
+        # Keep reading its log lines: a full pipe would block the emulator mid-benchmark.
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
+        yield found.group(1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def admin(base: str, what: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Call the emulator's admin endpoint (stats, faults, reset)."""
+    if body is None:
+        response = requests.get(f"{base}/_emulator/{what}", timeout=60)
+    else:
+        response = requests.post(f"{base}/_emulator/{what}", json=body, timeout=60)
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def quiet_logging() -> None:
+    """The benchmark is an application: keep the library's per-request logs out of the timing."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """quiet_logging for a block, then the previous structlog configuration again."""
+    previous = structlog.get_config()
+    quiet_logging()
+    try:
+        yield
+    finally:
+        structlog.configure(**previous)
+
+
+def best_of(repeats: int, fn: Callable[[], Any]) -> tuple[float, Any]:
+    """The fastest of ``repeats`` timed calls, and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def make_client(base: str, **overrides: Any) -> Any:
+    """A client built by the composition root, as pyERP would build it."""
+    return build_client(
+        {"environments": {"live": base}, "session_store": "memory", "page_size": PAGE},
+        **overrides,
+    )
+
+
+# -- the baselines -----------------------------------------------------------------------
+
+
+def transport_limit(base: str, rows: int) -> pd.DataFrame:
+    """The fastest honest client: keep-alive session, orjson, one DataFrame at the end."""
+    entities: list[dict[str, Any]] = []
+    with requests.Session() as session:
+        session.get(f"{base}/rest/$info", timeout=60).raise_for_status()  # the one login
+        for skip in range(0, rows, PAGE):
+            response = session.get(
+                f"{base}/rest/{TABLE}",
+                params={"$skip": skip, "$top": min(PAGE, rows - skip)},
+                timeout=60,
+            )
+            response.raise_for_status()
+            entities.extend(orjson.loads(response.content)["__ENTITIES"])
+    return pd.DataFrame(entities)
+
+
+def wsz_style(base: str, rows: int, config: Path) -> pd.DataFrame:
+    """What the old package did per page: read the cookie file, new connection, concat."""
+    frame = pd.DataFrame()
+    for skip in range(0, rows, PAGE):
+        with config.open("rb") as fh:
+            cookie = tomllib.load(fh)["session"]["cookie"]
+        response = requests.get(  # no Session: a new TCP connection every call
+            f"{base}/rest/{TABLE}",
+            params={"$skip": skip, "$top": min(PAGE, rows - skip)},
+            headers={"Cookie": f"WASID4D={cookie}"},
+            timeout=60,
+        )
+        response.raise_for_status()
+        frame = pd.concat([frame, pd.DataFrame(response.json()["__ENTITIES"])], ignore_index=True)
+    return frame
+
+
+def wsz_config(base: str, directory: str) -> Path:
+    """Log in once and write the cookie to a config.toml, as the old package kept it."""
+    response = requests.get(f"{base}/rest/$info", timeout=60)
+    response.raise_for_status()
+    path = Path(directory) / "config.toml"
+    path.write_text(f'[session]\ncookie = "{response.cookies["WASID4D"]}"\n')
+    return path
+
+
+# -- the measurements --------------------------------------------------------------------
+
+
+def bench_throughput(base: str, rows: int, repeats: int) -> dict[str, float]:
+    """(a) and (b): seconds for each reader of ``rows`` rows."""
+    client = make_client(base)
+    limit_frame = transport_limit(base, rows)  # warm-up: the emulator generates rows lazily
+    out: dict[str, float] = {}
+    out["limit"], limit_frame = best_of(repeats, lambda: transport_limit(base, rows))
+    out["ours"], frame = best_of(
+        repeats, lambda: client.fetch_frame(TABLE, raw=True, limit=rows, workers=1)
+    )
+    out["ours_typed"], _ = best_of(repeats, lambda: client.fetch_frame(TABLE, limit=rows))
+    if len(frame) != len(limit_frame) or list(frame.columns) != list(limit_frame.columns):
+        raise AssertionError("fetch_frame and the transport loop disagree")
+    admin(base, "faults", {"latency_ms": 5.0})
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            config = wsz_config(base, directory)
+            out["wsz"], old = best_of(1, lambda: wsz_style(base, rows, config))
+        out["ours_latency"], _ = best_of(
+            repeats, lambda: client.fetch_frame(TABLE, raw=True, limit=rows, workers=1)
+        )
+        out["ours_latency_4"], frame = best_of(
+            repeats, lambda: client.fetch_frame(TABLE, raw=True, limit=rows, workers=4)
+        )
+        if len(old) != len(frame):
+            raise AssertionError("the WSZ-style baseline and fetch_frame disagree")
+    finally:
+        admin(base, "faults", {})
+    return out
+
+
+def bench_updates(base: str, updates: int) -> dict[str, float]:
+    """(d): update_many vs one keep-alive POST per field; requests counted by the emulator."""
+    client = make_client(base)
+    keys = list(client.fetch_frame(TABLE, limit=updates, fields=["Nummer"], raw=True)["__KEY"])
+    before = admin(base, "stats")["requests_total"]
+    started = time.perf_counter()
+    with requests.Session() as session:
+        session.get(f"{base}/rest/$info", timeout=60).raise_for_status()
+        for i, key in enumerate(keys):
+            session.post(
+                f"{base}/rest/{TABLE}",
+                params={"$method": "update"},
+                data=orjson.dumps({"__KEY": key, "Bezeichnung": f"single {i}"}),
+                timeout=60,
+            ).raise_for_status()
+    single = time.perf_counter() - started
+    middle = admin(base, "stats")["requests_total"]
+    started = time.perf_counter()
+    results = client.update_many(
+        {"table": TABLE, "key": key, "field": "Bezeichnung", "value": f"batched {i}"}
+        for i, key in enumerate(keys)
+    )
+    batched = time.perf_counter() - started
+    after = admin(base, "stats")["requests_total"]
+    if len(results) != len(keys):
+        raise AssertionError("update_many lost updates")
+    return {
+        "single_s": single,
+        "single_requests": middle - before - 1,  # minus the $info login
+        "batched_s": batched,
+        "batched_requests": after - middle,
+    }
+
+
+def bench_memory(base: str, rows: int) -> dict[str, float]:
+    """(c): run the memory probe in a fresh process and return what it measured."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_client", "--memory-probe", base, str(rows)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    measured: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    return measured
+
+
+def _rss(field: str) -> int:
+    """A /proc/self/status memory field in bytes (VmRSS, VmHWM)."""
+    text = Path("/proc/self/status").read_text()
+    found = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(found.group(1)) * 1024 if found else 0
+
+
+def _deep_size(value: Any, seen: set[int]) -> int:
+    """Bytes of a nested value (dicts, lists, strings), each object counted once."""
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    size = sys.getsizeof(value)
+    if isinstance(value, dict):
+        size += sum(_deep_size(k, seen) + _deep_size(v, seen) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        size += sum(_deep_size(v, seen) for v in value)
+    return size
+
+
+def frame_bytes(frame: pd.DataFrame) -> tuple[int, int]:
+    """(pandas' deep memory_usage, the same with nested objects measured recursively)."""
+    pandas_deep = int(frame.memory_usage(deep=True, index=True).sum())
+    nested = 0
+    seen: set[int] = set()
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype == object:
+            # memory_usage(deep) counts only the outer object of a dict; add what it holds.
+            nested += sum(_deep_size(v, seen) - sys.getsizeof(v) for v in column)
+    return pandas_deep, pandas_deep + nested
+
+
+def memory_probe(base: str, rows: int) -> dict[str, float]:
+    """Inside the probe process: peak RSS growth of one fetch_frame vs the frame's size."""
+    quiet_logging()
+    client = make_client(base)
+    client.fetch_frame(TABLE, raw=True, limit=2 * PAGE)  # imports and pools warmed up
+    gc.collect()
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to now
+    before = _rss("VmRSS")
+    started = time.perf_counter()
+    frame = client.fetch_frame(TABLE, raw=True, limit=rows)
+    elapsed = time.perf_counter() - started
+    peak = max(_rss("VmHWM"), _rss("VmRSS"))
+    pandas_deep, nested = frame_bytes(frame)
+    return {
+        "rows": float(len(frame)),
+        "seconds": elapsed,
+        "peak_growth": float(peak - before),
+        "frame_pandas_deep": float(pandas_deep),
+        "frame_bytes": float(nested),
+    }
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+def _mark(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def run(
+    rows: int | None = None,
+    memory_rows: int | None = None,
+    updates: int | None = None,
+    repeats: int | None = None,
+) -> str:
+    """Run (a)-(d) and return the markdown section for docs/benchmarks.md."""
+    sizes = dict(QUICK if os.environ.get("BENCH_QUICK") else FULL)
+    for name, value in (("rows", rows), ("memory_rows", memory_rows), ("updates", updates),
+                        ("repeats", repeats)):  # fmt: skip
+        if value is not None:
+            sizes[name] = value
+    with quiet(), emulator(max(sizes["rows"], sizes["memory_rows"], sizes["updates"])) as base:
+        speed = bench_throughput(base, sizes["rows"], sizes["repeats"])
+        writes = bench_updates(base, sizes["updates"])
+        memory = bench_memory(base, sizes["memory_rows"])
+    n = sizes["rows"]
+    a = speed["ours"] / speed["limit"]
+    b1 = speed["wsz"] / speed["ours_latency"]
+    b4 = speed["wsz"] / speed["ours_latency_4"]
+    c = memory["peak_growth"] / memory["frame_bytes"]
+    c_pandas = memory["peak_growth"] / memory["frame_pandas_deep"]
+    d_share = writes["batched_requests"] / writes["single_requests"]
+    d_speed = writes["single_s"] / writes["batched_s"]
+    rows_md = [
+        "| | measurement | result | goal | met |",
+        "|---|---|---|---|---|",
+        (
+            f"| a | `fetch_frame` {n:,} rows (raw) vs transport limit: {speed['ours']:.2f}s vs "
+            f"{speed['limit']:.2f}s | **{a:.2f}x** | ≤ 1.10x | {_mark(a <= 1.10)} |"
+        ),
+        (
+            f"| a' | typed decoding (dates, times) instead of raw: {speed['ours_typed']:.2f}s | "
+            f"{speed['ours_typed'] / speed['limit']:.2f}x | (info) | |"
+        ),
+        (
+            f"| b | WSZ-style {speed['wsz']:.2f}s vs `fetch_frame` sequential "
+            f"{speed['ours_latency']:.2f}s, 5 ms latency | **{b1:.1f}x** faster | (info) | |"
+        ),
+        (
+            f"| b | WSZ-style vs `fetch_frame` 4 workers {speed['ours_latency_4']:.2f}s | "
+            f"**{b4:.1f}x** faster | ≥ 8x | {_mark(b4 >= 8)} |"
+        ),
+        (
+            f"| c | peak RSS growth {memory['peak_growth'] / 2**20:,.0f} MiB / frame "
+            f"{memory['frame_bytes'] / 2**20:,.0f} MiB ({memory['rows']:,.0f} rows, "
+            f"{memory['seconds']:.0f}s) | **{c:.2f}** | ≤ 1.5 | {_mark(c <= 1.5)} |"
+        ),
+        (
+            f"| c' | same vs pandas' `memory_usage(deep=True)` "
+            f"{memory['frame_pandas_deep'] / 2**20:,.0f} MiB (counts dicts shallowly) | "
+            f"{c_pandas:.2f} | (info) | |"
+        ),
+        (
+            f"| d | {sizes['updates']:,} updates: {writes['batched_requests']:.0f} requests vs "
+            f"{writes['single_requests']:.0f} | **{d_share:.2%}** of the requests | ≤ 1% | "
+            f"{_mark(d_share <= 0.01)} |"
+        ),
+        (
+            f"| d | `update_many` {writes['batched_s']:.2f}s vs one request per field "
+            f"{writes['single_s']:.2f}s | **{d_speed:.0f}x** faster | ≥ 20x | "
+            f"{_mark(d_speed >= 20)} |"
+        ),
+    ]
+    notes = [
+        "",
+        (
+            f"Sizes: {n:,} rows for (a)/(b), {sizes['memory_rows']:,} for (c), "
+            f"{sizes['updates']:,} updates for (d); best of {sizes['repeats']} runs (the "
+            "WSZ-style baseline once); table `Artikel_Variante` (36 columns incl. nested "
+            "objects), pages of 1,000, raw values unless noted. The emulator runs in its own "
+            "process on the same 2-core machine, so its JSON encoding competes with the client "
+            "for CPU: the ratios, not the absolute times, are the result."
+        ),
+        "",
+        (
+            "Method notes: the WSZ-style baseline pages with the same page size as the client "
+            "(the old package's own page size is not known), so (b) isolates connection reuse, "
+            "session handling, `concat` per page and parallel pages. (c) measures the probe "
+            "process's peak RSS growth during one `fetch_frame` (VmHWM reset before it) against "
+            "the frame's memory with nested 4D objects measured recursively; pandas' own "
+            "`memory_usage(deep=True)` counts a dict as its outer object only (row c')."
+        ),
+    ]
+    notes += shortfalls(sizes, speed, writes, memory)
+    return "\n".join(["### Client (`benchmarks/bench_client.py`)", "", *rows_md, *notes])
+
+
+def shortfalls(
+    sizes: dict[str, int],
+    speed: dict[str, float],
+    writes: dict[str, float],
+    memory: dict[str, float],
+) -> list[str]:
+    """One explanatory paragraph per goal that this run missed, from its own numbers."""
+    out: list[str] = []
+    pages = max(sizes["rows"] // PAGE, 1)
+    if speed["ours"] / speed["limit"] > 1.10:
+        out.append(
+            f"(a) missed: {speed['ours'] / speed['limit']:.2f}x. The client adds per page an "
+            "entity-set window, a session lookup, retries/breaker bookkeeping and the "
+            "column conversion; check the machine load (the emulator shares its 2 cores)."
+        )
+    if speed["wsz"] / speed["ours_latency_4"] < 8:
+        server_ms = 1000 * speed["limit"] / pages
+        out.append(
+            f"(b) missed: {speed['wsz'] / speed['ours_latency_4']:.1f}x with 4 workers. One "
+            f"page of {PAGE:,} rows costs the emulator about {server_ms:.0f} ms of Python CPU "
+            "(JSON encoding of 36 columns), against 5 ms of latency: the emulator is one "
+            "CPU-bound process on a 2-core machine, so parallel requests cannot make it "
+            "serve faster; 4 workers only overlap the latency and the client's decoding "
+            "with the server's work. The old package's per-page costs (new connection, "
+            "cookie file, `concat` of the growing frame) are small next to that server "
+            "time at this size; they grow with the table (the `concat` is quadratic). "
+            "Against a server whose per-page time is small next to its latency (4D "
+            "serving from its cache over a LAN) the ratio approaches the number of workers "
+            "times the sequential gain."
+        )
+    if memory["peak_growth"] / memory["frame_bytes"] > 1.5:
+        out.append(
+            f"(c) missed: {memory['peak_growth'] / memory['frame_bytes']:.2f}. Peak RSS "
+            "includes allocator slack (freed page dicts are not returned to the OS at once)."
+        )
+    batched = writes["batched_requests"] / max(writes["single_requests"], 1)
+    speedup = writes["single_s"] / writes["batched_s"]
+    if batched > 0.01 or speedup < 20:
+        per_update = 1000 * writes["batched_s"] / sizes["updates"]
+        per_request = 1000 * writes["single_s"] / max(writes["single_requests"], 1)
+        out.append(
+            f"(d) {'missed' if speedup < 20 else 'partly missed'}: {speedup:.0f}x. A batched "
+            f"update still costs the emulator about {per_update:.2f} ms (decode, stamp check, "
+            f"save, audit, the saved entity in the answer) while a whole single request "
+            f"costs {per_request:.2f} ms over keep-alive loopback; the speed-up is bounded by "
+            "their ratio. The baseline is the conservative one (one keep-alive connection); "
+            "the old package opened a new connection and re-read its cookie file per call."
+        )
+    return ["", *out] if out else []
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the markdown section (or, with --memory-probe, the probe's JSON)."""
+    parser = argparse.ArgumentParser(prog="bench_client")
+    parser.add_argument("--memory-probe", nargs=2, metavar=("BASE_URL", "ROWS"))
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    args = parser.parse_args(argv)
+    if args.memory_probe:
+        base, rows = args.memory_probe
+        print(json.dumps(memory_probe(base, int(rows))))
+        return 0
+    if args.quick:
+        os.environ["BENCH_QUICK"] = "1"
+    print(run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Smoke test of the client benchmarks with tiny sizes, so they cannot rot between runs."""
+
+from __future__ import annotations
+
+import pytest
+from benchmarks import __main__ as bench_main
+from benchmarks import bench_client
+
+
+class TestBenchClient:
+    """bench_client runs end to end and reports every measurement."""
+
+    @pytest.mark.integration
+    def test_tiny_run(self):
+        """A tiny run produces the markdown table with rows (a) to (d)."""
+        text = bench_client.run(rows=2000, memory_rows=3000, updates=100, repeats=1)
+        table = [line for line in text.splitlines() if line.startswith("| ")]
+        assert ["a", "a'", "b", "b", "c", "c'", "d", "d"] == [
+            line.split("|")[1].strip() for line in table[1:]
+        ]
+        assert "3,000 rows" in text
+
+
+class TestBenchMain:
+    """python -m benchmarks keeps one marked section per module in docs/benchmarks.md."""
+
+    def test_update_replaces_only_its_section(self):
+        """Updating one module's section leaves the others as they were."""
+        doc = bench_main.update("# Benchmarks\n", "client", "old client")
+        doc = bench_main.update(doc, "sessions", "sessions text")
+        doc = bench_main.update(doc, "client", "new client")
+        assert "new client" in doc
+        assert "old client" not in doc
+        assert "sessions text" in doc
+        assert 1 == doc.count("<!-- bench:client -->")
+
+    def test_header_keeps_sections(self):
+        """The header is rewritten with the machine and date; sections survive."""
+        doc = bench_main.update("# Benchmarks\n", "client", "body")
+        doc = bench_main.header(doc)
+        assert doc.startswith("# Benchmarks")
+        assert "- Machine: " in doc
+        assert "<!-- bench:client -->\nbody\n<!-- /bench:client -->" in doc
+
+    def test_modules_found(self):
+        """Every bench_*.py module is discovered."""
+        assert "client" in bench_main.modules()

@@ -1,0 +1,141 @@
+"""Conformance: the command line (``python -m fourd_emulator`` / ``legacy-api emulator``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from fourd_emulator import cli
+
+pytestmark = pytest.mark.integration
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+@pytest.fixture
+def process() -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``python -m fourd_emulator --port 0 --rows 50 --cookie 4DSID --licences 1`` and its URL."""
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fourd_emulator",
+            "--port",
+            "0",
+            "--rows",
+            "50",
+            "--cookie",
+            "4DSID",
+            "--licences",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        m = re.search(r"(http://127\.0\.0\.1:\d+)/rest/", line)
+        assert m is not None, line
+        yield proc, m.group(1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+class TestCommandLine:
+    def test_defaults(self) -> None:
+        """add_arguments gives the documented defaults."""
+        parser = argparse.ArgumentParser()
+        cli.add_arguments(parser)
+        args = parser.parse_args([])
+        assert ("127.0.0.1", 8080, 2000, None, "WASID4D", "WSZ-DB", False, 0, True) == (
+            args.host,
+            args.port,
+            args.rows,
+            args.licences,
+            args.cookie,
+            args.app_name,
+            args.require_login,
+            args.seed,
+            args.quirks,
+        )
+
+    def test_options_build_the_config(self) -> None:
+        """Every option reaches EmulatorConfig."""
+        parser = argparse.ArgumentParser()
+        cli.add_arguments(parser)
+        args = parser.parse_args(
+            [
+                "--rows",
+                "10",
+                "--licences",
+                "3",
+                "--cookie",
+                "4DSID",
+                "--app-name",
+                "X",
+                "--require-login",
+                "--seed",
+                "5",
+                "--no-quirks",
+            ]
+        )
+        cfg = cli.config_from_args(args)
+        assert (10, 3, "4DSID_X", True, 5, False) == (
+            cfg.rows,
+            cfg.licences,
+            cfg.cookie_name,
+            cfg.require_login,
+            cfg.seed,
+            cfg.quirks,
+        )
+
+    def test_serves_and_stops_on_ctrl_c(self, process: tuple[subprocess.Popen[str], str]) -> None:
+        """The module prints its base URL, serves the options it got, and exits 0 on SIGINT."""
+        proc, url = process
+        r = requests.get(f"{url}/rest/$info", timeout=5)
+        assert "4DSID_WSZ-DB" in r.cookies
+        assert 402 == requests.get(f"{url}/rest/$info", timeout=5).status_code
+        assert (
+            50
+            == requests.get(
+                f"{url}/rest/Artikel_Variante", params={"$top": 0}, cookies=r.cookies, timeout=5
+            ).json()["__COUNT"]
+        )
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=10)
+        assert 0 == proc.returncode
+        assert "stopped" in out
+
+    def test_sigterm_stops_cleanly(self, process: tuple[subprocess.Popen[str], str]) -> None:
+        """SIGTERM stops the server like Ctrl-C."""
+        proc, _ = process
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+        assert 0 == proc.returncode
+
+    def test_busy_port(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A port in use makes run() return 2 with a message instead of a traceback."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+            parser = argparse.ArgumentParser()
+            cli.add_arguments(parser)
+            args = parser.parse_args(["--port", str(s.getsockname()[1])])
+            assert 2 == cli.run(args)
+        assert "cannot start" in capsys.readouterr().err
