@@ -2,7 +2,8 @@
 
 Baselines are the WSZ-style pattern the project replaces: read and parse ``config.toml``
 on every call, and one login per process at start-up. Run it alone with
-``.venv/bin/python -m benchmarks.bench_sessions``; ``run()`` returns a markdown section.
+``.venv/bin/python -m benchmarks.bench_sessions``; ``run()`` returns a markdown section
+(``BENCH_QUICK=1``: fewer calls).
 """
 
 from __future__ import annotations
@@ -200,8 +201,9 @@ def bench_cold_start(processes: int = PROCESSES) -> list[tuple[str, int]]:
 
 def run() -> str:
     """Run both benchmarks and return the markdown section for docs/benchmarks.md."""
+    calls = 1_000 if os.environ.get("BENCH_QUICK") else 5_000
     with _redis_url() as url:
-        warm = bench_warm_acquire(url)
+        warm = bench_warm_acquire(url, calls)
     cold = bench_cold_start()
     baseline = warm[0][1]
     lines = [

@@ -1,14 +1,12 @@
 """The session contracts (SessionStoreContract, SessionProviderContract) and a counting fake login.
 
-A store passes :class:`SessionStoreContract` (and :class:`SessionStoreProcessContract`
-when it is shared between processes) by overriding the fixtures of
-:class:`StoreFixtures`; a provider configuration passes :class:`SessionProviderContract`
-by overriding those of :class:`ProviderFixtures`. The base fixtures raise
+A store passes :class:`SessionStoreContract` by overriding the fixtures of
+:class:`StoreFixtures` (a store shared between processes also passes
+:class:`SessionStoreProcessContract`, overriding :class:`ProcessStoreFixtures`); a provider
+configuration passes :class:`SessionProviderContract` by overriding those of
+:class:`ProviderFixtures`. The base fixtures raise
 NotImplementedError, so a backend that forgets one fails loudly instead of skipping.
 """
-
-# The house style puts the expected value on the left of ==, which SIM300 calls "Yoda".
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 
@@ -372,7 +370,7 @@ class SessionStoreProcessContract(ProcessStoreFixtures):
         ttl_resolution: float,
     ) -> None:
         """A lock holder killed with SIGKILL blocks the next taker for at most the lock ttl."""
-        ttl = max(ttl_resolution, 1.0)
+        ttl = max(ttl_resolution, 0.5)
         ready = mp_context.Event()  # type: ignore[attr-defined]
         proc = mp_context.Process(target=_store_hold_lock, args=(store_factory, ttl, ready))  # type: ignore[attr-defined]
         proc.start()

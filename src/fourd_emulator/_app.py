@@ -7,7 +7,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -31,8 +31,15 @@ from fourd_emulator._errors import (
     error_body,
 )
 from fourd_emulator._filter import compile_filter, parse_params, resolve_attribute
-from fourd_emulator._schema import NUMERIC_TYPES, STRING_TYPES, TABLES, AttributeSpec
-from fourd_emulator._store import ColumnKey, Database, Table, assemble
+from fourd_emulator._schema import (
+    NUMERIC_TYPES,
+    STRING_TYPES,
+    TABLES,
+    AttributeSpec,
+    GenContext,
+    TableSpec,
+)
+from fourd_emulator._store import ColumnKey, Database, Table, assemble, compact
 from fourd_emulator._values import (
     iso_ms,
     ms_since_midnight,
@@ -151,6 +158,8 @@ class Emulator:
         self._lock = threading.RLock()
         self._write_lock = threading.Lock()
         self._reset_state()
+        if self.config.pregenerate:
+            self.warm()
 
     # -- state -----------------------------------------------------------------
 
@@ -195,6 +204,60 @@ class Emulator:
             return f"{self._id_rng.getrandbits(128):032X}"
 
     # -- public control API ------------------------------------------------------
+
+    def add_table(
+        self,
+        name: str,
+        attributes: Mapping[str, str],
+        rows: Sequence[Mapping[str, Any]],
+        key: str = "__KEY",
+    ) -> None:
+        """Serve an extra table (or replace a seeded one) until the next :meth:`reset`.
+
+        ``attributes`` maps attribute names to 4D catalog types (``__KEY``, ``__STAMP`` and
+        ``__TIMESTAMP`` may be listed and are ignored); ``rows`` are wire-format records.
+        ``key`` names the attribute the ``__KEY`` comes from when rows carry no ``__KEY``.
+        Rows without ``__STAMP``/``__TIMESTAMP`` get 1 and the current time.
+        """
+        if not _IDENTIFIER.match(name):
+            msg = f"invalid table name {name!r}"
+            raise ValueError(msg)
+        specs: list[AttributeSpec] = []
+        for attr, type_ in attributes.items():
+            if attr in _MANAGED:
+                continue
+            if type_ not in CATALOG_TYPES or not _IDENTIFIER.match(attr):
+                msg = f"table {name}: attribute {attr!r} has unknown 4D type {type_!r}"
+                raise ValueError(msg)
+            specs.append(AttributeSpec(attr, type_, simple_date=type_ == "date"))
+        spec = TableSpec(name, tuple(specs), size=lambda _rows: 0, generate=_no_generator)
+        now = iso_ms(self.now())
+        known = {a.name for a in specs} | _MANAGED
+        encoded: list[bytes] = []
+        keys: list[str] = []
+        for n, row in enumerate(rows):
+            raw_key = row.get("__KEY", row.get(key))
+            unknown = sorted(set(row) - known)
+            if raw_key is None or unknown:
+                what = f"attributes not in the catalog: {unknown}" if unknown else "no key"
+                msg = f"table {name}: row {n} has {what}"
+                raise ValueError(msg)
+            keys.append(str(raw_key))
+            values = {a.name: row.get(a.name) for a in specs}
+            stamp = int(row.get("__STAMP") or 1)
+            record = assemble(spec, keys[-1], str(row.get("__TIMESTAMP") or now), stamp, values)
+            encoded.append(compact(orjson.dumps(record)))
+        if len(set(keys)) != len(keys):
+            msg = f"table {name}: duplicate keys"
+            raise ValueError(msg)
+        with self._write_lock, self._lock:
+            table_id = 1000 + len(self.db.custom)
+            self.db.add(Table(spec, self.db.ctx, table_id, rows=encoded, keys=keys))
+
+    def warm(self) -> None:
+        """Generate every table's rows now, so first reads cost no generation."""
+        for table in self.db.tables.values():
+            table.generate_all()
 
     def stats(self) -> dict[str, Any]:
         """Counters as ``GET /_emulator/stats`` returns them."""
@@ -267,6 +330,8 @@ class Emulator:
         """Forget sessions, entity sets, faults, stats, audit and clock; restore the seed data."""
         with self._write_lock, self._lock:
             self._reset_state()
+        if self.config.pregenerate:
+            self.warm()
 
     # -- WSGI --------------------------------------------------------------------
 
@@ -938,13 +1003,13 @@ class Emulator:
         user: str,
         audit: list[dict[str, Any]],
     ) -> _ItemResult:
-        key = table.codec.key(table.count())
+        key = table.new_key()
         full: dict[str, Any] = {
             a.name: _default(a) for a in table.spec.attributes if a.kind == "storage"
         }
         if "UID" in full:
             full["UID"] = key
-        if "ID" in full and table.spec.numeric_key is not None:
+        if "ID" in full and table.spec.numeric_key is not None and key.isdigit():
             full["ID"] = int(key)
         if "created_name" in full:
             full |= {
@@ -957,7 +1022,7 @@ class Emulator:
             }
         full.update(values)
         new = assemble(table.spec, key, iso_ms(now), 1, full)
-        table.append(orjson.dumps(new))
+        table.append(orjson.dumps(new), key)
         audit.append(
             {
                 "time": iso_ms(now),
@@ -1020,6 +1085,19 @@ def _as_int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return -1
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MANAGED = frozenset({"__KEY", "__STAMP", "__TIMESTAMP"})
+CATALOG_TYPES = frozenset(
+    {"bool", "blob", "byte", "date", "duration", "image", "long", "long64", "number"}
+    | {"string", "uuid", "word", "object"}
+)
+
+
+def _no_generator(_ctx: GenContext, _index: int, _rng: random.Random) -> dict[str, Any]:
+    msg = "tables added with add_table have no generated rows"
+    raise AssertionError(msg)
 
 
 def _cookie_parts(environ: Mapping[str, Any]) -> list[str]:

@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 
 from fourd_emulator._schema import TABLES, GenContext, TableSpec, build_context, mix
-from fourd_emulator._values import date_ordinal, iso_ms
+from fourd_emulator._values import KeyCodec, date_ordinal, iso_ms
 
-__all__ = ["BLOCK", "ColumnKey", "Database", "Table", "assemble"]
+__all__ = ["BLOCK", "ColumnKey", "Database", "Table", "assemble", "compact"]
 
 BLOCK = 1024
 ColumnKey = tuple[str, str]
@@ -28,21 +28,42 @@ def assemble(
 ) -> dict[str, Any]:
     """Build a wire record in catalog order: ``__KEY``, ``__TIMESTAMP``, ``__STAMP``, attributes."""
     row: dict[str, Any] = {"__KEY": key, "__TIMESTAMP": timestamp, "__STAMP": stamp}
-    for a in spec.attributes:
-        if a.kind == "storage":
-            row[a.name] = values.get(a.name)
-        elif a.kind == "relatedEntity":
-            fk = values.get(a.fk) if a.fk else None
-            row[a.name] = (
+    get = values.get
+    for name, kind, target, fk_name in _plan(spec):
+        if kind == 0:
+            row[name] = get(name)
+        elif kind == 1:
+            fk = get(fk_name) if fk_name else None
+            row[name] = (
                 None
                 if fk is None or fk == ""
-                else {"__deferred": {"uri": f"/rest/{a.target}[{fk}]", "__KEY": str(fk)}}
+                else {"__deferred": {"uri": f"/rest/{target}[{fk}]", "__KEY": str(fk)}}
             )
         else:
-            row[a.name] = {
-                "__deferred": {"uri": f"/rest/{spec.name}[{key}]/{a.name}?$expand={a.name}"}
-            }
+            row[name] = {"__deferred": {"uri": f"/rest/{spec.name}[{key}]/{name}?$expand={name}"}}
     return row
+
+
+_PLANS: dict[int, tuple[tuple[str, int, str | None, str | None], ...]] = {}
+
+
+def _plan(spec: TableSpec) -> tuple[tuple[str, int, str | None, str | None], ...]:
+    # Flattened attributes: assemble() runs for every generated row.
+    plan = _PLANS.get(id(spec))
+    if plan is None:
+        kinds = {"storage": 0, "relatedEntity": 1}
+        plan = tuple((a.name, kinds.get(a.kind, 2), a.target, a.fk) for a in spec.attributes)
+        _PLANS[id(spec)] = plan
+    return plan
+
+
+def compact(data: bytes) -> bytes:
+    """Copy ``data`` into an exactly sized object.
+
+    orjson returns bytes backed by its whole (about 16 KiB) output buffer; kept for a
+    million rows that would be 16 GiB instead of 2.
+    """
+    return bytes(memoryview(data))
 
 
 def convert(kind: str, value: Any) -> Any:
@@ -60,15 +81,26 @@ def convert(kind: str, value: Any) -> Any:
 class Table:
     """One seeded dataclass with its writes."""
 
-    def __init__(self, spec: TableSpec, ctx: GenContext, table_id: int) -> None:
+    def __init__(
+        self,
+        spec: TableSpec,
+        ctx: GenContext,
+        table_id: int,
+        rows: Sequence[bytes] | None = None,
+        keys: Sequence[str] = (),
+    ) -> None:
         self.spec = spec
         self.name = spec.name
         self.ctx = ctx
-        self.codec = ctx.codecs[spec.name]
-        self.n_seed = ctx.sizes[spec.name]
+        self.codec = ctx.codecs.get(spec.name) or KeyCodec(ctx.seed, spec.name)
+        self.n_seed = 0 if rows is not None else ctx.sizes[spec.name]
+        # Tables loaded with add_table have arbitrary keys: look them up in a dict.
+        self._keys: dict[str, int] | None = (
+            None if rows is None else {k: i for i, k in enumerate(keys)}
+        )
         self._table_id = table_id
         self._blocks: dict[int, list[bytes]] = {}
-        self._extra: list[bytes] = []
+        self._extra: list[bytes] = list(rows or [])
         self._columns: dict[ColumnKey, list[Any]] = {}
         self.lock = threading.RLock()
         self.attributes = spec.by_name
@@ -97,7 +129,9 @@ class Table:
             values = self.spec.generate(self.ctx, i, rng)
             ts = iso_ms(values.pop("__TIMESTAMP"))
             stamp = values.pop("__STAMP")
-            out.append(orjson.dumps(assemble(self.spec, self.codec.key(i), ts, stamp, values)))
+            out.append(
+                compact(orjson.dumps(assemble(self.spec, self.codec.key(i), ts, stamp, values)))
+            )
         return out
 
     def row_bytes(self, i: int) -> bytes:
@@ -126,7 +160,7 @@ class Table:
 
     def index_of(self, key: str) -> int | None:
         """Row index of ``key``, or None."""
-        i = self.codec.index(key)
+        i = self.codec.index(key) if self._keys is None else self._keys.get(key)
         if i is None or not 0 <= i < self.count():
             return None
         return i
@@ -157,6 +191,7 @@ class Table:
     def put(self, i: int, data: bytes) -> None:
         """Replace row ``i`` (caller holds ``lock``)."""
         self.dirty = True
+        data = compact(data)
         if i < self.n_seed:
             self._block(i // BLOCK)[i % BLOCK] = data
         else:
@@ -166,10 +201,23 @@ class Table:
             for (name, kind), col in self._columns.items():
                 col[i] = convert(kind, rec.get(name))
 
-    def append(self, data: bytes) -> int:
+    def new_key(self) -> str:
+        """The key a created entity gets: the next number, or a fresh 32-hex UUID."""
+        if self._keys is None:
+            return self.codec.key(self.count())
+        if self._keys and all(k.isdigit() for k in self._keys):
+            return str(max(int(k) for k in self._keys) + 1)
+        n = self.count()
+        while (key := self.codec.key(n)) in self._keys:
+            n += 1
+        return key
+
+    def append(self, data: bytes, key: str) -> int:
         """Add a created row (caller holds ``lock``); return its index."""
         self.dirty = True
-        self._extra.append(data)
+        if self._keys is not None:
+            self._keys[key] = self.count()
+        self._extra.append(compact(data))
         if self._columns:
             rec = orjson.loads(data)
             for (name, kind), col in self._columns.items():
@@ -180,8 +228,15 @@ class Table:
         """Drop created rows beyond ``count`` (rollback of an atomic batch)."""
         keep = max(count - self.n_seed, 0)
         del self._extra[keep:]
+        if self._keys is not None:
+            self._keys = {k: i for k, i in self._keys.items() if i < count}
         for col in self._columns.values():
             del col[count:]
+
+    def generate_all(self) -> None:
+        """Generate every seeded row now."""
+        for b in range((self.n_seed + BLOCK - 1) // BLOCK):
+            self._block(b)
 
     def materialized_rows(self) -> int:
         """How many rows are currently held encoded in memory."""
@@ -199,8 +254,22 @@ class Database:
             spec.name: Table(spec, self.ctx, n) for n, spec in enumerate(TABLES, start=1)
         }
 
+        self.custom: set[str] = set()
+
     def restore(self) -> None:
         """Back to the seeded data; tables nobody wrote to keep their generated rows."""
+        for name in self.custom:
+            del self.tables[name]
         for n, spec in enumerate(TABLES, start=1):
-            if self.tables[spec.name].dirty:
+            table = self.tables.get(spec.name)
+            if table is None or table.dirty:
                 self.tables[spec.name] = Table(spec, self.ctx, n)
+        self.custom.clear()
+        # Keep the catalog order: seeded tables first, as generated.
+        order = [t.name for t in TABLES]
+        self.tables = {name: self.tables[name] for name in order}
+
+    def add(self, table: Table) -> None:
+        """Serve ``table`` (replacing a seeded table of the same name until restore)."""
+        self.tables[table.name] = table
+        self.custom.add(table.name)

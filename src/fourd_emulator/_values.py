@@ -75,8 +75,11 @@ def ordinal_to_wire(ordinal: int) -> str:
 
 def iso_ms(epoch: float) -> str:
     """``2025-01-27T19:35:41.801Z``: UTC with milliseconds, as 4D writes ``__TIMESTAMP``."""
-    moment = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    m = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f".{m.microsecond // 1000:03d}Z"
+    )
 
 
 def update_stamp_date(epoch: float) -> str:

@@ -41,7 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-quirks",
         dest="quirks",
         action="store_false",
-        help="disable pyERP's server quirks (strict date comparisons, __TIMESTAMP filters)",
+        help=(
+            "disable pyERP's server quirks (500 on strict date comparisons and __TIMESTAMP "
+            "filters, !!YYYY-MM-DD!! stamps in update answers, no $directory/logout)"
+        ),
     )
 
 

@@ -213,20 +213,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return status
 
 
-def _add_emulator(sub: Any, common: argparse.ArgumentParser) -> None:
+def _add_emulator(sub: Any) -> None:
     try:
         emulator_cli: Any = importlib.import_module("fourd_emulator.cli")
     except ImportError:
         emulator_cli = None
-    parser = sub.add_parser(
-        "emulator", help="run the 4D REST emulator (for local development)", parents=[]
-    )
+    parser = sub.add_parser("emulator", help="run the 4D REST emulator (local development)")
     if emulator_cli is not None and hasattr(emulator_cli, "add_arguments"):
         emulator_cli.add_arguments(parser)
         parser.set_defaults(handler=lambda a: _int(emulator_cli.run(a)))
     else:
         parser.set_defaults(handler=_emulator_missing)
-    del common
 
 
 def _int(value: object) -> int:
@@ -325,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=_positive, default=2, help="pages fetched in parallel")
     demo.set_defaults(handler=_cmd_demo)
 
-    _add_emulator(sub, common)
+    _add_emulator(sub)
     return parser
 
 

@@ -204,9 +204,11 @@ def load_config(
     path = env.get("LEGACY_API_CONFIG")
     if path:
         _merge(merged, _normalise(_read_toml(path), f"config file {path}"))
-    _merge(merged, _from_environ(env, merged))
-    if mapping is not None:
-        _merge(merged, _normalise(mapping, "config mapping"))
+    top = _normalise(mapping, "config mapping") if mapping is not None else {}
+    # Credentials from env vars apply to environments named by any layer.
+    named = {**merged.get("environments", {}), **top.get("environments", {})}
+    _merge(merged, _from_environ(env, named))
+    _merge(merged, top)
     merged.setdefault("environments", {})
     return ClientConfig(**merged)
 
@@ -282,7 +284,7 @@ def _unknown(key: str, known: list[str], source: str) -> None:
     raise ConfigurationError(msg)
 
 
-def _from_environ(env: Mapping[str, str], lower: Mapping[str, Any]) -> dict[str, Any]:
+def _from_environ(env: Mapping[str, str], named: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for target, names in ENV_VARIABLES.items():
         found = next(((n, env[n]) for n in names if env.get(n, "").strip()), None)
@@ -294,7 +296,7 @@ def _from_environ(env: Mapping[str, str], lower: Mapping[str, Any]) -> dict[str,
             out.setdefault("environments", {})[target.split(".", 1)[1]] = value
         else:
             out[target] = value
-    known_envs = {*lower.get("environments", {}), *out.get("environments", {})}
+    known_envs = {*named, *out.get("environments", {})}
     for env_name in sorted(known_envs):
         prefix = f"LEGACY_API_{env_name.upper().replace('-', '_')}_"
         username = env.get(prefix + "USERNAME")

@@ -98,6 +98,9 @@ class FrameBuilder:
     def _convert(self, values: Sequence[Any]) -> _Chunk:
         if not self._use_arrow:
             return list(values)
+        sample = next((v for v in values if v is not None), None)
+        if isinstance(sample, (dict, list)):
+            return list(values)  # 4D objects and relations stay dicts/lists (no Arrow try)
         pa = _arrow()
         try:
             array = pa.array(values)

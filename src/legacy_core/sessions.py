@@ -58,9 +58,10 @@ class _Cached:
     """Monotonic time of the last check against the store."""
 
 
-def _undecodable(versioned: Versioned) -> None:
+def _undecodable(environment: Environment, versioned: Versioned) -> None:
     _log.warning(
         "legacy_api.session.undecodable",
+        environment=environment.name,
         generation=versioned.generation,
         reason="payload not readable with this key (rotated?); treating as absent",
     )
@@ -399,7 +400,7 @@ class SharedSessionProvider:
                 expires_at=float(data["expires_at"]),
             )
         except (ValueError, KeyError, TypeError):
-            _undecodable(versioned)
+            _undecodable(environment, versioned)
             return versioned, None
         register_secret(session.cookie_value)
         return versioned, session

@@ -13,6 +13,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from legacy_core.errors import ConfigurationError
+
 if TYPE_CHECKING:
     from legacy_core.service import LegacyClient
 
@@ -20,44 +22,40 @@ __all__ = ["get_client", "session_cookie", "use_client"]
 
 _lock = threading.Lock()
 _client: LegacyClient | None = None
-_owned = False
 _pid: int | None = None
 
 
 def get_client() -> LegacyClient:
     """Return the process's client, building it on first use (thread-safe, fork-aware)."""
-    global _client, _owned, _pid  # noqa: PLW0603 - the process-wide singleton is the point
+    global _client, _pid
     client, pid = _client, _pid
     if client is not None and pid == os.getpid():
         return client
+    if _django_ready():
+        # The app caches its client and rebuilds it when settings change: ask every time.
+        from legacy_adapters.django import get_client as django_client  # noqa: PLC0415
+
+        return django_client()
     with _lock:
         if _client is None or _pid != os.getpid():
             # A forked child must not reuse its parent's pooled connections.
-            _client, _owned = _build()
-            _pid = os.getpid()
+            from legacy_adapters.bootstrap import build_client  # noqa: PLC0415 - lazy on purpose
+            from legacy_adapters.config import load_config  # noqa: PLC0415
+
+            _client, _pid = build_client(load_config()), os.getpid()
         return _client
 
 
 def use_client(client: LegacyClient | None) -> None:
-    """Make the shim use ``client`` (for an application that builds its own), or reset.
-
-    With ``None`` the next call builds the client from the configuration again; a client
-    the shim built itself is closed first.
-    """
-    global _client, _owned, _pid  # noqa: PLW0603 - the process-wide singleton is the point
+    """Make the shim use ``client`` (an application's own), or with None go back to the default."""
+    global _client, _pid  # noqa: PLW0603 - the process-wide singleton is the point
     with _lock:
-        old, owned = _client, _owned
-        _client, _owned = client, False
+        _client = client
         _pid = os.getpid() if client is not None else None
-    close = getattr(old, "close", None)
-    if owned and old is not client and callable(close):
-        close()
 
 
 def session_cookie(environment: str | None) -> str:
     """Return the shared session's cookie value for ``environment`` (logging in only if none)."""
-    from legacy_core.errors import ConfigurationError  # noqa: PLC0415 - rare path
-
     client = get_client()
     name = environment or client.default_environment
     env = client.environments.get(name)
@@ -79,15 +77,3 @@ def _django_ready() -> bool:
     from django.conf import settings  # noqa: PLC0415
 
     return bool(settings.configured and apps.ready and apps.is_installed("legacy_adapters.django"))
-
-
-def _build() -> tuple[LegacyClient, bool]:
-    """Return the client and whether the shim owns it (the Django app owns its own)."""
-    if _django_ready():
-        from legacy_adapters.django import get_client as django_client  # noqa: PLC0415
-
-        return django_client(), False
-    from legacy_adapters.bootstrap import build_client  # noqa: PLC0415 - lazy on purpose
-    from legacy_adapters.config import load_config  # noqa: PLC0415
-
-    return build_client(load_config()), True

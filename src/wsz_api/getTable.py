@@ -8,11 +8,14 @@ Modern code calls ``get_client().fetch_frame(table, limit=..., where=..., raw=Tr
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 from typing import Any
 
 import pandas as pd
 import structlog
 
+from legacy_core.errors import InvalidQuery
 from legacy_core.query import Filter
 from wsz_api import _client
 from wsz_api._compat import (
@@ -53,7 +56,7 @@ def fetch_data_from_api(
         "wsz_api.getTable.fetch_data_from_api()",
         "legacy_core.service.LegacyClient.fetch_frame(table, limit=..., raw=True)",
     )
-    frame: pd.DataFrame = fetch_table(
+    return fetch_table(
         table_name,
         top=top,
         skip=skip,
@@ -62,7 +65,6 @@ def fetch_data_from_api(
         legacy=legacy,
         function="fetch_data_from_api",
     )
-    return frame
 
 
 def fetch_table(
@@ -95,9 +97,7 @@ def fetch_table(
     created = parse_day(date_created_start, "date_created_start", table)
     if created is not None:
         parts.append(created_since(created))
-    combined: Filter | None = None
-    for part in parts:
-        combined = part if combined is None else combined & part
+    combined: Filter | None = functools.reduce(operator.and_, parts) if parts else None
 
     client = _client.get_client()
     env = environment or client.default_environment
@@ -111,7 +111,7 @@ def fetch_table(
         new_data_threshold=threshold.isoformat() if threshold else None,
         date_created_start=created.isoformat() if created else None,
     )
-    frame = client.fetch_frame(
+    return client.fetch_frame(
         table,
         where=combined,
         fields=fields,
@@ -121,7 +121,6 @@ def fetch_table(
         raw=True,
         environment=env,
     )
-    return frame if frame is not None else pd.DataFrame()
 
 
 def _merge_alias(
@@ -130,8 +129,6 @@ def _merge_alias(
     first = check_count(value, name, table)
     second = check_count(alias_value, alias, table)
     if first is not None and second is not None and first != second:
-        from legacy_core.errors import InvalidQuery  # noqa: PLC0415 - rare path
-
         msg = f"{name}={first} and {alias}={second} disagree; {alias} is an alias of {name}"
         raise InvalidQuery(msg, table=table)
     return first if first is not None else second

@@ -86,6 +86,14 @@ class TestLoadConfig:
             config.retries,
         )
 
+    def test_env_credentials_for_mapping_environment(self):
+        """LEGACY_API_{ENV}_USERNAME applies to an environment the mapping names."""
+        config = load_config(
+            {"environments": {"staging": LIVE}, "default_environment": "staging"},
+            environ={"LEGACY_API_STAGING_USERNAME": "api", "LEGACY_API_STAGING_PASSWORD": "pw"},
+        )
+        assert {"staging": ("api", "pw")} == config.credentials
+
     def test_new_names_win_over_old(self):
         """LEGACY_API_LIVE_URL wins over LEGACY_ERP_API_LIVE."""
         config = load_config(environ={"LEGACY_API_LIVE_URL": LIVE, "LEGACY_ERP_API_LIVE": TEST})

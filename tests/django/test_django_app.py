@@ -19,6 +19,7 @@ from django.test import Client, override_settings
 
 from legacy_adapters.django import check_health, get_client, reset_client
 from legacy_adapters.django._client import session_provider
+from legacy_adapters.django._health import register_health_check_plugin
 from legacy_core.errors import ConfigurationError
 from wsz_api import _client as wsz_client
 from wsz_api import use_client
@@ -109,6 +110,11 @@ class TestSystemChecks:
         ids = legacy_ids(RETRIES=-1, PAGE_SIZE=0, TIMEOUTS="soon")
         assert ["legacy_api.E001"] * 3 == ids
 
+    def test_what_the_client_config_refuses_is_reported(self) -> None:
+        """Credentials for an environment that is not configured are E001 at check time."""
+        credentials = {"prod": {"username": "api", "password": "pw"}}
+        assert ["legacy_api.E001"] == legacy_ids(CREDENTIALS=credentials)
+
     def test_manage_py_check_fails_on_errors(self) -> None:
         """``manage.py check`` stops with the app's error."""
         with override_settings(LEGACY_API={**settings.LEGACY_API, "ENVIRONMENTS": {}}):
@@ -138,6 +144,7 @@ class TestGetClient:
         main, test = get_client(), get_client("test")
         assert ("live", "test") == (main.default_environment, test.default_environment)
         assert main.reader is test.reader
+        assert main._breaker("test") is test._breaker("test")
         assert test is get_client("test")
 
     def test_unknown_env_raises(self) -> None:
@@ -321,6 +328,24 @@ class TestHealth:
         """/health/test/ reports only the test environment."""
         body = Client().get("/legacy-api/health/test/").json()
         assert ["test"] == list(body["environments"])
+
+    def test_django_health_check_view_runs_our_check(self) -> None:
+        """django-health-check's view lists the check per configuration and reports OK."""
+        response = Client().get("/ht/?format=json")
+        assert 200 == response.status_code
+        assert 2 == sum("LegacyApiHealthCheck" in key for key in response.json())
+
+    def test_django_health_check_reports_a_down_environment(self) -> None:
+        """A refused connection makes django-health-check answer 500, naming the environment."""
+        environments = {**settings.LEGACY_API["ENVIRONMENTS"], "test": "http://127.0.0.1:1"}
+        with override_settings(LEGACY_API={**settings.LEGACY_API, "ENVIRONMENTS": environments}):
+            response = Client().get("/ht/?format=json")
+        assert 500 == response.status_code
+        assert "4D test" in json.dumps(response.json())
+
+    def test_plugin_registration_is_skipped_without_the_3x_registry(self) -> None:
+        """With django-health-check 4.x installed there is no plugin_dir to register with."""
+        assert False is register_health_check_plugin()
 
     def test_configuration_problem_is_reported_not_raised(self) -> None:
         """Broken settings give ok=False with the error, not a 500."""

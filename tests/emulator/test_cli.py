@@ -41,7 +41,7 @@ def process() -> Iterator[tuple[subprocess.Popen[str], str]]:
             "1",
         ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
@@ -118,16 +118,16 @@ class TestCommandLine:
             ).json()["__COUNT"]
         )
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=10)
-        assert 0 == proc.returncode
+        out, err = proc.communicate(timeout=20)
+        assert 0 == proc.returncode, err
         assert "stopped" in out
 
     def test_sigterm_stops_cleanly(self, process: tuple[subprocess.Popen[str], str]) -> None:
         """SIGTERM stops the server like Ctrl-C."""
         proc, _ = process
         proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=10)
-        assert 0 == proc.returncode
+        _, err = proc.communicate(timeout=20)
+        assert 0 == proc.returncode, err
 
     def test_busy_port(self, capsys: pytest.CaptureFixture[str]) -> None:
         """A port in use makes run() return 2 with a message instead of a traceback."""

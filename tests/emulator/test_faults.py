@@ -282,3 +282,29 @@ class TestServerLimits:
             timeout=5,
         )
         assert ["rid-2"] == [a["request_id"] for a in server.audit()]
+
+    def test_idle_connection_is_closed(self) -> None:
+        """A keep-alive connection idle longer than keepalive_timeout is closed by the server."""
+        with serve(EmulatorConfig(rows=10, keepalive_timeout=0.3)) as srv:
+            with socket.create_connection((srv.host, srv.port), timeout=5) as sock:
+                sock.sendall(b"GET /rest/$info HTTP/1.1\r\nHost: x\r\n\r\n")
+                stream = sock.makefile("rb")
+                assert stream.readline().startswith(b"HTTP/1.1 200")
+                while stream.readline() not in (b"\r\n", b""):
+                    pass
+                start = time.perf_counter()
+                rest = stream.read()  # the body, then EOF once the server closed (or a timeout)
+                assert rest.endswith(b"}")
+                assert time.perf_counter() - start < 3
+
+    def test_pregenerate(self) -> None:
+        """pregenerate=True generates every row of every table at start-up."""
+        with serve(EmulatorConfig(rows=300, pregenerate=True)) as srv:
+            materialized = srv.stats()["materialized_rows"]
+            counts = {
+                t: requests.get(f"{srv.base_url}/rest/{t}", params={"$top": 0}, timeout=5).json()[
+                    "__COUNT"
+                ]
+                for t in materialized
+            }
+        assert counts == materialized

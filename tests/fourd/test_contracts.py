@@ -8,7 +8,7 @@ import pytest
 from contracts.reader import CONTRACT_TABLES, ContractFixtures, TableReaderContract
 from contracts.writer import FieldWriterContract
 
-from fourd_emulator import Emulator, EmulatorServer
+from fourd_emulator import EmulatorServer
 from legacy_adapters.fourd import FourDBackend
 from legacy_core.ports import FieldWriter, TableReader
 
@@ -26,11 +26,8 @@ class FourDFixtures(ContractFixtures):
 
     @pytest.fixture
     def contract_backend(self, emu: EmulatorServer, make_backend: BackendFactory) -> FourDBackend:
-        if not hasattr(Emulator, "add_table"):
-            pytest.skip("fourd_emulator has no Emulator.add_table yet (contract dataset)")
         for table in CONTRACT_TABLES:
-            add_table = emu.emulator.add_table  # type: ignore[attr-defined]  # pending in the emulator
-            add_table(table.name, table.attributes, [dict(r) for r in table.rows])
+            emu.emulator.add_table(table.name, table.attributes, [dict(r) for r in table.rows])
         return make_backend(emu)
 
     @pytest.fixture

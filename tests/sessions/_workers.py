@@ -11,13 +11,7 @@ from typing import Any
 
 import attrs
 
-from legacy_adapters.fourd import (
-    Credentials,
-    FourDBackend,
-    FourDLogin,
-    HttpRequest,
-    RequestsTransport,
-)
+from legacy_adapters.fourd import Credentials, FourDBackend, FourDLogin, RequestsTransport
 from legacy_core.errors import LegacyError, LicenceExhausted
 from legacy_core.model import Environment, Query
 from legacy_core.ports import SessionStore
@@ -41,8 +35,6 @@ class WorkerSpec:
     environments: dict[str, str]
     threads: int = 4
     credentials: bool = False
-    raw_driver: bool = False
-    """Drive requests with a minimal exchange here instead of FourDBackend."""
     provider_options: dict[str, Any] = attrs.field(factory=dict)
 
 
@@ -53,45 +45,7 @@ def _build(spec: WorkerSpec) -> tuple[SharedSessionProvider, dict[str, Environme
     provider = SharedSessionProvider(
         spec.store(), FourDLogin(transport, creds), **spec.provider_options
     )
-    if spec.raw_driver:
-        return provider, envs, _RawDriver(provider, envs, transport)
     return provider, envs, FourDBackend(envs, provider, transport)
-
-
-@attrs.define
-class _RawDriver:
-    """The exchange the provider expects: 401 -> invalidate + re-acquire + resend once;
-    a new cookie on a successful answer -> adopt."""
-
-    provider: SharedSessionProvider
-    environments: dict[str, Environment]
-    transport: RequestsTransport
-
-    def read_page(self, query: Query) -> None:
-        env = self.environments[query.environment]
-        session = self.provider.acquire(env)
-        for attempt in (1, 2):
-            request = HttpRequest(
-                "GET",
-                f"{env.base_url}/rest/{query.table}",
-                params=(("$top", "1"),),
-                headers={"Cookie": session.cookie_header()},
-                environment=env.name,
-            )
-            response = self.transport.send(request)
-            if response.status == 401 and attempt == 1:
-                self.provider.invalidate(session)
-                session = self.provider.acquire(env)
-                continue
-            if response.status != 200:
-                msg = f"HTTP {response.status}"
-                raise LegacyError(msg, environment=env.name, status=response.status)
-            for name, value in response.set_cookies:
-                if name == session.cookie_name and value != session.cookie_value:
-                    self.provider.adopt(session, name, value)
-            return
-        msg = "401 twice"
-        raise LegacyError(msg, environment=env.name, status=401)
 
 
 def _run_threads(n: int, fn: Callable[[int], dict[str, Any]]) -> list[dict[str, Any]]:
@@ -140,9 +94,11 @@ def read_worker(
     results.put(_run_threads(spec.threads, thread))
 
 
-def licence_worker(spec: WorkerSpec, start: Any, seconds: float, results: Any) -> None:
-    """Threads keep calling the backend for ``seconds`` (or until one read succeeds after a
-    LicenceExhausted); report how many reads failed for want of a licence and how many worked."""
+def licence_worker(
+    spec: WorkerSpec, start: Any, seconds: float, stop_at_success: bool, results: Any
+) -> None:
+    """Threads call the backend for ``seconds`` (or until a read works, with ``stop_at_success``);
+    report how many reads failed for want of a licence and how many worked."""
     _, envs, backend = _build(spec)
     (name,) = envs
 
@@ -154,8 +110,8 @@ def licence_worker(spec: WorkerSpec, start: Any, seconds: float, results: Any) -
             try:
                 backend.read_page(Query(name, TABLE, top=1))
                 ok += 1
-                if spec.provider_options.get("licence_backoff", 30.0) < 5.0:
-                    break  # the recovery test stops at the first success
+                if stop_at_success:
+                    break
             except LicenceExhausted:
                 refused += 1
             except LegacyError as exc:

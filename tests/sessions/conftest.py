@@ -22,6 +22,8 @@ _PRELOAD = [
     "legacy_adapters.fourd",
     "tests.sessions._support",
     "tests.sessions._workers",
+    "django.core.cache.backends.redis",
+    "django_redis.cache",
 ]
 
 

@@ -162,7 +162,6 @@ class TestForcedExpiry:
                 {"live": server.base_url},
                 threads=THREADS,
                 credentials=True,
-                raw_driver=True,
             )
             start = forkserver.Barrier(PROCESSES * THREADS)
             middle = forkserver.Barrier(PROCESSES * THREADS + 1)
@@ -230,7 +229,7 @@ class TestLicenceExhaustion:
                 provider_options={"licence_backoff": 60.0},
             )
             start = forkserver.Barrier(PROCESSES * THREADS)
-            reports = run(_workers.licence_worker, spec, start, 0.6)
+            reports = run(_workers.licence_worker, spec, start, 0.6, False)
             stats = server.stats()
         assert [] == _errors(reports)
         assert all(r["refused"] > 3 for r in reports)
@@ -261,7 +260,7 @@ class TestLicenceExhaustion:
                 time.sleep(0.5)
                 assert 1 == server.expire_sessions(foreign[0])
 
-            reports = run(_workers.licence_worker, spec, start, 20.0, during=free_one)
+            reports = run(_workers.licence_worker, spec, start, 20.0, True, during=free_one)
             stats = server.stats()
         assert [] == _errors(reports)
         assert all(1 == r["ok"] for r in reports)

@@ -144,6 +144,13 @@ class TestFernetCodec:
         assert codec is not None
         assert b"x" == FernetCodec(key).decode(codec.encode(b"x"))
 
+    def test_key_is_scrubbed_from_logs(self) -> None:
+        """Building a codec registers its key, so a leaked key is masked in log events."""
+        key = FernetCodec.generate_key()
+        FernetCodec(key)
+        assert key not in redact(f"LEGACY_API_SESSION_KEY={key}")
+        forget_secret(key)
+
     def test_repr_hides_the_key(self) -> None:
         """The codec's repr never shows a key."""
         key = FernetCodec.generate_key()

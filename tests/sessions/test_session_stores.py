@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import functools
-import os
+import socket
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +27,7 @@ from legacy_adapters.stores import (
     RedisSessionStore,
     default_session_dir,
 )
-from legacy_core.errors import ConfigurationError
+from legacy_core.errors import ConfigurationError, ServerUnavailable
 from legacy_core.ports import SessionStore, Versioned
 
 pytestmark = pytest.mark.timeout(120)
@@ -103,6 +103,10 @@ class DjangoRedisCacheFixtures(ProcessStoreFixtures):
 
 class DjangoRedisFixtures(DjangoRedisCacheFixtures):
     flavour = "django_redis"
+
+    @pytest.fixture
+    def ttl_resolution(self) -> float:
+        return 0.1
 
 
 class TestMemoryStore(SessionStoreContract, MemoryFixtures):
@@ -180,6 +184,17 @@ class TestRedisStore(SessionStoreContract, SessionStoreProcessContract, RedisFix
         store.compare_and_set("k:client", None, Versioned(1, b"x"), 60)
         assert Versioned(1, b"x") == RedisSessionStore(redis_db[0]).get("k:client")
 
+    def test_unreachable_redis_is_server_unavailable(self) -> None:
+        """A Redis that cannot be reached raises ServerUnavailable naming the store."""
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        store = RedisSessionStore(f"redis://:hunter2secret@127.0.0.1:{port}/0")
+        with pytest.raises(ServerUnavailable) as caught:
+            store.get("k:down")
+        assert f"127.0.0.1:{port}/0" in str(caught.value)
+        assert "hunter2secret" not in str(caught.value)
+
     def test_repr_hides_the_password(self) -> None:
         """The repr names host, port and database but never the URL's password."""
         store = RedisSessionStore("redis://:hunter2secret@127.0.0.1:6390/3")
@@ -249,9 +264,3 @@ def _build_cache(backend: str, location: str) -> object:
     module_name, _, name = backend.rpartition(".")
     module = __import__(module_name, fromlist=[name])
     return getattr(module, name)(location, {})
-
-
-def test_support_module_is_importable_by_children() -> None:
-    """The factories used by child processes live in an importable module, not in conftest."""
-    assert "tests.sessions._support" == _support.__name__
-    assert os.path.exists(_support.__file__ or "")

@@ -177,6 +177,30 @@ class TestFetchDataFromApi:
             fetch_data_from_api("Artikel_Variante", new_data_only=False, verbose=True)
 
 
+class TestArgumentChecks:
+    def test_counts_given_as_digit_text_are_accepted(self) -> None:
+        """top="2" (read from a config file) works like top=2."""
+        frame = fetch_data_from_api("Artikel_Variante", top="2", new_data_only=False)
+        assert 2 == len(frame)
+
+    @pytest.mark.parametrize(("name", "value"), [("top", -1), ("skip", "all"), ("limit", 1.5)])
+    def test_invalid_counts_raise_before_any_request(self, name: str, value: object) -> None:
+        """Negative or non-numeric counts are an InvalidQuery naming the parameter."""
+        with pytest.raises(InvalidQuery, match=name):
+            fetch_data_from_api("Artikel_Variante", **{name: value})
+
+    def test_mode_and_environment_that_disagree_raise(self) -> None:
+        """mode= and environment= naming different servers is refused."""
+        with pytest.raises(InvalidQuery, match="disagree"):
+            get_record("Artikel_Variante", KEYS[0], mode="live", environment="test")
+
+    def test_wsz_api_constructor_accepts_legacy_arguments(self) -> None:
+        """WSZ_API(session_cookie=...) warns and ignores instead of raising TypeError."""
+        with pytest.warns(WszApiWarning, match="session_cookie"):
+            api = WSZ_API(session_cookie="old")
+        assert KEYS[0] == api.get_record("Artikel_Variante", KEYS[0])["__KEY"]
+
+
 class TestDeprecationWarnings:
     pytestmark = pytest.mark.filterwarnings("default::DeprecationWarning")
 

@@ -109,13 +109,14 @@ class TestCallerScripts:
         assert 1 == emulators["test"].stats()["sessions_created"]
 
     def test_get_session_cookie_returns_the_shared_cookie(self, runs: list[dict[str, Any]]) -> None:
-        """Both processes get the same live cookie value, a str, and test's differs."""
+        """Both processes get the same live cookie (a str that 4D accepts); test's differs."""
         cookies = [r["report"] for r in runs if r["name"] == "caller_session_cookie"]
         assert 2 == len(cookies)
         assert cookies[0]["live"] == cookies[1]["live"]
         assert cookies[0]["test"] != cookies[0]["live"]
         assert ["str", "str"] == cookies[0]["types"]
         assert cookies[0]["same_twice"] is True
+        assert [200, 200] == [c["own_request"] for c in cookies]
 
     def test_default_call_returns_only_new_data(self, runs: list[dict[str, Any]]) -> None:
         """fetch_data_from_api("T") keeps rows created or modified since the threshold."""

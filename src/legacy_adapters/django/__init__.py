@@ -1,12 +1,13 @@
 """The Django app ``legacy_adapters.django``: settings, checks, health, commands and ``get_client``.
 
 Add ``"legacy_adapters.django"`` to ``INSTALLED_APPS`` and configure ``LEGACY_API``
-(see ``legacy_adapters.django._settings.DEFAULTS`` and docs/migration.md).
+(keys and defaults: :data:`DEFAULTS`; see docs/migration.md).
 """
 
 from __future__ import annotations
 
 from legacy_adapters.django._client import get_client, reset_client
 from legacy_adapters.django._health import check_health
+from legacy_adapters.django._settings import DEFAULTS
 
-__all__ = ["check_health", "get_client", "reset_client"]
+__all__ = ["DEFAULTS", "check_health", "get_client", "reset_client"]

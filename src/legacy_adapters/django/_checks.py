@@ -13,6 +13,7 @@ from django.core import checks
 from django.utils.module_loading import import_string
 
 from legacy_adapters.django._settings import SETTING, LegacyApiSettings, parse_settings
+from legacy_core.errors import ConfigurationError
 
 __all__ = ["check_adapters", "check_session_store", "check_settings"]
 
@@ -32,6 +33,17 @@ def check_settings(app_configs: Sequence[Any] | None = None, **_: Any) -> list[c
         )
         for p in problems
     ]
+    if parsed is not None:
+        # Whatever the shared ClientConfig still refuses (credentials for an unknown
+        # environment, a store without its URL…) is reported here, not at first use.
+        try:
+            parsed.client_config()
+        except ConfigurationError as exc:
+            messages.append(
+                checks.Error(
+                    str(exc).splitlines()[0], obj=f"settings.{SETTING}", id=f"{_PREFIX}.E001"
+                )
+            )
     if (
         parsed is not None
         and parsed.session_store != "memory"

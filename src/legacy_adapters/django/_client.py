@@ -34,9 +34,7 @@ def get_client(env: str | None = None) -> LegacyClient:
     if client is None or _state["pid"] != os.getpid():
         with _lock:
             if _state["client"] is None or _state["pid"] != os.getpid():
-                from legacy_adapters.django._build import build_from_settings  # noqa: PLC0415
-
-                _state["client"] = build_from_settings()
+                _state["client"] = _build()
                 _state["pid"] = os.getpid()
                 _state["views"] = {}
             client = _state["client"]
@@ -51,7 +49,9 @@ def get_client(env: str | None = None) -> LegacyClient:
     with _lock:
         view = _state["views"].get(env)
         if view is None:
-            view = attrs.evolve(client, default_environment=env)
+            # Same reader, writer and retry budget; breakers come from the main client so
+            # an open breaker is open for every view of the process.
+            view = attrs.evolve(client, default_environment=env, breakers=client._breaker)
             _state["views"][env] = view
         return view  # type: ignore[no-any-return]
 
@@ -66,16 +66,20 @@ def session_provider(client: LegacyClient) -> SessionProvider:
 
 
 def reset_client() -> None:
-    """Drop the process's client (closing its connections); the next call builds a new one."""
+    """Drop the process's client; the next call builds a new one from the settings."""
     with _lock:
-        client = _state["client"]
         _state.update(client=None, pid=None, views={})
-    close = getattr(client, "close", None)
-    if callable(close):
-        close()
 
 
 def on_setting_changed(*, setting: str, **_: Any) -> None:
     """``setting_changed`` receiver: rebuild after the settings the client is made from change."""
     if setting in {"LEGACY_API", "CACHES", "DEBUG"}:
         reset_client()
+
+
+def _build() -> LegacyClient:
+    # The one composition root does the wiring; this only translates the settings.
+    from legacy_adapters.bootstrap import build_client  # noqa: PLC0415 - heavy, on demand
+    from legacy_adapters.django._settings import load_settings  # noqa: PLC0415
+
+    return build_client(load_settings().client_config())

@@ -13,7 +13,7 @@ import structlog
 
 from legacy_core.errors import LegacyError
 
-__all__ = ["check_health", "health_view", "register_health_check_plugin"]
+__all__ = ["check_health", "failures", "health_view", "register_health_check_plugin"]
 
 _log = structlog.get_logger("legacy_api")
 
@@ -39,6 +39,18 @@ def check_health(env: str | None = None) -> dict[str, Any]:
     return {"ok": ok, "environments": environments}
 
 
+def failures(env: str | None = None) -> list[str]:
+    """Return one line per environment that is not healthy (empty when all are)."""
+    report = check_health(env)
+    if "error" in report:
+        return [str(report["error"])]
+    return [
+        f"4D {name}: {entry.get('error')}"
+        for name, entry in report["environments"].items()
+        if not entry.get("ok")
+    ]
+
+
 def health_view(request: Any, env: str | None = None) -> Any:
     """``GET`` → 200 with the report when every environment answers, else 503."""
     from django.http import JsonResponse  # noqa: PLC0415 - Django is an optional extra
@@ -50,9 +62,21 @@ def health_view(request: Any, env: str | None = None) -> Any:
 
 
 def register_health_check_plugin() -> bool:
-    """Register the django-health-check backend when that package is installed."""
-    if importlib.util.find_spec("health_check") is None:
+    """Register with django-health-check 3.x's plugin directory when that is installed.
+
+    4.x has no registry: list ``legacy_adapters.django.healthcheck.LegacyApiHealthCheck``
+    in the ``checks`` of its ``HealthCheckView`` instead.
+    """
+    try:
+        # find_spec of a submodule imports the package: a broken install must not stop
+        # Django from starting, it only means no plugin.
+        found = importlib.util.find_spec("health_check") is not None and (
+            importlib.util.find_spec("health_check.plugins") is not None
+        )
+    except ImportError:
+        found = False
+    if not found:
         return False
-    from legacy_adapters.django._health_check import register  # noqa: PLC0415
+    from legacy_adapters.django._health_check_v3 import register  # noqa: PLC0415
 
     return register()

@@ -14,7 +14,7 @@ import redis
 from legacy_core.model import Environment
 from legacy_core.resilience import BreakerSnapshot
 
-from ._redis import RedisSessionStore, _ms
+from ._redis import RedisSessionStore, _ms, translate_errors
 
 __all__ = ["StoreBreakerState"]
 
@@ -119,7 +119,8 @@ class StoreBreakerState:
         return [f"{base}:failures", f"{base}:tripped", f"{base}:open", f"{base}:probe"]
 
     def _run(self, label: str, *args: object) -> Any:
-        return self._scripts[label](keys=self._keys(), args=list(args))
+        with translate_errors(self.client, f"breaker {label}"):
+            return self._scripts[label](keys=self._keys(), args=list(args))
 
     def get(self) -> BreakerSnapshot:
         """Return the current state (one script, consistent)."""
@@ -152,4 +153,5 @@ class StoreBreakerState:
 
     def release_probe(self) -> None:
         """Give the probe back."""
-        self.client.delete(self._keys()[3])
+        with translate_errors(self.client, "breaker release_probe"):
+            self.client.delete(self._keys()[3])

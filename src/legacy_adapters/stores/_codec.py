@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import attrs
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from legacy_core.secrets import register_secret
+
 __all__ = ["SESSION_KEY_VARIABLE", "FernetCodec"]
 
 SESSION_KEY_VARIABLE = "LEGACY_API_SESSION_KEY"
@@ -40,6 +42,8 @@ class FernetCodec:
     _fernet: MultiFernet = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        for key in (self.key, *self.previous):
+            register_secret(key)  # a key in a log line would undo the encryption
         keys = [_fernet(self.key), *(_fernet(k) for k in self.previous)]
         object.__setattr__(self, "_fernet", MultiFernet(keys))
 

@@ -2,8 +2,8 @@
 
 Django's ``RedisCache`` and ``django_redis`` qualify; LocMem, FileBased, Database and
 Dummy caches do not (their ``add`` is per-process or racy) and are refused unless
-``allow_non_atomic=True`` says the deployment is a single process. Django cache timeouts
-are whole seconds, so TTLs are rounded up.
+``allow_non_atomic=True`` says the deployment is a single process. Django's own cache
+timeouts are whole seconds, so TTLs are rounded up there; django_redis takes milliseconds.
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ NON_ATOMIC_BACKENDS = (
 _CAS_TTL = 5.0
 
 
-def _seconds(ttl: float) -> int:
+def _timeout(cache: Any, ttl: float) -> float:
+    # django_redis sets PX milliseconds; Django's own backends count whole seconds, where
+    # rounding down could make a lock expire before its ttl (or at once, for 0).
+    if type(cache).__module__.startswith("django_redis."):
+        return max(ttl, 0.001)
     return max(1, math.ceil(ttl))
 
 
@@ -91,12 +95,12 @@ class DjangoCacheSessionStore:
         document = {"g": value.generation, "p": value.payload}
         if expected_generation is None:
             with self.lock(key + ":cas", _CAS_TTL, _CAS_TTL * 2):
-                return bool(cache.add(key, document, timeout=_seconds(ttl)))
+                return bool(cache.add(key, document, timeout=_timeout(cache, ttl)))
         with self.lock(key + ":cas", _CAS_TTL, _CAS_TTL * 2):
             current = self.get(key)
             if current is None or current.generation != expected_generation:
                 return False
-            cache.set(key, document, timeout=_seconds(ttl))
+            cache.set(key, document, timeout=_timeout(cache, ttl))
             return True
 
     def delete_if(self, key: str, generation: int) -> bool:
@@ -115,7 +119,7 @@ class DjangoCacheSessionStore:
         token = secrets.token_hex(16)
         deadline = time.monotonic() + wait
         delay = 0.002
-        while not cache.add(key, token, timeout=_seconds(ttl)):
+        while not cache.add(key, token, timeout=_timeout(cache, ttl)):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 msg = f"lock {key!r} still held after {wait:g}s"

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import redis
 
-from legacy_core.errors import LockTimeout
+from legacy_core.errors import LockTimeout, ServerUnavailable
 from legacy_core.ports import Versioned
 
 __all__ = ["RedisSessionStore"]
@@ -53,6 +53,18 @@ return 0
 """
 
 
+@contextlib.contextmanager
+def translate_errors(client: redis.Redis[bytes], what: str) -> Iterator[None]:
+    """Turn redis-py's connection failures into ServerUnavailable naming the store, not the URL."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        kwargs = client.connection_pool.connection_kwargs
+        where = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+        msg = f"session store Redis at {where} unreachable during {what}: {type(exc).__name__}"
+        raise ServerUnavailable(msg) from exc
+
+
 def _ms(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000))
 
@@ -85,7 +97,8 @@ class RedisSessionStore:
 
     def get(self, key: str) -> Versioned | None:
         """Return the current value, or None when absent or expired (one HMGET)."""
-        generation, payload = self.client.hmget(key, ["g", "p"])
+        with translate_errors(self.client, "get"):
+            generation, payload = self.client.hmget(key, ["g", "p"])
         if generation is None or payload is None:
             return None
         return Versioned(int(generation), bytes(payload))
@@ -96,11 +109,13 @@ class RedisSessionStore:
         """Store ``value`` only if the generation is ``expected_generation`` (None: absent)."""
         expected = "" if expected_generation is None else str(expected_generation)
         args = [expected, str(value.generation), value.payload, _ms(ttl)]
-        return bool(self._cas(keys=[key], args=args))
+        with translate_errors(self.client, "compare_and_set"):
+            return bool(self._cas(keys=[key], args=args))
 
     def delete_if(self, key: str, generation: int) -> bool:
         """Delete the value only if its generation is ``generation``."""
-        return bool(self._delete_if(keys=[key], args=[str(generation)]))
+        with translate_errors(self.client, "delete_if"):
+            return bool(self._delete_if(keys=[key], args=[str(generation)]))
 
     @contextlib.contextmanager
     def lock(self, key: str, ttl: float, wait: float) -> Iterator[None]:
@@ -108,7 +123,7 @@ class RedisSessionStore:
         token = secrets.token_hex(16)
         deadline = time.monotonic() + wait
         delay = 0.002
-        while not self.client.set(key, token, nx=True, px=_ms(ttl)):
+        while not self._try_lock(key, token, ttl):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 msg = f"lock {key!r} still held after {wait:g}s"
@@ -118,4 +133,9 @@ class RedisSessionStore:
         try:
             yield
         finally:
-            self._unlock(keys=[key], args=[token])
+            with translate_errors(self.client, "unlock"):
+                self._unlock(keys=[key], args=[token])
+
+    def _try_lock(self, key: str, token: str, ttl: float) -> bool:
+        with translate_errors(self.client, "lock"):
+            return bool(self.client.set(key, token, nx=True, px=_ms(ttl)))

@@ -8,7 +8,9 @@ from wsz_api.api import WSZ_API
 from wsz_api.getRecord import get_record, getRecord
 from wsz_api.getTable import fetch_data_from_api
 
-variant_key = fetch_data_from_api("Artikel_Variante", top=1, new_data_only=False)["__KEY"][0]
+# Skip the rows caller_push (running at the same time) writes to.
+variant = fetch_data_from_api("Artikel_Variante", top=1, skip=10, new_data_only=False)
+variant_key = variant["__KEY"][0]
 family_key = fetch_data_from_api("Artikel_Familie", top=1, new_data_only=False)["__KEY"][0]
 variant = get_record("Artikel_Variante", variant_key)
 same = getRecord("Artikel_Variante", variant_key)
