@@ -44,17 +44,19 @@ def assemble(
     return row
 
 
-_PLANS: dict[int, tuple[tuple[str, int, str | None, str | None], ...]] = {}
+_Plan = tuple[tuple[str, int, str | None, str | None], ...]
+_PLANS: dict[int, tuple[TableSpec, _Plan]] = {}
 
 
-def _plan(spec: TableSpec) -> tuple[tuple[str, int, str | None, str | None], ...]:
-    # Flattened attributes: assemble() runs for every generated row.
-    plan = _PLANS.get(id(spec))
-    if plan is None:
+def _plan(spec: TableSpec) -> _Plan:
+    # Flattened attributes, because assemble() runs for every generated row. The entry
+    # keeps its spec alive so that no other spec can ever reuse the id.
+    entry = _PLANS.get(id(spec))
+    if entry is None or entry[0] is not spec:
         kinds = {"storage": 0, "relatedEntity": 1}
         plan = tuple((a.name, kinds.get(a.kind, 2), a.target, a.fk) for a in spec.attributes)
-        _PLANS[id(spec)] = plan
-    return plan
+        entry = _PLANS[id(spec)] = (spec, plan)
+    return entry[1]
 
 
 def compact(data: bytes) -> bytes:

@@ -116,3 +116,17 @@ class TestAddTable:
         """Unknown types, unknown attributes, rows without keys and duplicate keys are refused."""
         with pytest.raises(ValueError, match="table Bad"):
             server.emulator.add_table("Bad", attributes, rows)
+
+    def test_layouts_never_leak_between_tables(
+        self, server: EmulatorServer, http: requests.Session
+    ) -> None:
+        """Re-adding tables with other attribute layouts after resets serves each new layout."""
+        for n in range(12):
+            names = [f"A{n}_{i}" for i in range(3)]
+            server.emulator.add_table(
+                "Wechsel", dict.fromkeys(names, "long"), [{"__KEY": "1", **dict.fromkeys(names, n)}]
+            )
+            row = http.get(f"{server.base_url}/rest/Wechsel", timeout=5).json()["__ENTITIES"][0]
+            assert ["__KEY", "__TIMESTAMP", "__STAMP", *names] == list(row)
+            assert [n, n, n] == [row[k] for k in names]
+            server.reset()

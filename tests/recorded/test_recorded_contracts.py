@@ -14,13 +14,12 @@ makes the replay class fail with a clear message (nothing to replay).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import DEAD_URL, build_backend
 from contracts import CONTRACT_TABLES, ContractFixtures, FieldWriterContract, TableReaderContract
+from recorded_support import DEAD_URL, build_backend
 
 from fourd_emulator import EmulatorConfig, EmulatorServer, serve
 from legacy_adapters.fourd import FourDBackend, RequestsTransport
@@ -40,7 +39,19 @@ def contract_cassettes(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def cassette_path(directory: Path, request: pytest.FixtureRequest) -> Path:
     """The cassette of this contract test: the same for both classes."""
-    return directory / (re.sub(r"[^A-Za-z0-9_.\-]+", "_", request.node.name) + ".json")
+    # Not the node name: pytest escapes non-ASCII parameter ids differently per class.
+    node = request.node
+    callspec = getattr(node, "callspec", None)
+    indices = sorted(callspec.indices.items()) if callspec is not None else []
+    suffix = "".join(f"-{name}{index}" for name, index in indices)
+    return directory / f"{node.originalname}{suffix}.json"
+
+
+@pytest.fixture(scope="class")
+def contract_server() -> Iterator[EmulatorServer]:
+    """The emulator of the recording class: it stops when that class is done."""
+    with serve(EmulatorConfig(rows=0, seed=0), port=0) as server:
+        yield server
 
 
 class _Fixtures(ContractFixtures):
@@ -69,11 +80,6 @@ class _Fixtures(ContractFixtures):
 
 class RecordingFixtures(_Fixtures):
     """The 4D adapter against a running emulator, every request recorded."""
-
-    @pytest.fixture(scope="class")
-    def contract_server(self) -> Iterator[EmulatorServer]:
-        with serve(EmulatorConfig(rows=0, seed=0), port=0) as server:
-            yield server
 
     @pytest.fixture
     def backend(

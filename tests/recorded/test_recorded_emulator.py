@@ -6,7 +6,7 @@ import threading
 
 import attrs
 import pytest
-from conftest import DEAD_URL, PASSWORD, USER, CookieSpy, build_backend
+from recorded_support import DEAD_URL, PASSWORD, USER, CookieSpy, build_backend
 
 from legacy_adapters.fourd import RequestsTransport
 from legacy_adapters.recorded import (

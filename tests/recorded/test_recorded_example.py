@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import DEAD_URL, build_backend
+from recorded_support import DEAD_URL, build_backend
 
 from fourd_emulator import EmulatorConfig, serve
 from legacy_adapters.recorded import Recorder, RecordMode, Replayer

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from conftest import make_request
 from hypothesis import given
 from hypothesis import strategies as st
+from recorded_support import make_request
 
 from legacy_adapters.recorded import Cassette, Interaction, canonical_filter, match_key
 from legacy_adapters.recorded._match import describe_miss

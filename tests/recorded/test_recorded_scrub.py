@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import COOKIE, ScriptedTransport, json_response, make_request
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from recorded_support import COOKIE, ScriptedTransport, json_response, make_request
 
 from legacy_adapters.recorded import (
     Cassette,

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import ScriptedTransport, json_response, make_request
 from contracts import CONTRACT_TABLES, ContractFixtures, FieldWriterContract, TableReaderContract
+from recorded_support import ScriptedTransport, json_response, make_request
 
 from legacy_adapters.recorded import Cassette, RecordedTables, Recorder, infer_type
 from legacy_core.clock import ManualClock

@@ -6,7 +6,7 @@ import json
 import threading
 
 import pytest
-from conftest import COOKIE, ScriptedTransport, json_response, make_request
+from recorded_support import COOKIE, ScriptedTransport, json_response, make_request
 
 from legacy_adapters.recorded import (
     Cassette,

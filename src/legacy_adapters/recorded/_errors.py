@@ -7,9 +7,9 @@ from legacy_core.errors import LegacyError
 __all__ = ["CassetteMiss", "SecretLeak"]
 
 
-class CassetteMiss(LegacyError):  # noqa: N818 - the name the issue and docs use
+class CassetteMiss(LegacyError):
     """No recorded interaction matches the request (the message shows the nearest one)."""
 
 
-class SecretLeak(LegacyError):  # noqa: N818 - the name the issue and docs use
+class SecretLeak(LegacyError):
     """A known secret value would appear in a cassette file; nothing was written."""

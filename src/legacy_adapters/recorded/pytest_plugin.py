@@ -7,6 +7,7 @@ nothing and cannot break a test run that does not use it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from legacy_adapters.recorded import Faults, Recorder, RecordMode, Replayer, Scrubber
 
 __all__ = [
+    "cassette_name",
     "legacy_cassette",
     "legacy_cassette_path",
     "legacy_record_mode",
@@ -58,6 +60,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", _MARKER)
 
 
+def cassette_name(test_name: str) -> str:
+    """Return a file name for ``test_name``; distinct test ids never share one."""
+    name = re.sub(r"[^A-Za-z0-9_.\-]+", "_", test_name).strip("_")
+    if name == test_name:
+        return name
+    # Characters were replaced (parameter ids): a hash keeps "x='1'" apart from "x=1".
+    digest = hashlib.sha256(test_name.encode()).hexdigest()[:8]
+    return f"{name[:100]}-{digest}"
+
+
 def _marker_kwargs(request: pytest.FixtureRequest) -> dict[str, Any]:
     marker = request.node.get_closest_marker("legacy_cassette")
     if marker is None:
@@ -87,8 +99,9 @@ def legacy_cassette_path(request: pytest.FixtureRequest) -> Path:
     if explicit is not None:
         path = Path(explicit)
         return path if path.is_absolute() else test_file.parent / path
-    name = re.sub(r"[^A-Za-z0-9_.\-]+", "_", request.node.name).strip("_")
-    return test_file.parent / "cassettes" / test_file.stem / f"{name}.json"
+    return (
+        test_file.parent / "cassettes" / test_file.stem / f"{cassette_name(request.node.name)}.json"
+    )
 
 
 @pytest.fixture
