@@ -72,10 +72,12 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"legacy-api emulator: cannot start: {exc}", file=sys.stderr)
         return 2
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _stop)
-    print(f"4D emulator serving on {server.base_url}/rest/ (Ctrl-C to stop)", flush=True)
     try:
+        # Everything after the handler is installed sits in the try: a signal may arrive
+        # as soon as the URL is printed (a test or a supervisor reacts to that line).
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _stop)
+        print(f"4D emulator serving on {server.base_url}/rest/ (Ctrl-C to stop)", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -11,7 +11,7 @@ import pytest
 from legacy_adapters.fourd import FourDBackend, FourDLogin, RequestsTransport
 from legacy_adapters.stores import MemorySessionStore
 from legacy_core.errors import InvalidQuery, ProtocolError, ServerError, SessionExpired
-from legacy_core.model import Environment, Query
+from legacy_core.model import Environment, FieldUpdate, Query
 from legacy_core.sessions import SharedSessionProvider
 
 from .rawserver import RawRequest, RawServer, http_response
@@ -161,3 +161,42 @@ def _first_data_request_401() -> Answer:
         return http_response(body=orjson.dumps(PAGE))
 
     return answer
+
+
+class TestWriteAnswers:
+    def test_unsendable_value_refused_before_io(self, scripted: Any) -> None:
+        """A value JSON cannot carry is an InvalidQuery before any request."""
+        backend, _, server = scripted(lambda r, n: http_response())
+        with pytest.raises(InvalidQuery, match="cannot send"):
+            backend.write([FieldUpdate("T", "1", {"A": {1, 2}})])
+        assert [] == data_requests(server)
+
+    def test_error_status_without_cause(self, scripted: Any) -> None:
+        """An array answer under HTTP 500 without any error entry is still a ServerError."""
+        saved = {"__ENTITIES": [{"__KEY": "1", "__STAMP": 2}]}
+        backend, _, _ = scripted(lambda r, n: http_response(500, orjson.dumps(saved)))
+        with pytest.raises(ServerError) as info:
+            backend.write([FieldUpdate("T", "1", {"A": 1})])
+        assert 500 == info.value.status
+
+    def test_answer_count_mismatch(self, scripted: Any) -> None:
+        """An answer with fewer entities than sent is a ProtocolError, not a partial success."""
+        saved = {"__ENTITIES": [{"__KEY": "1", "__STAMP": 2}]}
+        backend, _, _ = scripted(lambda r, n: http_response(body=orjson.dumps(saved)))
+        with pytest.raises(ProtocolError) as info:
+            backend.write([FieldUpdate("T", "1", {"A": 1}), FieldUpdate("T", "2", {"A": 1})])
+        assert False is info.value.transient
+
+    def test_body_sent(self, scripted: Any) -> None:
+        """The update goes as one JSON array with __KEY, __STAMP and the values, $method=update."""
+        saved = {"__ENTITIES": [{"__KEY": "1", "__STAMP": 8}, {"__KEY": "2", "__STAMP": 3}]}
+        backend, _, server = scripted(lambda r, n: http_response(body=orjson.dumps(saved)))
+        results = backend.write(
+            [FieldUpdate("T", "1", {"A": 1}, 7), FieldUpdate("T", "2", {"B": None})], atomic=True
+        )
+        (sent,) = data_requests(server)
+        assert "/rest/T?$method=update&$atomic=true" == sent.target
+        assert [{"__KEY": "1", "__STAMP": 7, "A": 1}, {"__KEY": "2", "B": None}] == orjson.loads(
+            sent.body
+        )
+        assert [("1", 8), ("2", 3)] == [(r.key, r.stamp) for r in results]

@@ -8,6 +8,7 @@ import attrs
 import pytest
 from recorded_support import DEAD_URL, PASSWORD, USER, CookieSpy, build_backend
 
+from fourd_emulator import EmulatorConfig, serve
 from legacy_adapters.fourd import RequestsTransport
 from legacy_adapters.recorded import (
     Cassette,
@@ -28,11 +29,17 @@ ARTIKEL = "Artikel_Variante"
 
 
 class TestFullSession:
-    def test_no_secret_in_cassette_and_replay_matches(self, emulator, tmp_path):
-        """A session with login, write, expiry and re-login leaves no secret and replays."""
-        spy = CookieSpy(RequestsTransport())
-        recorder = Recorder(spy, Cassette())
-        backend = build_backend(recorder, emulator.base_url, credentials=True)
+    @pytest.mark.parametrize("require_login", [True, False], ids=["401-relogin", "adopt"])
+    def test_no_secret_in_cassette_and_replay_matches(self, tmp_path, require_login):
+        """A session with login, write, expiry and re-login leaves no secret and replays.
+
+        With ``require_login`` the expired cookie gets a 401 and the client logs in again;
+        without it the server silently opens a new session whose cookie the client adopts,
+        and the test forces the re-login through the provider.
+        """
+        config = EmulatorConfig(
+            rows=200, seed=0, users={USER: PASSWORD}, require_login=require_login
+        )
 
         def script(backend, expire):
             results = [backend.tables("live")]
@@ -42,28 +49,34 @@ class TestFullSession:
             (saved,) = backend.write(
                 [FieldUpdate(ARTIKEL, first["__KEY"], {"Bezeichnung": "Neu"}, first["__STAMP"])]
             )
-            expire()  # the server forgets every session: the next answer sets a new cookie
+            expire()  # the server forgets every session
             results.append(backend.get_record("live", ARTIKEL, first["__KEY"]))
-            provider = backend.sessions
-            provider.invalidate(provider.acquire(backend.environments["live"]))  # re-login
+            if not require_login:
+                provider = backend.sessions
+                provider.invalidate(provider.acquire(backend.environments["live"]))
             results += [page.records, saved.stamp, backend.read_page(query).records]
             return results
 
-        recorded = script(backend, emulator.expire_sessions)
+        spy = CookieSpy(RequestsTransport())
+        recorder = Recorder(spy, Cassette())
+        with serve(config, port=0) as server:
+            recorded = script(
+                build_backend(recorder, server.base_url, credentials=True), server.expire_sessions
+            )
         path = recorder.save(tmp_path / "session.json")
         data = path.read_bytes()
 
-        assert len(spy.seen) >= 3  # the login, the cookie set after expiry, the re-login
+        assert len(spy.seen) >= 2  # the first login's cookie and the one after expiry
         for secret in [*spy.seen, PASSWORD, USER]:
             assert secret.encode() not in data
-        logins = [
-            x
-            for x in Cassette.load(path).interactions
-            if x.request.path == "/rest/$directory/login"
-        ]
+        interactions = Cassette.load(path).interactions
+        logins = [x for x in interactions if x.request.path == "/rest/$directory/login"]
         assert 2 == len(logins)
+        assert {"<<COOKIE:WASID4D:1>>", "<<COOKIE:WASID4D:2>>"} <= {
+            value for x in interactions if x.response for _, value in x.response.set_cookies
+        }
 
-        emulator.shutdown()
+        # The server is stopped: the same script runs on the cassette alone.
         replayer = Replayer(Cassette.load(path))
         replayed = script(build_backend(replayer, DEAD_URL, credentials=True), lambda: None)
         assert recorded == replayed

@@ -13,7 +13,7 @@ import datetime as dt
 import decimal
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -366,17 +366,44 @@ def _is_deferred(value: Any) -> bool:
     return isinstance(value, Mapping) and isinstance(value.get("__deferred"), Mapping)
 
 
+_Hook = Callable[[Any, type], Any]
+_PLANS: dict[int, tuple[TableSchema, dict[str, tuple[_Hook, type]]]] = {}
+
+
+def _plan(schema: TableSchema | None) -> dict[str, tuple[_Hook, type]]:
+    # The converter's hook per attribute, looked up once per schema rather than once per
+    # value (typed pages decode millions of values). The entry keeps the schema alive, so
+    # its id cannot be reused by another schema while cached.
+    if schema is None:
+        return {}
+    entry = _PLANS.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        plan: dict[str, tuple[_Hook, type]] = {}
+        for name, spec in schema.attributes.items():
+            marker = _SYSTEM_MARKERS.get(name) or _marker_for(spec)
+            plan[name] = (_converter.get_structure_hook(marker), marker)
+        for name, marker in _SYSTEM_MARKERS.items():
+            plan.setdefault(name, (_converter.get_structure_hook(marker), marker))
+        if len(_PLANS) > 256:
+            _PLANS.clear()  # schemas are cached per environment; this bounds odd callers
+        entry = _PLANS[id(schema)] = (schema, plan)
+    return entry[1]
+
+
 def decode_record(record: Mapping[str, Any], schema: TableSchema | None) -> dict[str, Any]:
     """Decode one entity to Python types (typed mode); raise DecodeError on a bad value."""
-    attributes = schema.attributes if schema is not None else {}
+    plan = _plan(schema)
     out: dict[str, Any] = {}
     for name, value in record.items():
-        spec = attributes.get(name)
-        marker = _SYSTEM_MARKERS.get(name) or _marker_for(spec)
-        if spec is None and marker is _AsSent and _is_deferred(value):
-            marker = _Relation  # deferred relation not in the schema: still a key
+        step = plan.get(name)
+        if step is None:
+            marker = _SYSTEM_MARKERS.get(name) or _AsSent
+            if marker is _AsSent and _is_deferred(value):
+                marker = _Relation  # deferred relation not in the schema: still a key
+            step = (_converter.get_structure_hook(marker), marker)
+        hook, marker = step
         try:
-            out[name] = _converter.structure(value, marker)
+            out[name] = hook(value, marker)
         except DecodeError as exc:
             table = schema.table if schema is not None else "?"
             msg = f"{table}.{name}: {exc}"

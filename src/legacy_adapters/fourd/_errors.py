@@ -48,12 +48,12 @@ __all__ = [
 
 # 4D codes of query errors (bad filter, unknown attribute, type mismatch, bad $orderby…).
 QUERY_CODES = frozenset({1112, 1162, 1200, 1201, 1202, 1203, 1204, 1279, 1280, 1804, 1808, 1809})
-# A stale __STAMP: "Stamp has changed" (1263), "record modified" (1046), "save failed" (1517).
+# A stale __STAMP: "Stamp has changed" (1263), "record modified" (1046). The 1517 that
+# comes with them only says "cannot be saved", so it alone is not a stamp conflict.
 STAMP_CODES = frozenset({1263, 1046})
 LICENCE_CODE = 1823
 ENTITY_NOT_FOUND = 1800
 ENTITY_SET_NOT_FOUND = 1802
-UNKNOWN_TABLE = 1801
 
 Context = Literal["collection", "entity", "entityset", "catalog", "write", "info", "login"]
 

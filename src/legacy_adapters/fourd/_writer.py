@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 import orjson
 
-from legacy_core.errors import InvalidQuery, LegacyError
+from legacy_core.errors import InvalidQuery, LegacyError, ServerError
 from legacy_core.model import FieldUpdate, Record, WriteResult, validate_identifier
 
 from ._convert import DecodeError, encode_values, parse_write_answer
@@ -65,9 +65,9 @@ class FourDWriter:
             if name.startswith("__"):
                 msg = f"{name} is managed by 4D and cannot be written"
                 raise InvalidQuery(msg, environment=environment, table=table)
-        body = orjson.dumps(encode_values(values))
+        body = _dumps(encode_values(values), environment, table)
         self._check_size(len(body), environment, table)
-        (result,) = self._post(environment, table, [None], body, atomic=False, single=True)
+        (result,) = self._post(environment, table, [None], body, atomic=False)
         return result
 
     def _environment_of(self, update: FieldUpdate) -> str:
@@ -93,7 +93,7 @@ class FourDWriter:
             if update.expected_stamp is not None:
                 entity["__STAMP"] = update.expected_stamp
             entity.update(encode_values(update.values))
-            part = orjson.dumps(entity)
+            part = _dumps(entity, environment, table)
             self._check_size(len(part) + _ARRAY_OVERHEAD, environment, table)
             if parts and size + len(part) + 1 > self.max_request_size:
                 batches.append((keys, b"[" + b",".join(parts) + b"]"))
@@ -112,7 +112,6 @@ class FourDWriter:
         body: bytes,
         *,
         atomic: bool,
-        single: bool = False,
     ) -> list[WriteResult]:
         params: tuple[tuple[str, str], ...] = (("$method", "update"),)
         if atomic:
@@ -153,6 +152,19 @@ class FourDWriter:
         )
         if hidden is not None:
             raise hidden
+        status = answer.response.status
+        if not 200 <= status < 300:
+            # An array answer under an error status but without any error entry.
+            msg = f"{environment}: the update of {table} answered HTTP {status} without a cause"
+            raise ServerError(
+                msg,
+                environment=environment,
+                table=table,
+                status=status,
+                request_id=request.request_id,
+                method=request.method,
+                path=request.path,
+            )
         if len(saved) != len(keys):
             mismatch = DecodeError(f"sent {len(keys)} entities, the answer holds {len(saved)}")
             raise self._protocol(mismatch, request, table)
@@ -177,3 +189,11 @@ class FourDWriter:
         err = self.exchange.protocol_error(exc, request, table=table)
         err.transient = False  # type: ignore[misc]  # a write's answer: never resend blindly
         return err
+
+
+def _dumps(entity: Mapping[str, Any], environment: str, table: str) -> bytes:
+    try:
+        return orjson.dumps(entity)
+    except orjson.JSONEncodeError as exc:
+        msg = f"cannot send a value to {table}: {exc}"
+        raise InvalidQuery(msg, environment=environment, table=table) from None
