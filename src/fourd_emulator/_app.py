@@ -24,7 +24,6 @@ from fourd_emulator._errors import (
     NO_LICENCE,
     PROCESSING_FAILED,
     QUERY_SYNTAX,
-    UNKNOWN_ATTRIBUTE,
     UNKNOWN_TABLE,
     FourDError,
     entry,
@@ -34,20 +33,13 @@ from fourd_emulator._filter import compile_filter, parse_params, resolve_attribu
 from fourd_emulator._schema import (
     NUMERIC_TYPES,
     STRING_TYPES,
-    TABLES,
     AttributeSpec,
     GenContext,
     TableSpec,
 )
 from fourd_emulator._store import ColumnKey, Database, Table, assemble, compact
-from fourd_emulator._values import (
-    iso_ms,
-    ms_since_midnight,
-    ordinal_to_wire,
-    parse_date_constant,
-    update_stamp_date,
-    wire_date,
-)
+from fourd_emulator._values import iso_ms, ms_since_midnight, update_stamp_date, utc_date, wire_date
+from fourd_emulator._writes import as_int, coerce, default_value, stamp_errors
 
 __all__ = ["FAULT_KEY", "SOCKET_KEY", "Emulator", "Response"]
 
@@ -369,6 +361,11 @@ class Emulator:
                 resp = self._serve_rest(req, environ)
             except FourDError as exc:
                 resp = _error(exc.status, exc.entries)
+            except Exception as exc:
+                # A bug of the emulator must still answer like a server, not drop the socket.
+                log.exception("legacy_api.emulator.internal_error", path=req.path)
+                msg = f"Internal error of the emulator: {type(exc).__name__}: {exc}"
+                resp = _error(500, [entry(PROCESSING_FAILED, msg, "emulator")])
             finally:
                 with self._lock:
                     self._inflight -= 1
@@ -949,7 +946,7 @@ class Emulator:
         key = item.get("__KEY")
         values_in = {k: v for k, v in item.items() if not k.startswith("__")}
         try:
-            values = {k: _coerce(table, k, v) for k, v in values_in.items()}
+            values = {k: coerce(table, k, v) for k, v in values_in.items()}
         except FourDError as exc:
             body: dict[str, Any] = {"__ERROR": exc.entries}
             if key is not None:
@@ -965,9 +962,9 @@ class Emulator:
             return _ItemResult(False, 404, {"__KEY": str(key), "__ERROR": e}, e)
         old = table.row_bytes(i)
         rec: dict[str, Any] = orjson.loads(old)
-        stamp = _as_int(item.get("__STAMP"))
+        stamp = as_int(item.get("__STAMP"))
         if stamp is not None and stamp != rec["__STAMP"]:
-            e = _stamp_errors(table.name, i)
+            e = stamp_errors(table.name, i)
             body = {
                 "__STATUS": {"status": 2, "statusText": "Stamp has changed", "success": False},
                 **rec,
@@ -1005,7 +1002,7 @@ class Emulator:
     ) -> _ItemResult:
         key = table.new_key()
         full: dict[str, Any] = {
-            a.name: _default(a) for a in table.spec.attributes if a.kind == "storage"
+            a.name: default_value(a) for a in table.spec.attributes if a.kind == "storage"
         }
         if "UID" in full:
             full["UID"] = key
@@ -1014,7 +1011,7 @@ class Emulator:
         if "created_name" in full:
             full |= {
                 "created_name": user or "REST",
-                "created_date": wire_date(_utc_date(now)),
+                "created_date": wire_date(utc_date(now)),
                 "created_time": ms_since_midnight(now),
                 "modified_name": None,
                 "modified_date": None,
@@ -1078,15 +1075,6 @@ class Emulator:
         return _error(404, [entry(None, f"unknown admin endpoint {method} {what}", "emulator")])
 
 
-def _as_int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None if value is None else -1
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return -1
-
-
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MANAGED = frozenset({"__KEY", "__STAMP", "__TIMESTAMP"})
 CATALOG_TYPES = frozenset(
@@ -1135,81 +1123,3 @@ def _sort_kind(attr: AttributeSpec) -> str | None:
     if attr.type in NUMERIC_TYPES or attr.type == "bool":
         return "raw"
     return None
-
-
-def _stamp_errors(table: str, index: int) -> list[dict[str, Any]]:
-    return [
-        entry(1263, f"Given stamp does not match current one for record# {index} of table {table}"),
-        entry(1046, f"Cannot save record {index} in table {table}"),
-        entry(1517, f'The entity# {index} in the "{table}" dataclass cannot be saved'),
-    ]
-
-
-def _utc_date(epoch: float) -> Any:
-    import datetime as dt  # noqa: PLC0415 - only needed for creates
-
-    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).date()
-
-
-def _default(attr: AttributeSpec) -> Any:
-    t = attr.type
-    if t == "string":
-        return ""
-    if t in NUMERIC_TYPES:
-        return 0
-    if t == "bool":
-        return False
-    if t == "date":
-        return "0!0!0"
-    return None
-
-
-def _coerce(table: Table, name: str, value: Any) -> Any:  # noqa: PLR0911, PLR0912 - per type
-    attr = table.attributes.get(name)
-    if attr is None:
-        raise FourDError.unknown_attribute(name, table.name)
-    t = attr.type
-
-    def bad() -> FourDError:
-        msg = f'Invalid value {value!r} for the {t} attribute "{name}"'
-        return FourDError.query(INCOMPATIBLE_TYPES, msg, table=table.name)
-
-    if attr.kind != "storage":
-        msg = f'The relation attribute "{name}" cannot be written'
-        raise FourDError.query(UNKNOWN_ATTRIBUTE, msg, table=table.name)
-    if value is None:
-        return None
-    if t in STRING_TYPES:
-        if not isinstance(value, str):
-            raise bad()
-        return value
-    if t in {"long", "long64", "word", "byte"}:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad()
-        if isinstance(value, float) and not value.is_integer():
-            raise bad()
-        return int(value)
-    if t in NUMERIC_TYPES:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad()
-        return value
-    if t == "bool":
-        if not isinstance(value, bool):
-            raise bad()
-        return value
-    if t == "date":
-        if not isinstance(value, str):
-            raise bad()
-        try:
-            return ordinal_to_wire(parse_date_constant(value))
-        except ValueError:
-            raise bad() from None
-    if t == "object":
-        if not isinstance(value, (dict, list)):
-            raise bad()
-        return value
-    return value
-
-
-# Re-exported for the server module's stats of tables.
-TABLE_NAMES = tuple(t.name for t in TABLES)

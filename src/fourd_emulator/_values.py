@@ -12,8 +12,10 @@ __all__ = [
     "date_ordinal",
     "iso_ms",
     "ms_since_midnight",
+    "ordinal_to_wire",
     "parse_date_constant",
     "update_stamp_date",
+    "utc_date",
     "wire_date",
 ]
 
@@ -85,6 +87,11 @@ def iso_ms(epoch: float) -> str:
 def update_stamp_date(epoch: float) -> str:
     """Format ``__TIMESTAMP`` as 4D does in update responses: ``!!YYYY-MM-DD!!``."""
     return "!!" + dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime("%Y-%m-%d") + "!!"
+
+
+def utc_date(epoch: float) -> dt.date:
+    """Return the UTC calendar day of ``epoch``."""
+    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).date()
 
 
 def ms_since_midnight(epoch: float) -> int:

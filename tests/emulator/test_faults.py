@@ -53,7 +53,7 @@ class TestFaults:
             for _ in range(3):
                 start = time.perf_counter()
                 http.get(f"{base}/$info", timeout=5)
-                assert 0.02 <= time.perf_counter() - start < 0.5
+                assert 0.02 <= time.perf_counter() - start < 3  # loose: shared CI machines
 
     def test_faults_are_seeded(self, base: str, server: EmulatorServer) -> None:
         """The same fault seed gives the same sequence of outcomes."""
@@ -236,7 +236,7 @@ class TestServerLimits:
     def test_concurrency_limit_answers_503(self) -> None:
         """max_concurrent_requests answers 503 to requests beyond the limit in progress."""
         with serve(EmulatorConfig(rows=10, max_concurrent_requests=1)) as srv:
-            srv.set_faults(latency_ms=400)
+            srv.set_faults(latency_ms=1000)
 
             def fetch(_: int) -> int:
                 return requests.get(f"{srv.base_url}/rest/$info", timeout=5).status_code
@@ -250,7 +250,7 @@ class TestServerLimits:
         """With serialize_sessions, two requests of one session take twice the latency."""
         with serve(EmulatorConfig(rows=10, serialize_sessions=True)) as srv:
             cookie = requests.get(f"{srv.base_url}/rest/$info", timeout=5).cookies["WASID4D"]
-            srv.set_faults(latency_ms=300)
+            srv.set_faults(latency_ms=600)
 
             def fetch(c: str | None) -> None:
                 headers = {"Cookie": f"WASID4D={c}"} if c else {}
@@ -264,8 +264,8 @@ class TestServerLimits:
             with ThreadPoolExecutor(2) as pool:
                 list(pool.map(fetch, [None, None]))
             two_sessions = time.perf_counter() - start
-        assert same_session >= 0.6
-        assert two_sessions < 0.55
+        assert same_session >= 1.2
+        assert two_sessions < 1.1
 
     def test_request_id_is_echoed_and_audited(self, base: str, server: EmulatorServer) -> None:
         """X-Request-ID is echoed in the response and recorded with applied writes."""
