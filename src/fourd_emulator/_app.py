@@ -13,7 +13,6 @@ from urllib.parse import parse_qsl
 
 import attrs
 import orjson
-import structlog
 
 from fourd_emulator._config import EmulatorConfig, Faults
 from fourd_emulator._errors import (
@@ -40,10 +39,11 @@ from fourd_emulator._schema import (
 from fourd_emulator._store import ColumnKey, Database, Table, assemble, compact
 from fourd_emulator._values import iso_ms, ms_since_midnight, update_stamp_date, utc_date, wire_date
 from fourd_emulator._writes import as_int, coerce, default_value, stamp_errors
+from legacy_core._log import get_logger
 
 __all__ = ["FAULT_KEY", "SOCKET_KEY", "Emulator", "Response"]
 
-log = structlog.get_logger("legacy_api")
+log = get_logger()
 
 FAULT_KEY = "fourd_emulator.fault"
 """environ key the app sets to ``reset``/``truncate``; the emulator's server acts on it."""

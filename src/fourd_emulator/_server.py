@@ -14,14 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-import structlog
-
 from fourd_emulator._app import FAULT_KEY, SOCKET_KEY, Emulator
 from fourd_emulator._config import EmulatorConfig
+from legacy_core._log import get_logger
 
 __all__ = ["EmulatorServer", "make_server", "serve"]
 
-log = structlog.get_logger("legacy_api")
+log = get_logger()
 
 _MAX_BODY = 256 * 1024 * 1024
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from typing import Literal, Protocol, TypeVar, runtime_checkable
 
 import attrs
-import structlog
 
+from legacy_core._log import get_logger
 from legacy_core.clock import SystemClock
 from legacy_core.errors import (
     CircuitOpen,
@@ -47,7 +47,7 @@ __all__ = [
 T = TypeVar("T")
 BreakerStateName = Literal["closed", "open", "half-open"]
 
-_log = structlog.get_logger("legacy_api")
+_log = get_logger()
 
 # Never retried inside a call, although transient (ADR 0002):
 # - CircuitOpen: the breaker decided to fail fast; retrying would defeat it.

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import attrs
-import structlog
 
+from legacy_core._log import get_logger
 from legacy_core.clock import SystemClock
 from legacy_core.errors import LicenceExhausted, LockTimeout
 from legacy_core.model import Environment, Session
@@ -27,7 +27,7 @@ from legacy_core.secrets import register_secret
 
 __all__ = ["SharedSessionProvider", "backoff_key", "generation_key", "lock_key"]
 
-_log = structlog.get_logger("legacy_api")
+_log = get_logger()
 
 # The generation counter outlives any session so generations never repeat after a
 # delete (a stale holder must never match a newer session: ABA). A week is far beyond

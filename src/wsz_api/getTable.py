@@ -13,8 +13,8 @@ import operator
 from typing import Any
 
 import pandas as pd
-import structlog
 
+from legacy_core._log import get_logger
 from legacy_core.errors import InvalidQuery
 from legacy_core.query import Filter
 from wsz_api import _client
@@ -30,7 +30,7 @@ from wsz_api._threshold import created_since, new_data_filter, new_data_threshol
 
 __all__ = ["fetch_data_from_api", "new_data_threshold"]
 
-_log = structlog.get_logger("legacy_api")
+_log = get_logger()
 
 
 def fetch_data_from_api(

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
-
+from legacy_core._log import get_logger
 from wsz_api import _client
 from wsz_api._compat import deprecated, pop_environment, warn_extras
 
 __all__ = ["push_data", "push_field_to_api"]
 
-_log = structlog.get_logger("legacy_api")
+_log = get_logger()
 
 
 def push_data(table: str, column: str, key: str, value: Any, **legacy: Any) -> bool:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-import structlog
-
+from legacy_core._log import get_logger
 from legacy_core.errors import LegacyError
 
 __all__ = ["check_health", "failures", "health_view", "register_health_check_plugin"]
 
-_log = structlog.get_logger("legacy_api")
+_log = get_logger()
 
 
 def check_health(env: str | None = None) -> dict[str, Any]:

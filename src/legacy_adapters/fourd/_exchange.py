@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import attrs
-import structlog
 
+from legacy_core._log import get_logger
 from legacy_core.errors import ConfigurationError, LegacyError, ProtocolError, SessionExpired
 from legacy_core.model import Environment, Session
 from legacy_core.ports import SessionProvider
@@ -25,7 +25,7 @@ from ._transport import HttpRequest, HttpResponse, Transport
 
 __all__ = ["Answer", "Exchange", "is_session_cookie", "new_request_id", "pick_session_cookie"]
 
-_log = structlog.get_logger("legacy_api")
+_log = get_logger()
 
 
 def new_request_id() -> str:

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-import structlog
 
+from legacy_core._log import get_logger
 from legacy_core.errors import AuthenticationFailed, LegacyError, ProtocolError
 from legacy_core.model import Environment
 from legacy_core.ports import LoginResult
@@ -25,7 +25,7 @@ from ._transport import HttpRequest, HttpResponse, Transport
 
 __all__ = ["Credentials", "FourDLogin"]
 
-_log = structlog.get_logger("legacy_api")
+_log = get_logger()
 _DEFAULT_LIFETIME = 3600.0
 
 

@@ -24,14 +24,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
-import structlog
 
+from legacy_core._log import get_logger
 from legacy_core.errors import ConfigurationError, LockTimeout
 from legacy_core.ports import Versioned
 
 __all__ = ["FileSessionStore", "default_session_dir"]
 
-_log = structlog.get_logger("legacy_api")
+_log = get_logger()
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 # Internal mutexes are held for microseconds; waiting this long means a hung process.
 _MUTEX_WAIT = 10.0
