@@ -134,15 +134,15 @@ def transport_limit(base: str, rows: int) -> pd.DataFrame:
     return pd.DataFrame(entities)
 
 
-def wsz_style(base: str, rows: int, config: Path) -> pd.DataFrame:
+def wsz_style(base: str, rows: int, config: Path, page: int = PAGE) -> pd.DataFrame:
     """What the old package did per page: read the cookie file, new connection, concat."""
     frame = pd.DataFrame()
-    for skip in range(0, rows, PAGE):
+    for skip in range(0, rows, page):
         with config.open("rb") as fh:
             cookie = tomllib.load(fh)["session"]["cookie"]
         response = requests.get(  # no Session: a new TCP connection every call
             f"{base}/rest/{TABLE}",
-            params={"$skip": skip, "$top": min(PAGE, rows - skip)},
+            params={"$skip": skip, "$top": min(page, rows - skip)},
             headers={"Cookie": f"WASID4D={cookie}"},
             timeout=60,
         )
@@ -180,6 +180,7 @@ def bench_throughput(base: str, rows: int, repeats: int) -> dict[str, float]:
         with tempfile.TemporaryDirectory() as directory:
             config = wsz_config(base, directory)
             out["wsz"], old = best_of(1, lambda: wsz_style(base, rows, config))
+            out["wsz_100"], _ = best_of(1, lambda: wsz_style(base, rows, config, page=100))
         out["ours_latency"], _ = best_of(
             repeats, lambda: client.fetch_frame(TABLE, raw=True, limit=rows, workers=1)
         )
@@ -339,6 +340,7 @@ def run(
     a = speed["ours"] / speed["limit"]
     b1 = speed["wsz"] / speed["ours_latency"]
     b4 = speed["wsz"] / speed["ours_latency_4"]
+    b100 = speed["wsz_100"] / speed["ours_latency_4"]
     c = memory["peak_growth"] / memory["frame_bytes"]
     c_pandas = memory["peak_growth"] / memory["frame_pandas_deep"]
     d_share = writes["batched_requests"] / writes["single_requests"]
@@ -361,6 +363,10 @@ def run(
         (
             f"| b | WSZ-style vs `fetch_frame` 4 workers {speed['ours_latency_4']:.2f}s | "
             f"**{b4:.1f}x** faster | ≥ 8x | {_mark(b4 >= 8)} |"
+        ),
+        (
+            f"| b' | WSZ-style with 4D's default pages of 100 rows {speed['wsz_100']:.2f}s vs "
+            f"`fetch_frame` 4 workers | **{b100:.1f}x** faster | ≥ 8x | {_mark(b100 >= 8)} |"
         ),
         (
             f"| c | peak RSS growth {memory['peak_growth'] / 2**20:,.0f} MiB / frame "
@@ -395,9 +401,10 @@ def run(
         ),
         "",
         (
-            "Method notes: the WSZ-style baseline pages with the same page size as the client "
-            "(the old package's own page size is not known), so (b) isolates connection reuse, "
-            "session handling, `concat` per page and parallel pages. (c) measures the probe "
+            "Method notes: the old package's page size is not known. Row (b) gives the "
+            "WSZ-style baseline the client's page size, isolating connection reuse, session "
+            "handling, `concat` per page and parallel pages; row (b') uses the 100 rows 4D "
+            "sends when a request has no `$top`. (c) measures the probe "
             "process's peak RSS growth during one `fetch_frame` (VmHWM reset before it) against "
             "the frame's memory with nested 4D objects measured recursively; pandas' own "
             "`memory_usage(deep=True)` counts a dict as its outer object only (row c')."
@@ -425,17 +432,19 @@ def shortfalls(
     if speed["wsz"] / speed["ours_latency_4"] < 8:
         server_ms = 1000 * speed["limit"] / pages
         out.append(
-            f"(b) missed: {speed['wsz'] / speed['ours_latency_4']:.1f}x with 4 workers. One "
-            f"page of {PAGE:,} rows costs the emulator about {server_ms:.0f} ms of Python CPU "
-            "(JSON encoding of 36 columns), against 5 ms of latency: the emulator is one "
-            "CPU-bound process on a 2-core machine, so parallel requests cannot make it "
-            "serve faster; 4 workers only overlap the latency and the client's decoding "
-            "with the server's work. The old package's per-page costs (new connection, "
-            "cookie file, `concat` of the growing frame) are small next to that server "
-            "time at this size; they grow with the table (the `concat` is quadratic). "
-            "Against a server whose per-page time is small next to its latency (4D "
-            "serving from its cache over a LAN) the ratio approaches the number of workers "
-            "times the sequential gain."
+            f"(b) missed with equal page sizes: {speed['wsz'] / speed['ours_latency_4']:.1f}x "
+            f"with 4 workers ({speed['wsz_100'] / speed['ours_latency_4']:.1f}x against "
+            f"100-row pages, row b'). One page of {PAGE:,} rows costs the emulator about "
+            f"{server_ms:.0f} ms of Python CPU (JSON encoding of 36 columns), against 5 ms "
+            "of latency: the emulator is one CPU-bound process (a threaded server under one "
+            "GIL) on a 2-core machine, so parallel requests cannot make it serve faster, and "
+            "concurrent requests even slow it down (GIL contention); 4 workers only overlap "
+            "the latency and the client's decoding with the server's work. The old package's "
+            "per-page costs (new connection, cookie file, `concat` of the growing frame) are "
+            "small next to that server time with 1,000-row pages and grow with the number of "
+            "pages. Against a server whose per-page time is small next to its latency (4D "
+            "serving from its cache over a LAN, with scalable sessions) parallel pages scale "
+            "with the number of workers."
         )
     if memory["peak_growth"] / memory["frame_bytes"] > 1.5:
         out.append(

@@ -72,7 +72,7 @@ class TestFetchFrame:
     def test_columns_in_server_order(self, client: LegacyClient):
         """Columns are the entity keys in the order the server sent them."""
         frame = client.fetch_frame("Artikel", limit=3)
-        assert ["__KEY", "__STAMP", "__TIMESTAMP", "Nummer", "Name", "Preis", "Datum"] == list(
+        assert ["__KEY", "__TIMESTAMP", "__STAMP", "Nummer", "Name", "Preis", "Datum"] == list(
             frame.columns
         )
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from legacy_adapters.fourd._convert import AttributeSpec, TableSchema, decode_record
 from legacy_adapters.memory._evaluate import check_attributes, compile_filter, sort_rows
 from legacy_adapters.memory._tables import (
     BOOL_TYPES,
@@ -280,15 +281,16 @@ class MemoryBackend:
         *,
         entity_set: str | None = None,
     ) -> Page:
-        # TODO(lead): when query.typed is True, decode through the shared 4D value converter
-        # (being written with legacy_adapters.fourd); until it is wired, raw wire values are
-        # returned for typed and untyped queries alike.
         top = self.default_page_size if query.top is None else query.top
         window = rows[query.skip : query.skip + top]
         keep = None
         if query.attributes:
             keep = ("__KEY", "__TIMESTAMP", "__STAMP", *query.attributes)
         records = [copy_row(r if keep is None else {k: r.get(k) for k in keep}) for r in window]
+        if query.typed:
+            # Rows are stored in 4D's wire format, so the 4D adapter's decoder applies as is.
+            schema = _schema_of(self._store(query.environment, query.table).table)
+            records = [decode_record(r, schema) for r in records]
         return Page(records=records, count=len(rows), first=query.skip, entity_set=entity_set)
 
     def _snapshot(self, environment: str, table: str, ident: str) -> _Snapshot:
@@ -360,3 +362,13 @@ def _coerce_value(kind: str, value: Any, where: str) -> Any:
         return copy_value(value)
     msg = f"{where} is {kind}; cannot write {type(value).__name__} {value!r}"
     raise InvalidQuery(msg)
+
+
+def _schema_of(table: MemoryTable) -> TableSchema:
+    return TableSchema(
+        table=table.name,
+        attributes={
+            name: AttributeSpec(name=name, type=kind, simple_date=kind == "date")
+            for name, kind in table.attributes.items()
+        },
+    )

@@ -44,7 +44,8 @@ OBJECT_TYPES = frozenset({"object", "blob", "image"})
 FOURD_TYPES = STRING_TYPES | NUMBER_TYPES | BOOL_TYPES | DATE_TYPES | OBJECT_TYPES
 
 # Attributes 4D manages itself: always present, never written by callers.
-MANAGED: Mapping[str, str] = {"__KEY": "string", "__STAMP": "long", "__TIMESTAMP": "string"}
+# In the order 4D sends them: __KEY, __TIMESTAMP, __STAMP, then the fields.
+MANAGED: Mapping[str, str] = {"__KEY": "string", "__TIMESTAMP": "string", "__STAMP": "long"}
 
 DateKey = tuple[int, int, int]
 """A date as (year, month, day); the empty date ``0!0!0`` is (0, 0, 0), below every real date."""

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import structlog
 
 from legacy_adapters.recorded._errors import SecretLeak
 from legacy_adapters.recorded._scrub import find_leaks
+from legacy_core._log import get_logger
 from legacy_core.errors import ConfigurationError
 
 __all__ = [
@@ -42,7 +42,7 @@ __all__ = [
 FORMAT = "legacy-api-cassette"
 VERSION = 1
 
-_log = structlog.get_logger("legacy_api")
+_log = get_logger()
 
 
 class RecordMode(enum.StrEnum):

@@ -18,18 +18,18 @@ from typing import Any
 from urllib.parse import unquote
 
 import attrs
-import structlog
 
 from legacy_adapters.memory import FOURD_TYPES, MemoryBackend, MemoryTable
 from legacy_adapters.recorded._cassette import Cassette
 from legacy_adapters.recorded._scrub import restore_placeholders
+from legacy_core._log import get_logger
 from legacy_core.errors import ConfigurationError
 from legacy_core.model import FieldUpdate, Page, Query, Record, WriteResult
 from legacy_core.ports import Clock
 
 __all__ = ["RecordedTables", "infer_type"]
 
-_log = structlog.get_logger("legacy_api")
+_log = get_logger()
 
 _WIRE_DATE = re.compile(r"^\d{1,2}!\d{1,2}!\d{1,4}$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")

@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
-import structlog
 
 from legacy_adapters.fourd import HttpRequest, HttpResponse, Transport
 from legacy_adapters.recorded._cassette import (
@@ -35,11 +34,12 @@ from legacy_adapters.recorded._cassette import (
 from legacy_adapters.recorded._errors import CassetteMiss
 from legacy_adapters.recorded._match import MatchKey, describe_miss, match_key
 from legacy_adapters.recorded._scrub import PLACEHOLDER, Scrubber, restore_placeholders
+from legacy_core._log import get_logger
 from legacy_core.errors import ConfigurationError, ServerUnavailable, Timeout
 
 __all__ = ["Faults", "Recorder", "Replayer", "use_cassette"]
 
-_log = structlog.get_logger("legacy_api")
+_log = get_logger()
 
 # Request headers that are noise for a reader of the cassette (and never matched).
 _SKIP_REQUEST_HEADERS = frozenset(
