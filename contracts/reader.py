@@ -8,8 +8,6 @@ out by hand from ADR 0004, never computed, so the contract pins 4D semantics dow
 
 from __future__ import annotations
 
-# The house style puts the expected value on the left of ==, which SIM300 calls "Yoda".
-# ruff: noqa: SIM300
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping, Sequence

@@ -6,8 +6,6 @@ writer and the reader must serve the same data so that every write is read back.
 
 from __future__ import annotations
 
-# The house style puts the expected value on the left of ==, which SIM300 calls "Yoda".
-# ruff: noqa: SIM300
 import datetime as dt
 import threading
 from typing import Any

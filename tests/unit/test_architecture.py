@@ -12,9 +12,6 @@ import pytest
 
 import legacy_core
 
-# The house style puts the expected value on the left of ==, which SIM300 calls "Yoda".
-# ruff: noqa: SIM300
-
 CORE = Path(legacy_core.__file__).parent
 
 # Third-party packages the core may use (ARCHITECTURE.md; numpy is pandas' own array

@@ -19,9 +19,6 @@ from legacy_core.errors import ConfigurationError
 from legacy_core.hookspecs import hookimpl
 from legacy_core.plugins import AdapterRegistry, LazyFactory, get_registry
 
-# The house style puts the expected value on the left of ==, which SIM300 calls "Yoda".
-# ruff: noqa: SIM300
-
 
 def make_acme_backend(**kwargs: object) -> dict[str, object]:
     """A third-party backend factory for the tests."""

@@ -1,8 +1,5 @@
 """Tests of legacy_core.resilience: RetryPolicy, RetryBudget and CircuitBreaker on a ManualClock."""
 
-# The house style puts the expected value on the left of ==, which SIM300 calls "Yoda".
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import random
