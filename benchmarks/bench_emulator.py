@@ -7,10 +7,7 @@ plain ``requests.Session`` (keep-alive), so the figures include HTTP and JSON pa
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import orjson
 import requests
 
 from fourd_emulator import EmulatorConfig, serve
+from legacy_adapters.testing import emulator_process
 
 ROWS = 100_000
 PAGE = 1_000
@@ -70,20 +68,7 @@ def _rss_mb(pid: int) -> float:
 
 def bench_memory(rows: int) -> dict[str, float]:
     """RSS of a separate ``python -m fourd_emulator --rows N`` process at stages of use."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fourd_emulator", "--rows", str(rows), "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        m = re.search(r"(http://\S+?)/rest/", line)
-        if m is None:
-            raise RuntimeError(f"emulator did not start: {line!r}")
-        base = m.group(1)
+    with emulator_process("--rows", str(rows)) as (proc, base):
         out = {"rss_start_mb": _rss_mb(proc.pid)}
         t0 = time.perf_counter()
         page_through(base, 100_000, PAGE, parse=False)
@@ -101,9 +86,6 @@ def bench_memory(rows: int) -> dict[str, float]:
         n, secs, _ = page_through(base, 100_000, PAGE, parse=True)
         out["parsed_rows_per_s_at_1m"] = n / secs
         return out
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def main() -> int:

@@ -8,17 +8,13 @@ on every call, and one login per process at start-up. Run it alone with
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
-import shutil
-import socket
-import subprocess
 import tempfile
 import time
 import tomllib
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +24,7 @@ import requests
 from fourd_emulator import EmulatorConfig, serve
 from legacy_adapters.fourd import FourDLogin, RequestsTransport
 from legacy_adapters.stores import FileSessionStore, MemorySessionStore, RedisSessionStore
+from legacy_adapters.testing import RedisServerError, private_redis_server
 from legacy_core.model import Environment
 from legacy_core.ports import LoginResult, SessionStore
 from legacy_core.sessions import SharedSessionProvider
@@ -48,51 +45,6 @@ def _per_call(fn: Callable[[], object], calls: int, repeats: int = 5) -> float:
             fn()
         best = min(best, (time.perf_counter() - started) / calls)
     return best
-
-
-@contextlib.contextmanager
-def _redis_url() -> Iterator[str | None]:
-    """$REDIS_URL, or a private redis-server on a free port, or None when there is none."""
-    if os.environ.get("REDIS_URL"):
-        yield os.environ["REDIS_URL"]
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        yield None
-        return
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with tempfile.TemporaryDirectory() as workdir:
-        proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                workdir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            client = redis.Redis(port=port)
-            for _ in range(500):
-                with contextlib.suppress(redis.ConnectionError):
-                    if client.ping():
-                        break
-                time.sleep(0.01)
-            client.close()
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.terminate()
-            proc.wait(5)
 
 
 def _fake_login(_environment: Environment) -> LoginResult:
@@ -202,8 +154,13 @@ def bench_cold_start(processes: int = PROCESSES) -> list[tuple[str, int]]:
 def run() -> str:
     """Run both benchmarks and return the markdown section for docs/benchmarks.md."""
     calls = 1_000 if os.environ.get("BENCH_QUICK") else 5_000
-    with _redis_url() as url:
-        warm = bench_warm_acquire(url, calls)
+    url: str | None = None
+    try:
+        with private_redis_server() as url:
+            warm = bench_warm_acquire(url, calls)
+    except RedisServerError:  # no redis-server and REDIS_URL unset: the table says n/a
+        url = None
+        warm = bench_warm_acquire(None, calls)
     cold = bench_cold_start()
     baseline = warm[0][1]
     lines = [

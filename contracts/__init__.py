@@ -17,7 +17,9 @@ from contracts.reader import (  # noqa: E402
     CONTRACT_TABLES,
     ContractFixtures,
     ContractTable,
+    TableLoader,
     TableReaderContract,
+    load_contract_tables,
 )
 from contracts.writer import FieldWriterContract  # noqa: E402
 
@@ -26,5 +28,7 @@ __all__ = [
     "ContractFixtures",
     "ContractTable",
     "FieldWriterContract",
+    "TableLoader",
     "TableReaderContract",
+    "load_contract_tables",
 ]

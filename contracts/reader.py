@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import pytest
@@ -29,9 +29,11 @@ __all__ = [
     "MANAGED_ATTRIBUTES",
     "ContractFixtures",
     "ContractTable",
+    "TableLoader",
     "TableReaderContract",
     "artikel_key",
     "artikel_row",
+    "load_contract_tables",
 ]
 
 ARTIKEL = "Artikel_Variante"
@@ -160,6 +162,21 @@ def _lager() -> ContractTable:
 
 CONTRACT_TABLES: tuple[ContractTable, ...] = (_artikel(), _lager())
 """The canonical dataset every adapter's fixtures load (fresh for every test)."""
+
+
+class TableLoader(Protocol):
+    """What takes whole tables by name, like ``fourd_emulator.Emulator.add_table``."""
+
+    def add_table(
+        self, name: str, attributes: Mapping[str, str], rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Load (or replace) table ``name`` with ``rows``."""
+
+
+def load_contract_tables(target: TableLoader) -> None:
+    """Load (or reload) every table of :data:`CONTRACT_TABLES` into ``target``."""
+    for table in CONTRACT_TABLES:
+        target.add_table(table.name, table.attributes, [dict(r) for r in table.rows])
 
 
 def artikel_row(nummer: int) -> Mapping[str, Any]:

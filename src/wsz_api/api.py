@@ -13,7 +13,7 @@ import pandas as pd
 from wsz_api import _client
 from wsz_api._compat import deprecated, pop_environment, warn_extras
 from wsz_api.getRecord import fetch_record
-from wsz_api.getTable import fetch_table
+from wsz_api.getTable import MODERN_FETCH, fetch_table
 
 __all__ = ["WSZ_API"]
 
@@ -61,10 +61,7 @@ class WSZ_API:  # noqa: N801 - the old public name
         **legacy: Any,
     ) -> pd.DataFrame:
         """Return rows as a DataFrame (see ``wsz_api.getTable.fetch_data_from_api``)."""
-        deprecated(
-            "WSZ_API.fetch_data_from_api()",
-            "legacy_core.service.LegacyClient.fetch_frame(table, limit=..., raw=True)",
-        )
+        deprecated("WSZ_API.fetch_data_from_api()", MODERN_FETCH)
         return fetch_table(
             table_name,
             top=top,

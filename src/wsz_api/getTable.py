@@ -32,6 +32,9 @@ __all__ = ["fetch_data_from_api", "new_data_threshold"]
 
 _log = get_logger()
 
+MODERN_FETCH = "legacy_core.service.LegacyClient.fetch_frame(table, limit=..., raw=True)"
+"""The replacement that the deprecation notices of every table read name."""
+
 
 def fetch_data_from_api(
     table_name: str,
@@ -52,10 +55,7 @@ def fetch_data_from_api(
     warning because the shared session is used. Errors raise; their first line names
     the environment, table and status.
     """
-    deprecated(
-        "wsz_api.getTable.fetch_data_from_api()",
-        "legacy_core.service.LegacyClient.fetch_frame(table, limit=..., raw=True)",
-    )
+    deprecated("wsz_api.getTable.fetch_data_from_api()", MODERN_FETCH)
     return fetch_table(
         table_name,
         top=top,

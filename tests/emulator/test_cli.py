@@ -3,58 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
 from fourd_emulator import cli
+from legacy_adapters.testing import emulator_process
 
 pytestmark = pytest.mark.integration
-
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @pytest.fixture
 def process() -> Iterator[tuple[subprocess.Popen[str], str]]:
     """``python -m fourd_emulator --port 0 --rows 50 --cookie 4DSID --licences 1`` and its URL."""
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fourd_emulator",
-            "--port",
-            "0",
-            "--rows",
-            "50",
-            "--cookie",
-            "4DSID",
-            "--licences",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        m = re.search(r"(http://127\.0\.0\.1:\d+)/rest/", line)
-        assert m is not None, line
-        yield proc, m.group(1)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
+    with emulator_process("--rows", "50", "--cookie", "4DSID", "--licences", "1") as running:
+        yield running
 
 
 class TestCommandLine:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import socket
 import threading
 from typing import Any
 
@@ -15,6 +14,7 @@ from structlog.testing import capture_logs
 
 from fourd_emulator import EmulatorConfig, EmulatorServer, serve
 from legacy_adapters.fourd import Credentials, FourDBackend, FourDLogin, RequestsTransport
+from legacy_adapters.testing import free_port
 from legacy_core.errors import (
     AuthenticationFailed,
     EntitySetExpired,
@@ -419,10 +419,7 @@ class TestFaults:
 
     def test_connection_refused(self, make_backend: BackendFactory) -> None:
         """A server that is down raises ServerUnavailable, not applied."""
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
+        port = free_port()  # nobody listens there any more
 
         class Down:
             base_url = f"http://127.0.0.1:{port}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from contracts.reader import CONTRACT_TABLES, ContractFixtures, TableReaderContract
+from contracts.reader import ContractFixtures, TableReaderContract, load_contract_tables
 from contracts.writer import FieldWriterContract
 
 from fourd_emulator import EmulatorServer
@@ -26,8 +26,7 @@ class FourDFixtures(ContractFixtures):
 
     @pytest.fixture
     def contract_backend(self, emu: EmulatorServer, make_backend: BackendFactory) -> FourDBackend:
-        for table in CONTRACT_TABLES:
-            emu.emulator.add_table(table.name, table.attributes, [dict(r) for r in table.rows])
+        load_contract_tables(emu.emulator)
         return make_backend(emu)
 
     @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
-import socket
 import ssl
 import threading
 import time
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from legacy_adapters.fourd import HttpRequest, RequestsTransport
+from legacy_adapters.testing import free_port
 from legacy_core.errors import ProtocolError, ServerUnavailable, Timeout
 
 from .rawserver import RawRequest, RawServer, http_response
@@ -168,10 +168,7 @@ class TestConnections:
 
     def test_refused_is_not_applied(self, transport: RequestsTransport) -> None:
         """A refused connection raises ServerUnavailable marked not applied."""
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
+        port = free_port()  # nobody listens there any more
         request = HttpRequest(
             "POST",
             f"http://127.0.0.1:{port}/rest/T",

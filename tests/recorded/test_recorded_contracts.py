@@ -18,7 +18,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from contracts import CONTRACT_TABLES, ContractFixtures, FieldWriterContract, TableReaderContract
+from contracts import (
+    ContractFixtures,
+    FieldWriterContract,
+    TableReaderContract,
+    load_contract_tables,
+)
 from recorded_support import DEAD_URL, build_backend
 
 from fourd_emulator import EmulatorConfig, EmulatorServer, serve
@@ -89,10 +94,7 @@ class RecordingFixtures(_Fixtures):
         request: pytest.FixtureRequest,
     ) -> Iterator[FourDBackend]:
         contract_server.reset()
-        for table in CONTRACT_TABLES:
-            contract_server.emulator.add_table(
-                table.name, table.attributes, [dict(r) for r in table.rows]
-            )
+        load_contract_tables(contract_server.emulator)
         recorder = Recorder(RequestsTransport(), Cassette())
         yield build_backend(recorder, contract_server.base_url)
         recorder.save(cassette_path(contract_cassettes, request))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from legacy_adapters.stores import (
@@ -14,7 +14,11 @@ from legacy_adapters.stores import (
 )
 from legacy_core.ports import SessionStore
 
+if TYPE_CHECKING:
+    import redis
+
 __all__ = [
+    "RedisDb",
     "django_cache",
     "django_store",
     "ensure_django",
@@ -23,6 +27,9 @@ __all__ = [
     "redis_store",
     "url_with_db",
 ]
+
+RedisDb = tuple[str, "redis.Redis[bytes]"]
+"""What the ``redis_db`` fixtures give: the URL of a flushed database and a client on it."""
 
 
 def url_with_db(url: str, db: int) -> str:

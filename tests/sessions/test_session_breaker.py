@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import redis
+from tests.sessions._support import RedisDb
 
 from legacy_adapters.stores import RedisSessionStore, StoreBreakerState
 from legacy_core.errors import CircuitOpen, ServerUnavailable
@@ -17,8 +17,6 @@ from legacy_core.model import Environment
 from legacy_core.resilience import BreakerState, CircuitBreaker
 
 pytestmark = pytest.mark.integration
-
-RedisDb = tuple[str, "redis.Redis[bytes]"]
 
 
 def _down() -> None:

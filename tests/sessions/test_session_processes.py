@@ -28,7 +28,6 @@ from legacy_core.sessions import SharedSessionProvider, lock_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-RedisDb = tuple[str, "redis.Redis[bytes]"]
 PROCESSES, THREADS = 8, 4
 
 

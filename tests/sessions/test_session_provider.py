@@ -19,6 +19,7 @@ from contracts.sessions import (
 )
 from structlog.testing import capture_logs
 from tests.sessions import _support
+from tests.sessions._support import RedisDb
 
 from legacy_adapters.stores import (
     FernetCodec,
@@ -34,7 +35,6 @@ from legacy_core.sessions import SharedSessionProvider, backoff_key, generation_
 
 pytestmark = pytest.mark.timeout(120)
 
-RedisDb = tuple[str, "redis.Redis[bytes]"]
 KEY = FernetCodec.generate_key()
 
 

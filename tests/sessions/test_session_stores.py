@@ -5,13 +5,11 @@
 from __future__ import annotations
 
 import functools
-import socket
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import redis
 from contracts.sessions import (
     ProcessStoreFixtures,
     SessionStoreContract,
@@ -19,6 +17,7 @@ from contracts.sessions import (
     StoreFixtures,
 )
 from tests.sessions import _support
+from tests.sessions._support import RedisDb
 
 from legacy_adapters.stores import (
     DjangoCacheSessionStore,
@@ -27,12 +26,11 @@ from legacy_adapters.stores import (
     RedisSessionStore,
     default_session_dir,
 )
+from legacy_adapters.testing import free_port
 from legacy_core.errors import ConfigurationError, ServerUnavailable
 from legacy_core.ports import SessionStore, Versioned
 
 pytestmark = pytest.mark.timeout(120)
-
-RedisDb = tuple[str, "redis.Redis[bytes]"]
 
 
 class MemoryFixtures(StoreFixtures):
@@ -186,9 +184,7 @@ class TestRedisStore(SessionStoreContract, SessionStoreProcessContract, RedisFix
 
     def test_unreachable_redis_is_server_unavailable(self) -> None:
         """A Redis that cannot be reached raises ServerUnavailable naming the store."""
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        port = free_port()  # nobody listens there any more
         store = RedisSessionStore(f"redis://:hunter2secret@127.0.0.1:{port}/0")
         with pytest.raises(ServerUnavailable) as caught:
             store.get("k:down")

@@ -39,6 +39,7 @@ __all__ = [
     "STAMP_CODES",
     "Context",
     "body_error",
+    "checked_json",
     "error_entries",
     "has_entities",
     "parse_json",
@@ -197,6 +198,26 @@ def body_error(
         msg = f"{request.environment} rejected the write to {table}[{key}]: {text}"
         return WriteRejected(msg, body=shown, errors=entries, **ctx)
     return _by_codes(codes, entries, text, ctx, shown, context=context, default_write=True)
+
+
+def checked_json(
+    response: HttpResponse,
+    request: HttpRequest,
+    *,
+    table: str | None,
+    context: Context,
+    secrets: tuple[str, ...],
+) -> Any:
+    """Decode a 2xx body and raise the error hidden in it, if any (see :func:`body_error`).
+
+    A write's array answer carries errors per entity: the writer reads those itself.
+    """
+    data = parse_json(response, request, table=table, secrets=secrets)
+    if not (context == "write" and has_entities(data)):
+        hidden = body_error(data, request, response, table=table, context=context, secrets=secrets)
+        if hidden is not None:
+            raise hidden
+    return data
 
 
 def _first_message(entries: tuple[FourDErrorEntry, ...], status: Mapping[str, Any] | None) -> str:

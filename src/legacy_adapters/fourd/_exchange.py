@@ -20,10 +20,18 @@ from legacy_core.model import Environment, Session
 from legacy_core.ports import SessionProvider
 
 from ._convert import DecodeError
-from ._errors import Context, body_error, has_entities, parse_json, raise_for_response
+from ._errors import Context, checked_json, raise_for_response
 from ._transport import HttpRequest, HttpResponse, Transport
 
-__all__ = ["Answer", "Exchange", "is_session_cookie", "new_request_id", "pick_session_cookie"]
+__all__ = [
+    "Answer",
+    "Exchange",
+    "build_request",
+    "is_session_cookie",
+    "log_http",
+    "new_request_id",
+    "pick_session_cookie",
+]
 
 _log = get_logger()
 
@@ -31,6 +39,51 @@ _log = get_logger()
 def new_request_id() -> str:
     """Return a fresh ``X-Request-ID`` value."""
     return uuid.uuid4().hex
+
+
+def build_request(
+    env: Environment,
+    method: str,
+    path: str,
+    *,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    params: tuple[tuple[str, str], ...] = (),
+) -> HttpRequest:
+    """A request to ``env`` with its timeouts, asking for JSON, with a fresh request id."""
+    return HttpRequest(
+        method=method,
+        url=env.base_url + path,
+        params=params,
+        headers={"Accept": "application/json", "X-Request-ID": new_request_id(), **headers},
+        body=body,
+        environment=env.name,
+        timeout=(env.connect_timeout, env.read_timeout),
+    )
+
+
+def log_http(
+    level: str,
+    request: HttpRequest,
+    *,
+    status: int | None,
+    table: str | None,
+    elapsed: float | None = None,
+    **extra: Any,
+) -> None:
+    """Log one ``legacy_api.http.request`` event at ``level`` (``elapsed``: seconds, if known)."""
+    if elapsed is not None:
+        extra["elapsed_ms"] = round(elapsed * 1000, 1)
+    getattr(_log, level)(
+        "legacy_api.http.request",
+        method=request.method,
+        path=request.path,
+        status=status,
+        request_id=request.request_id,
+        environment=request.environment,
+        table=table,
+        **extra,
+    )
 
 
 def is_session_cookie(name: str) -> bool:
@@ -136,27 +189,11 @@ class Exchange:
         secrets: tuple[str, ...],
     ) -> Any:
         try:
-            data = parse_json(response, request, table=table, secrets=secrets)
-            # A write's array answer carries errors per entity: the writer reads those.
-            if not (context == "write" and has_entities(data)):
-                hidden = body_error(
-                    data, request, response, table=table, context=context, secrets=secrets
-                )
-                if hidden is not None:
-                    raise hidden
+            data = checked_json(response, request, table=table, context=context, secrets=secrets)
         except LegacyError as err:
             self._log_error(request, response, err, table)
             raise
-        _log.debug(
-            "legacy_api.http.request",
-            method=request.method,
-            path=request.path,
-            status=response.status,
-            elapsed_ms=round(response.elapsed * 1000, 1),
-            request_id=request.request_id,
-            environment=request.environment,
-            table=table,
-        )
+        log_http("debug", request, status=response.status, table=table, elapsed=response.elapsed)
         return data
 
     def protocol_error(
@@ -174,16 +211,7 @@ class Exchange:
             path=request.path,
             transient=request.method == "GET",
         )
-        _log.warning(
-            "legacy_api.http.request",
-            method=request.method,
-            path=request.path,
-            status=status,
-            request_id=request.request_id,
-            environment=request.environment,
-            table=table,
-            error="ProtocolError",
-        )
+        log_http("warning", request, status=status, table=table, error="ProtocolError")
         return err
 
     def _request(
@@ -196,23 +224,11 @@ class Exchange:
         params: tuple[tuple[str, str], ...],
         body: bytes | None,
     ) -> HttpRequest:
-        headers = {
-            "Accept": "application/json",
-            # Exactly one cookie: this session's name and value, nothing else.
-            "Cookie": session.cookie_header(),
-            "X-Request-ID": new_request_id(),
-        }
+        # Exactly one cookie: this session's name and value, nothing else.
+        headers = {"Cookie": session.cookie_header()}
         if body is not None:
             headers["Content-Type"] = "application/json; charset=utf-8"
-        return HttpRequest(
-            method=method,
-            url=env.base_url + path,
-            params=params,
-            headers=headers,
-            body=body,
-            environment=env.name,
-            timeout=(env.connect_timeout, env.read_timeout),
-        )
+        return build_request(env, method, path, headers=headers, body=body, params=params)
 
     def _send(self, request: HttpRequest, table: str | None) -> HttpResponse:
         started = time.perf_counter()
@@ -221,15 +237,12 @@ class Exchange:
         except LegacyError as err:
             if err.table is None:
                 err.table = table
-            _log.warning(
-                "legacy_api.http.request",
-                method=request.method,
-                path=request.path,
+            log_http(
+                "warning",
+                request,
                 status=None,
-                elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
-                request_id=request.request_id,
-                environment=request.environment,
                 table=table,
+                elapsed=time.perf_counter() - started,
                 error=type(err).__name__,
                 not_applied=err.not_applied,
             )
@@ -245,15 +258,12 @@ class Exchange:
     def _log_error(
         self, request: HttpRequest, response: HttpResponse, err: LegacyError, table: str | None
     ) -> None:
-        _log.warning(
-            "legacy_api.http.request",
-            method=request.method,
-            path=request.path,
+        log_http(
+            "warning",
+            request,
             status=response.status,
-            elapsed_ms=round(response.elapsed * 1000, 1),
-            request_id=request.request_id,
-            environment=request.environment,
             table=table,
+            elapsed=response.elapsed,
             error=type(err).__name__,
             codes=list(err.codes) or None,
         )

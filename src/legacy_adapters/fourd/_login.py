@@ -14,18 +14,16 @@ from typing import Any
 
 import attrs
 
-from legacy_core._log import get_logger
 from legacy_core.errors import AuthenticationFailed, LegacyError, ProtocolError
 from legacy_core.model import Environment
 from legacy_core.ports import LoginResult
 
-from ._errors import body_error, parse_json, raise_for_response
-from ._exchange import is_session_cookie, new_request_id
+from ._errors import checked_json, raise_for_response
+from ._exchange import build_request, is_session_cookie, log_http
 from ._transport import HttpRequest, HttpResponse, Transport
 
 __all__ = ["Credentials", "FourDLogin"]
 
-_log = get_logger()
 _DEFAULT_LIFETIME = 3600.0
 
 
@@ -60,26 +58,22 @@ class FourDLogin:
         """Log in once to ``environment`` and return the cookie the server set."""
         creds = (self.credentials or {}).get(environment.name)
         if creds is None:
-            request = self._request(environment, "GET", "/rest/$info", {}, None)
+            request = build_request(environment, "GET", "/rest/$info", headers={}, body=None)
         else:
             headers = {
                 "username-4D": creds.username,
                 "password-4D": creds.password,
                 "session-4D-length": str(max(int(self.session_length_minutes), 60)),
             }
-            request = self._request(environment, "POST", "/rest/$directory/login", headers, b"")
+            path = "/rest/$directory/login"
+            request = build_request(environment, "POST", path, headers=headers, body=b"")
         secrets = (creds.password,) if creds is not None else ()
         try:
             response = self.transport.send(request)
             raise_for_response(
                 request, response, table=None, context="login", sent_cookie=False, secrets=secrets
             )
-            body = parse_json(response, request, table=None, secrets=secrets)
-            hidden = body_error(
-                body, request, response, table=None, context="login", secrets=secrets
-            )
-            if hidden is not None:
-                raise hidden
+            body = checked_json(response, request, table=None, context="login", secrets=secrets)
             if creds is not None and not (isinstance(body, Mapping) and body.get("result") is True):
                 msg = (
                     f"{environment.name}: the server rejected the login of user {creds.username!r}"
@@ -95,51 +89,27 @@ class FourDLogin:
                 )
             result = self._result(environment, request, response, body)
         except LegacyError as err:
-            _log.warning(
-                "legacy_api.http.request",
-                method=request.method,
-                path=request.path,
+            log_http(
+                "warning",
+                request,
                 status=err.status,
-                request_id=request.request_id,
-                environment=environment.name,
                 table=None,
                 login=True,
                 error=type(err).__name__,
             )
             raise
         # The provider logs legacy_api.session.login when it stores the session.
-        _log.debug(
-            "legacy_api.http.request",
-            method=request.method,
-            path=request.path,
+        log_http(
+            "debug",
+            request,
             status=response.status,
-            elapsed_ms=round(response.elapsed * 1000, 1),
-            request_id=request.request_id,
-            environment=environment.name,
             table=None,
+            elapsed=response.elapsed,
             login=True,
             cookie_name=result.cookie_name,
             lifetime=result.lifetime,
         )
         return result
-
-    def _request(
-        self,
-        environment: Environment,
-        method: str,
-        path: str,
-        extra: Mapping[str, str],
-        body: bytes | None,
-    ) -> HttpRequest:
-        headers = {"Accept": "application/json", "X-Request-ID": new_request_id(), **extra}
-        return HttpRequest(
-            method=method,
-            url=environment.base_url + path,
-            headers=headers,
-            body=body,
-            environment=environment.name,
-            timeout=(environment.connect_timeout, environment.read_timeout),
-        )
 
     def _result(
         self, environment: Environment, request: HttpRequest, response: HttpResponse, body: Any

@@ -130,10 +130,11 @@ class FourDWriter:
             saved = parse_write_answer(answer.data)
         except DecodeError as exc:
             raise self._protocol(exc, request, table) from None
-        for entity in saved:
-            # The first failing entity names the cause (for atomic: why nothing was saved).
+        # The first failing entity names the cause (for atomic: why nothing was saved);
+        # then an error for the answer as a whole.
+        for part in (*saved, answer.data):
             failure = body_error(
-                entity,
+                part,
                 request,
                 answer.response,
                 table=table,
@@ -142,16 +143,6 @@ class FourDWriter:
             )
             if failure is not None:
                 raise failure
-        hidden = body_error(
-            answer.data,
-            request,
-            answer.response,
-            table=table,
-            context="write",
-            secrets=answer.secrets,
-        )
-        if hidden is not None:
-            raise hidden
         status = answer.response.status
         if not 200 <= status < 300:
             # An array answer under an error status but without any error entry.

@@ -14,7 +14,7 @@ import redis
 from legacy_core.model import Environment
 from legacy_core.resilience import BreakerSnapshot
 
-from ._redis import RedisSessionStore, _ms, translate_errors
+from ._redis import RedisSessionStore, _ms, redis_client, translate_errors
 
 __all__ = ["StoreBreakerState"]
 
@@ -80,9 +80,7 @@ _TRIPPED_TTL = 24 * 3600.0
 def _client(source: redis.Redis[bytes] | RedisSessionStore | str) -> redis.Redis[bytes]:
     if isinstance(source, RedisSessionStore):
         return source.client
-    if isinstance(source, str):
-        return redis.Redis.from_url(source)
-    return source
+    return redis_client(source)
 
 
 @attrs.define(repr=False)

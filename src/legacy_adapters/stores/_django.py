@@ -17,8 +17,10 @@ from typing import Any
 
 import attrs
 
-from legacy_core.errors import ConfigurationError, LockTimeout
+from legacy_core.errors import ConfigurationError
 from legacy_core.ports import Versioned
+
+from ._backoff import retry_until
 
 __all__ = ["NON_ATOMIC_BACKENDS", "DjangoCacheSessionStore"]
 
@@ -117,15 +119,11 @@ class DjangoCacheSessionStore:
         """``cache.add`` of a random token (expires after ``ttl``); LockTimeout after ``wait``."""
         cache = self._cache()
         token = secrets.token_hex(16)
-        deadline = time.monotonic() + wait
-        delay = 0.002
-        while not cache.add(key, token, timeout=_timeout(cache, ttl)):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                msg = f"lock {key!r} still held after {wait:g}s"
-                raise LockTimeout(msg)
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 2, 0.02)
+        retry_until(
+            lambda: bool(cache.add(key, token, timeout=_timeout(cache, ttl))),
+            deadline=time.monotonic() + wait,
+            message=f"lock {key!r} still held after {wait:g}s",
+        )
         try:
             yield
         finally:

@@ -26,8 +26,10 @@ from pathlib import Path
 import attrs
 
 from legacy_core._log import get_logger
-from legacy_core.errors import ConfigurationError, LockTimeout
+from legacy_core.errors import ConfigurationError
 from legacy_core.ports import Versioned
+
+from ._backoff import retry_until
 
 __all__ = ["FileSessionStore", "default_session_dir"]
 
@@ -48,22 +50,24 @@ def _file_name(key: str) -> str:
     return f"{_UNSAFE.sub('_', key)[:120]}.{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
+def _try_flock(fd: int) -> bool:
+    """Take the exclusive ``flock`` of ``fd`` without blocking; False if someone holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        return False
+    return True
+
+
 def _flock(fd: int, deadline: float, what: str) -> None:
-    delay = 0.001
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-        else:
-            return
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            msg = f"{what} still locked by another process"
-            raise LockTimeout(msg)
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 2, 0.02)
+    retry_until(
+        lambda: _try_flock(fd),
+        deadline=deadline,
+        message=f"{what} still locked by another process",
+        first_delay=0.001,
+    )
 
 
 @contextlib.contextmanager
@@ -173,20 +177,23 @@ class FileSessionStore:
         path = self._path(key, ".lock")
         guard = self._path(key, ".guard")
         token = secrets.token_hex(16)
-        deadline = time.monotonic() + wait
-        delay = 0.001
-        while True:
+        fd = -1
+
+        def attempt() -> bool:
+            nonlocal fd
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             if self._try_take(fd, path, guard, token, ttl):
-                break
+                return True
             os.close(fd)
             self._remove_if_expired(path, guard)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                msg = f"lock {key!r} still held after {wait:g}s"
-                raise LockTimeout(msg)
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 2, 0.02)
+            return False
+
+        retry_until(
+            attempt,
+            deadline=time.monotonic() + wait,
+            message=f"lock {key!r} still held after {wait:g}s",
+            first_delay=0.001,
+        )
         try:
             yield
         finally:
@@ -199,11 +206,7 @@ class FileSessionStore:
 
     @staticmethod
     def _try_take(fd: int, path: Path, guard: Path, token: str, ttl: float) -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
+        if not _try_flock(fd):
             return False
         with _mutex(guard):
             # A waiter may have removed an expired lock file between our open and flock:

@@ -17,8 +17,10 @@ from typing import Any
 import attrs
 import redis
 
-from legacy_core.errors import LockTimeout, ServerUnavailable
+from legacy_core.errors import ServerUnavailable
 from legacy_core.ports import Versioned
+
+from ._backoff import retry_until
 
 __all__ = ["RedisSessionStore"]
 
@@ -59,17 +61,23 @@ def translate_errors(client: redis.Redis[bytes], what: str) -> Iterator[None]:
     try:
         yield
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        kwargs = client.connection_pool.connection_kwargs
-        where = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+        where = _where(client)
         msg = f"session store Redis at {where} unreachable during {what}: {type(exc).__name__}"
         raise ServerUnavailable(msg) from exc
+
+
+def _where(client: redis.Redis[bytes]) -> str:
+    """``host:port/db`` of ``client``: never the URL, which may carry a password."""
+    kwargs = client.connection_pool.connection_kwargs
+    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
 
 
 def _ms(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000))
 
 
-def _client(client_or_url: redis.Redis[bytes] | str) -> redis.Redis[bytes]:
+def redis_client(client_or_url: redis.Redis[bytes] | str) -> redis.Redis[bytes]:
+    """The client itself, or a new one for a ``redis://`` URL."""
     if isinstance(client_or_url, str):
         return redis.Redis.from_url(client_or_url)
     return client_or_url
@@ -79,7 +87,7 @@ def _client(client_or_url: redis.Redis[bytes] | str) -> redis.Redis[bytes]:
 class RedisSessionStore:
     """A :class:`~legacy_core.ports.SessionStore` on a ``redis.Redis`` client (or a URL)."""
 
-    client: redis.Redis[bytes] = attrs.field(converter=_client)
+    client: redis.Redis[bytes] = attrs.field(converter=redis_client)
     _cas: Any = attrs.field(init=False)
     _delete_if: Any = attrs.field(init=False)
     _unlock: Any = attrs.field(init=False)
@@ -91,9 +99,7 @@ class RedisSessionStore:
         self._unlock = self.client.register_script(_UNLOCK)
 
     def __repr__(self) -> str:
-        kwargs = self.client.connection_pool.connection_kwargs
-        where = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
-        return f"<RedisSessionStore {where}>"
+        return f"<RedisSessionStore {_where(self.client)}>"
 
     def get(self, key: str) -> Versioned | None:
         """Return the current value, or None when absent or expired (one HMGET)."""
@@ -121,15 +127,11 @@ class RedisSessionStore:
     def lock(self, key: str, ttl: float, wait: float) -> Iterator[None]:
         """Take ``SET NX PX`` with a random token; LockTimeout after ``wait``."""
         token = secrets.token_hex(16)
-        deadline = time.monotonic() + wait
-        delay = 0.002
-        while not self._try_lock(key, token, ttl):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                msg = f"lock {key!r} still held after {wait:g}s"
-                raise LockTimeout(msg)
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 2, 0.02)
+        retry_until(
+            lambda: self._try_lock(key, token, ttl),
+            deadline=time.monotonic() + wait,
+            message=f"lock {key!r} still held after {wait:g}s",
+        )
         try:
             yield
         finally:
