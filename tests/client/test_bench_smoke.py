@@ -15,7 +15,7 @@ class TestBenchClient:
         """A tiny run produces the markdown table with rows (a) to (d)."""
         text = bench_client.run(rows=2000, memory_rows=3000, updates=100, repeats=1)
         table = [line for line in text.splitlines() if line.startswith("| ")]
-        assert ["a", "a'", "b", "b", "b'", "c", "c'", "d", "d"] == [
+        assert ["a", "a", "a'", "b", "b", "b'", "c", "c'", "d", "d"] == [
             line.split("|")[1].strip() for line in table[1:]
         ]
         assert "3,000 rows" in text

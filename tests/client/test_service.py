@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from typing import Any
 
@@ -219,6 +220,45 @@ class TestFetchFrame:
         """A limit that fits one page is one plain request."""
         client.fetch_frame("Artikel", limit=40)
         assert (0, 1) == (backend.calls["open_snapshot"], backend.calls["read_page"])
+
+
+class TestGcPause:
+    """fetch_frame pauses the cyclic GC while it assembles a frame, and restores it."""
+
+    def observe(self, backend: FaultyBackend) -> list[bool]:
+        """Record gc.isenabled() at every read."""
+        seen: list[bool] = []
+        backend.read_faults[:] = [lambda _q: seen.append(gc.isenabled())] * 20
+        return seen
+
+    def test_paused_during_and_restored_after(self, client: LegacyClient, backend: FaultyBackend):
+        """Reads run with the collector off; it is on again afterwards."""
+        seen = self.observe(backend)
+        client.fetch_frame("Artikel")
+        assert {False} == set(seen)
+        assert gc.isenabled()
+
+    def test_restored_after_error(self, client: LegacyClient, backend: FaultyBackend):
+        """An error mid-read still switches the collector back on."""
+        backend.read_faults[:] = [None, ServerError("boom")]
+        with pytest.raises(ServerError):
+            client.fetch_frame("Artikel")
+        assert gc.isenabled()
+
+    def test_left_off_when_it_was_off(self, client: LegacyClient):
+        """A collector the application switched off stays off."""
+        gc.disable()
+        try:
+            client.fetch_frame("Artikel")
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+
+    def test_opt_out(self, backend: FaultyBackend, clock: ManualClock):
+        """pause_gc=False leaves the collector alone."""
+        seen = self.observe(backend)
+        make_client(backend, clock, pause_gc=False).fetch_frame("Artikel")
+        assert {True} == set(seen)
 
 
 class TestSnapshots:
