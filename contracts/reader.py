@@ -585,6 +585,14 @@ class TableReaderContract(ContractFixtures):
         )
         assert {"Coll": [{"Art": "Laden", "Preis": 19.9, "VE": 1}]} == record["Preise"]
 
+    def test_get_record_typed(self, reader: TableReader, contract_env: str) -> None:
+        """``typed=True`` decodes dates (``0!0!0`` to None); the default keeps them as sent."""
+        keys = [artikel_key(1001), artikel_key(1003)]
+        typed = [reader.get_record(contract_env, ARTIKEL, k, typed=True) for k in keys]
+        raw = [reader.get_record(contract_env, ARTIKEL, k) for k in keys]
+        assert [dt.date(2025, 1, 27), None] == [r["created_date"] for r in typed]
+        assert ["27!1!2025", "0!0!0"] == [r["created_date"] for r in raw]
+
     def test_get_record_numeric_key(self, reader: TableReader, contract_env: str) -> None:
         """Numeric keys are strings like any other key."""
         assert 77 == reader.get_record(contract_env, LAGER, "77")["Nummer"]

@@ -22,12 +22,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
-import structlog
 
 from legacy_adapters import builtin_plugin
 from legacy_adapters.config import ClientConfig, load_config
+from legacy_core._log import get_logger
 from legacy_core.clock import SystemClock
 from legacy_core.errors import ConfigurationError
+from legacy_core.model import Environment
 from legacy_core.plugins import AdapterRegistry, LazyFactory, get_registry
 from legacy_core.ports import Clock, FieldWriter, SessionProvider, SessionStore, TableReader
 from legacy_core.resilience import CircuitBreaker, RetryPolicy
@@ -35,7 +36,7 @@ from legacy_core.service import LegacyClient
 
 __all__ = ["build_client", "build_session_provider", "build_store"]
 
-_log = structlog.get_logger("legacy_api")
+_log = get_logger()
 
 
 def _registry(registry: AdapterRegistry | None) -> AdapterRegistry:
@@ -130,8 +131,17 @@ def build_client(
     cfg = _config(config, overrides)
     clock = clock or SystemClock()
     environments = cfg.environment_objects()
+    built: dict[str, Any] = {}
+
+    def the_store() -> SessionStore:
+        # One store for sessions and shared breakers: one Redis pool, one set of keys.
+        if store is not None:
+            return store
+        if "store" not in built:
+            built["store"] = build_store(cfg, clock=clock, registry=registry)
+        return built["store"]  # type: ignore[no-any-return]
+
     if backend is None:
-        built: dict[str, Any] = {}
 
         def the_transport() -> Any:
             if "transport" not in built:
@@ -142,7 +152,7 @@ def build_client(
             if sessions is not None:
                 return sessions
             return build_session_provider(
-                cfg, the_transport(), store=store, clock=clock, registry=registry
+                cfg, the_transport(), store=the_store(), clock=clock, registry=registry
             )
 
         pool: dict[str, Callable[[], Any]] = {
@@ -159,6 +169,8 @@ def build_client(
         kind = type(backend).__name__
         msg = f"backend {cfg.backend!r} built a {kind}, not a TableReader and FieldWriter"
         raise ConfigurationError(msg)
+    if breakers is None and cfg.uses_shared_breaker:
+        breakers = _shared_breakers(the_store(), environments, clock)
     client = LegacyClient(
         backend,
         backend,
@@ -176,8 +188,33 @@ def build_client(
         session_store=cfg.session_store,
         environments=sorted(environments),
         default_environment=cfg.default_environment,
+        shared_breaker=cfg.uses_shared_breaker,
     )
     return client
+
+
+def _shared_breakers(
+    store: SessionStore, environments: Mapping[str, Environment], clock: Clock
+) -> Callable[[str], CircuitBreaker]:
+    """Breakers whose state lives in Redis, with Redis's clock, shared by every process."""
+    from legacy_adapters.stores import RedisSessionStore, StoreBreakerState  # noqa: PLC0415
+
+    if not isinstance(store, RedisSessionStore):
+        msg = (
+            f"shared_breaker needs the redis session store, not {type(store).__name__}: "
+            "set LEGACY_API_SESSION_STORE=redis or LEGACY_API_SHARED_BREAKER=false"
+        )
+        raise ConfigurationError(msg)
+
+    def make(name: str) -> CircuitBreaker:
+        environment = environments.get(name)
+        if environment is None:
+            msg = f"no breaker for unconfigured environment {name!r}"
+            raise ConfigurationError(msg, environment=name)
+        state = StoreBreakerState.for_environment(store, environment)
+        return CircuitBreaker(name=name, clock=clock, state=state)
+
+    return make
 
 
 def _config(config: object, overrides: Mapping[str, Any]) -> ClientConfig:

@@ -107,6 +107,16 @@ class ClientConfig:
     credentials: Mapping[str, tuple[str, str]] = attrs.field(
         factory=dict, converter=_credentials, repr=False
     )
+    shared_breaker: bool | None = None
+    """Keep circuit-breaker state in the session store so every process sees an outage at
+    once; None means "on with the redis store" (the only store with server-side time)."""
+
+    @property
+    def uses_shared_breaker(self) -> bool:
+        """Whether breakers are shared through the (Redis) session store."""
+        if self.shared_breaker is None:
+            return self.session_store == "redis"
+        return self.shared_breaker
 
     def __attrs_post_init__(self) -> None:
         if not self.environments:
@@ -170,6 +180,7 @@ ENV_VARIABLES: dict[str, tuple[str, ...]] = {
     "page_size": ("LEGACY_API_PAGE_SIZE",),
     "workers": ("LEGACY_API_WORKERS",),
     "verify_tls": ("LEGACY_API_VERIFY_TLS",),
+    "shared_breaker": ("LEGACY_API_SHARED_BREAKER",),
 }
 """Which environment variables set which setting; credentials are
 ``LEGACY_API_{ENV}_USERNAME`` / ``LEGACY_API_{ENV}_PASSWORD``."""
@@ -177,7 +188,7 @@ ENV_VARIABLES: dict[str, tuple[str, ...]] = {
 _FIELDS = {a.name for a in attrs.fields(ClientConfig)}
 _INTS = {"retries", "page_size", "workers", "max_request_size"}
 _FLOATS = {"connect_timeout", "read_timeout"}
-_BOOLS = {"verify_tls"}
+_BOOLS = {"verify_tls", "shared_breaker"}
 _SECTIONS: dict[str, dict[str, str]] = {
     "session": {
         "store": "session_store",

@@ -40,8 +40,12 @@ class TableReader(Protocol):
         """
         ...
 
-    def get_record(self, environment: str, table: str, key: str) -> Record:
-        """Return one entity by ``__KEY``; RecordNotFound if there is none."""
+    def get_record(self, environment: str, table: str, key: str, *, typed: bool = False) -> Record:
+        """Return one entity by ``__KEY``; RecordNotFound if there is none.
+
+        ``typed`` decodes the values like a typed page (``Query.typed``); the default
+        keeps them as 4D sent them.
+        """
         ...
 
     def tables(self, environment: str) -> list[str]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import gc
-import inspect
 import json
 import threading
 from collections import deque
@@ -312,22 +311,15 @@ class LegacyClient:
     ) -> Record:
         """One entity by ``__KEY``; RecordNotFound when there is none.
 
-        The port's ``get_record`` has no decoding switch: ``raw=False`` is passed on as
-        ``typed=True`` to readers whose ``get_record`` accepts ``typed``; the others
-        (the 4D adapter today) return the values as sent.
+        Values are typed (dates as ``datetime.date``) unless ``raw``, like ``read``.
         """
         env = self._env(environment)
         key_text = self._key(table, key)
-        getter: Any = self.reader.get_record
-        if "typed" in inspect.signature(getter).parameters:
-            return self._call(
-                env,
-                lambda: getter(env, table, key_text, typed=not raw),
-                idempotent=True,
-                describe=f"get {table}",
-            )
         return self._call(
-            env, lambda: getter(env, table, key_text), idempotent=True, describe=f"get {table}"
+            env,
+            lambda: self.reader.get_record(env, table, key_text, typed=not raw),
+            idempotent=True,
+            describe=f"get {table}",
         )
 
     def count(self, table: str, where: Where = None, *, environment: str | None = None) -> int:

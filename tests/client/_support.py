@@ -92,10 +92,10 @@ class FaultyBackend:
         self.released.append(entity_set)
         self.inner.release_snapshot(environment, table, entity_set)
 
-    def get_record(self, environment: str, table: str, key: str) -> Record:
+    def get_record(self, environment: str, table: str, key: str, *, typed: bool = False) -> Record:
         self.calls["get_record"] += 1
         self._fault(self.read_faults)
-        return self.inner.get_record(environment, table, key)
+        return self.inner.get_record(environment, table, key, typed=typed)
 
     def tables(self, environment: str) -> list[str]:
         self.calls["tables"] += 1

@@ -61,9 +61,9 @@ class FourDBackend:
         """One page of ``query`` (collection or entity-set window)."""
         return self._reader.read_page(query)
 
-    def get_record(self, environment: str, table: str, key: str) -> Record:
-        """One entity by ``__KEY``; RecordNotFound if there is none."""
-        return self._reader.get_record(environment, table, key)
+    def get_record(self, environment: str, table: str, key: str, *, typed: bool = False) -> Record:
+        """One entity by ``__KEY`` (decoded when ``typed``); RecordNotFound if there is none."""
+        return self._reader.get_record(environment, table, key, typed=typed)
 
     def tables(self, environment: str) -> list[str]:
         """Return the table names of ``environment``."""

@@ -17,6 +17,7 @@ import attrs
 from legacy_core.errors import AuthenticationFailed, LegacyError, ProtocolError
 from legacy_core.model import Environment
 from legacy_core.ports import LoginResult
+from legacy_core.secrets import register_secret
 
 from ._errors import checked_json, raise_for_response
 from ._exchange import build_request, is_session_cookie, log_http
@@ -33,6 +34,10 @@ class Credentials:
 
     username: str
     password: str = attrs.field(repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        # Scrubbed from every log event and error body from now on (legacy_core.secrets).
+        register_secret(self.password)
 
     def __repr__(self) -> str:
         return f"<Credentials {self.username} password=***>"

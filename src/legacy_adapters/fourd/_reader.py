@@ -139,8 +139,8 @@ class FourDReader:
         except EntitySetExpired:
             return  # unknown or expired: already gone
 
-    def get_record(self, environment: str, table: str, key: str) -> Record:
-        """One entity by ``__KEY`` (values as sent); RecordNotFound if there is none."""
+    def get_record(self, environment: str, table: str, key: str, *, typed: bool = False) -> Record:
+        """One entity by ``__KEY`` (decoded when ``typed``); RecordNotFound if there is none."""
         validate_identifier(table, "table")
         if not isinstance(key, str) or not key:
             msg = f"key must be a non-empty str, got {key!r}"
@@ -148,8 +148,9 @@ class FourDReader:
         body, request, *_ = self.exchange.call(
             environment, "GET", entity_path(table, key), table=table, context="entity"
         )
+        schema = self.schema_of(environment, table) if typed else None
         try:
-            return parse_entity(body, schema=None, typed=False)
+            return parse_entity(body, schema=schema, typed=typed)
         except DecodeError as exc:
             raise self.exchange.protocol_error(exc, request, table=table) from None
 

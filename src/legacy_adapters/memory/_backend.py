@@ -129,11 +129,16 @@ class MemoryBackend:
                 return self._page(query, rows, entity_set=query.entity_set)
             return self._page(query, self._select(query, store))
 
-    def get_record(self, environment: str, table: str, key: str) -> Record:
-        """Return the entity with ``__KEY`` ``key`` (a copy); RecordNotFound if there is none."""
+    def get_record(self, environment: str, table: str, key: str, *, typed: bool = False) -> Record:
+        """Return the entity with ``__KEY`` ``key`` (a copy, decoded when ``typed``).
+
+        RecordNotFound if there is none.
+        """
         with self._lock:
             store = self._store(environment, table)
-            return copy_row(self._row(store, environment, key))
+            record = copy_row(self._row(store, environment, key))
+            # Rows are in 4D's wire format, so decode exactly as a typed page does.
+            return decode_record(record, _schema_of(store.table)) if typed else record
 
     def open_snapshot(self, query: Query, timeout: float) -> Page:
         """Fix the selected keys now; later pages read them with their current values."""

@@ -234,9 +234,9 @@ class RecordedTables:
         """Evaluate ``query`` on the recorded rows."""
         return self.backend.read_page(query)
 
-    def get_record(self, environment: str, table: str, key: str) -> Record:
+    def get_record(self, environment: str, table: str, key: str, *, typed: bool = False) -> Record:
         """Return the recorded entity with ``__KEY`` ``key``; RecordNotFound if none."""
-        return self.backend.get_record(environment, table, key)
+        return self.backend.get_record(environment, table, key, typed=typed)
 
     def open_snapshot(self, query: Query, timeout: float) -> Page:
         """Fix the selection of ``query`` as a snapshot and return its first page."""
