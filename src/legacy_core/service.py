@@ -28,8 +28,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import attrs
-import structlog
 
+from legacy_core._log import get_logger
 from legacy_core.clock import SystemClock
 from legacy_core.errors import (
     ConfigurationError,
@@ -59,7 +59,7 @@ Where: TypeAlias = Filter | Mapping[str, Value] | None
 Progress: TypeAlias = Callable[[int, int], None]
 """Called with ``(rows_done, total)`` after every page."""
 
-_log = structlog.get_logger("legacy_api")
+_log = get_logger()
 
 DEFAULT_MAX_REQUEST_SIZE = 2_000_000
 """4D's default "Maximum Request Size" in bytes, when the writer does not say."""
