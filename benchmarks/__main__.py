@@ -55,8 +55,13 @@ def section(name: str) -> str:
         body = str(module.run())
     else:
         out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            module.main()
+        argv = sys.argv
+        sys.argv = [f"bench_{name}"]  # a module's own argparse must not see our arguments
+        try:
+            with contextlib.redirect_stdout(out):
+                module.main()
+        finally:
+            sys.argv = argv
         body = f"### {name}\n\n```\n{out.getvalue().rstrip()}\n```"
     took = time.perf_counter() - started
     return f"{body.rstrip()}\n\n_(ran in {took:.0f}s)_"
