@@ -86,7 +86,7 @@ def parse_json(
             msg,
             transient=request.method == "GET",
             body=redact(response.body, secrets),
-            **_context(request, response, table),
+            **error_context(request, response, table),
         ) from None
 
 
@@ -114,9 +114,10 @@ def error_entries(body: Any) -> tuple[FourDErrorEntry, ...]:
     return tuple(out)
 
 
-def _context(
+def error_context(
     request: HttpRequest, response: HttpResponse | None, table: str | None
 ) -> dict[str, Any]:
+    """The context fields of a LegacyError about ``request`` (and its answer, if any)."""
     return {
         "environment": request.environment,
         "table": table,
@@ -178,7 +179,7 @@ def body_error(
     if not entries and status is None:
         return None
     codes = {e.code for e in entries if e.code is not None}
-    ctx = _context(request, response, table)
+    ctx = error_context(request, response, table)
     shown = redact(response.body, secrets)
     text = _first_message(entries, status)
     if status is not None or codes & STAMP_CODES:
@@ -276,7 +277,7 @@ def raise_for_response(
     entries = error_entries(body)
     codes = {e.code for e in entries if e.code is not None}
     text = _first_message(entries, None) if entries else f"HTTP {status}"
-    ctx = _context(request, response, table)
+    ctx = error_context(request, response, table)
     shown = redact(response.body, secrets)
     env = request.environment
     if status == 401:

@@ -20,7 +20,7 @@ from legacy_core.model import Environment, Session
 from legacy_core.ports import SessionProvider
 
 from ._convert import DecodeError
-from ._errors import Context, checked_json, raise_for_response
+from ._errors import Context, checked_json, error_context, raise_for_response
 from ._transport import HttpRequest, HttpResponse, Transport
 
 __all__ = [
@@ -201,16 +201,8 @@ class Exchange:
     ) -> ProtocolError:
         """Build a ProtocolError with the request's context for a body of the wrong shape."""
         msg = f"unexpected answer from {request.environment}: {exc}"
-        err = ProtocolError(
-            msg,
-            environment=request.environment,
-            table=table,
-            status=status,
-            request_id=request.request_id,
-            method=request.method,
-            path=request.path,
-            transient=request.method == "GET",
-        )
+        ctx = {**error_context(request, None, table), "status": status}
+        err = ProtocolError(msg, transient=request.method == "GET", **ctx)
         log_http("warning", request, status=status, table=table, error="ProtocolError")
         return err
 

@@ -19,7 +19,7 @@ from legacy_core.model import Environment
 from legacy_core.ports import LoginResult
 from legacy_core.secrets import register_secret
 
-from ._errors import checked_json, raise_for_response
+from ._errors import checked_json, error_context, raise_for_response
 from ._exchange import build_request, is_session_cookie, log_http
 from ._transport import HttpRequest, HttpResponse, Transport
 
@@ -83,15 +83,8 @@ class FourDLogin:
                 msg = (
                     f"{environment.name}: the server rejected the login of user {creds.username!r}"
                 )
-                raise AuthenticationFailed(
-                    msg,
-                    environment=environment.name,
-                    status=response.status,
-                    request_id=request.request_id,
-                    method=request.method,
-                    path=request.path,
-                    not_applied=True,
-                )
+                ctx = error_context(request, response, None)
+                raise AuthenticationFailed(msg, not_applied=True, **ctx)
             result = self._result(environment, request, response, body)
         except LegacyError as err:
             log_http(
@@ -125,14 +118,7 @@ class FourDLogin:
             candidates = list(response.set_cookies)  # an unfamiliar name, but the only cookie
         if not candidates:
             msg = f"{environment.name}: the login answer set no session cookie"
-            raise ProtocolError(
-                msg,
-                environment=environment.name,
-                status=response.status,
-                request_id=request.request_id,
-                method=request.method,
-                path=request.path,
-            )
+            raise ProtocolError(msg, **error_context(request, response, None))
         # Several cookies (WASID4D and 4DSID_<App>): the one $info lists is the REST session.
         listed = [c for c in candidates if c[1].upper() in sessions]
         name, value = listed[-1] if listed else candidates[-1]

@@ -17,7 +17,7 @@ from legacy_core.errors import InvalidQuery, LegacyError, ServerError
 from legacy_core.model import FieldUpdate, Record, WriteResult, validate_identifier
 
 from ._convert import DecodeError, encode_values, parse_write_answer
-from ._errors import body_error
+from ._errors import body_error, error_context
 from ._exchange import Exchange
 from ._transport import HttpRequest
 
@@ -147,15 +147,7 @@ class FourDWriter:
         if not 200 <= status < 300:
             # An array answer under an error status but without any error entry.
             msg = f"{environment}: the update of {table} answered HTTP {status} without a cause"
-            raise ServerError(
-                msg,
-                environment=environment,
-                table=table,
-                status=status,
-                request_id=request.request_id,
-                method=request.method,
-                path=request.path,
-            )
+            raise ServerError(msg, **error_context(request, answer.response, table))
         if len(saved) != len(keys):
             mismatch = DecodeError(f"sent {len(keys)} entities, the answer holds {len(saved)}")
             raise self._protocol(mismatch, request, table)
