@@ -60,6 +60,11 @@ class _Store:
 
     table: MemoryTable
     rows: dict[str, dict[str, Any]]
+    schema: TableSchema = attrs.field(init=False)
+    """What the 4D decoder needs for typed reads; built once per loaded table."""
+
+    def __attrs_post_init__(self) -> None:
+        self.schema = _schema_of(self.table)
 
 
 @attrs.define
@@ -126,8 +131,8 @@ class MemoryBackend:
                     rows = sort_rows(
                         rows, query.order_by, store.table, environment=query.environment
                     )
-                return self._page(query, rows, entity_set=query.entity_set)
-            return self._page(query, self._select(query, store))
+                return self._page(query, store, rows, entity_set=query.entity_set)
+            return self._page(query, store, self._select(query, store))
 
     def get_record(self, environment: str, table: str, key: str, *, typed: bool = False) -> Record:
         """Return the entity with ``__KEY`` ``key`` (a copy, decoded when ``typed``).
@@ -138,7 +143,7 @@ class MemoryBackend:
             store = self._store(environment, table)
             record = copy_row(self._row(store, environment, key))
             # Rows are in 4D's wire format, so decode exactly as a typed page does.
-            return decode_record(record, _schema_of(store.table)) if typed else record
+            return decode_record(record, store.schema) if typed else record
 
     def open_snapshot(self, query: Query, timeout: float) -> Page:
         """Fix the selected keys now; later pages read them with their current values."""
@@ -158,7 +163,7 @@ class MemoryBackend:
                 timeout=float(timeout),
                 expires_at=self.clock.monotonic() + timeout,
             )
-            return self._page(query, rows, entity_set=ident)
+            return self._page(query, store, rows, entity_set=ident)
 
     def release_snapshot(self, environment: str, table: str, entity_set: str) -> None:
         """Forget the snapshot; an unknown one is not an error."""
@@ -282,6 +287,7 @@ class MemoryBackend:
     def _page(
         self,
         query: Query,
+        store: _Store,
         rows: Sequence[Mapping[str, Any]],
         *,
         entity_set: str | None = None,
@@ -294,8 +300,7 @@ class MemoryBackend:
         records = [copy_row(r if keep is None else {k: r.get(k) for k in keep}) for r in window]
         if query.typed:
             # Rows are stored in 4D's wire format, so the 4D adapter's decoder applies as is.
-            schema = _schema_of(self._store(query.environment, query.table).table)
-            records = [decode_record(r, schema) for r in records]
+            records = [decode_record(r, store.schema) for r in records]
         return Page(records=records, count=len(rows), first=query.skip, entity_set=entity_set)
 
     def _snapshot(self, environment: str, table: str, ident: str) -> _Snapshot:
