@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -395,3 +397,15 @@ class TestMemoryBackendLogic:
         pages = [shared.read_page(query.page(skip, top)) for skip in range(0, whole.count, top)]
         assert [r["__KEY"] for r in whole.records] == [r["__KEY"] for p in pages for r in p.records]
         assert all(whole.count == p.count for p in pages)
+
+
+class TestImports:
+    """What importing the in-memory adapter costs."""
+
+    def test_no_http_library_is_imported(self):
+        """The in-memory adapter shares the 4D wire decoder without pulling in requests."""
+        code = "import sys, legacy_adapters.memory; print('requests' in sys.modules)"
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        )
+        assert "False" == done.stdout.strip()

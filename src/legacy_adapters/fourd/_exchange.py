@@ -14,12 +14,12 @@ from typing import Any, NamedTuple
 
 import attrs
 
+from legacy_adapters._wire import DecodeError
 from legacy_core._log import get_logger
 from legacy_core.errors import ConfigurationError, LegacyError, ProtocolError, SessionExpired
 from legacy_core.model import Environment, Session
 from legacy_core.ports import SessionProvider
 
-from ._convert import DecodeError
 from ._errors import Context, checked_json, error_context, raise_for_response
 from ._transport import HttpRequest, HttpResponse, Transport
 

@@ -13,11 +13,7 @@ from urllib.parse import quote
 
 import attrs
 
-from legacy_core.errors import EntitySetExpired, InvalidQuery, LegacyError, UnknownTable
-from legacy_core.model import Page, Query, Record, validate_identifier
-from legacy_core.query import render
-
-from ._convert import (
+from legacy_adapters._wire import (
     DecodeError,
     TableSchema,
     parse_catalog,
@@ -25,6 +21,10 @@ from ._convert import (
     parse_page,
     parse_schema,
 )
+from legacy_core.errors import EntitySetExpired, InvalidQuery, LegacyError, UnknownTable
+from legacy_core.model import Page, Query, Record, validate_identifier
+from legacy_core.query import render
+
 from ._errors import Context
 from ._exchange import Exchange
 

@@ -13,10 +13,10 @@ from typing import Any
 import attrs
 import orjson
 
+from legacy_adapters._wire import DecodeError, encode_values, parse_write_answer
 from legacy_core.errors import InvalidQuery, LegacyError, ServerError
 from legacy_core.model import FieldUpdate, Record, WriteResult, validate_identifier
 
-from ._convert import DecodeError, encode_values, parse_write_answer
 from ._errors import body_error, error_context
 from ._exchange import Exchange
 from ._transport import HttpRequest

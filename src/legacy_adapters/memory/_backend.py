@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from legacy_adapters.fourd._convert import AttributeSpec, TableSchema, decode_record
+from legacy_adapters._wire import AttributeSpec, TableSchema, decode_record
 from legacy_adapters.memory._evaluate import check_attributes, compile_filter, sort_rows
 from legacy_adapters.memory._tables import (
     BOOL_TYPES,

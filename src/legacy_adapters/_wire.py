@@ -1,4 +1,7 @@
-"""The 4D wire mapping: one private cattrs converter for values, entities and page envelopes.
+"""The 4D wire format: one private cattrs converter for values, entities and page envelopes.
+
+Shared by every adapter that holds or receives 4D JSON (the HTTP adapter, the in-memory
+adapter, the recorded fake); it does no I/O and imports no HTTP library.
 
 Raw mode hands records on exactly as 4D sent them (what ``wsz_api`` needs); typed mode
 turns ``D!M!YYYY`` into dates, millisecond times into times, ``__TIMESTAMP`` into aware
