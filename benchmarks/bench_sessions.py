@@ -47,7 +47,7 @@ def _per_call(fn: Callable[[], object], calls: int, repeats: int = 5) -> float:
     return best
 
 
-def _fake_login(_environment: Environment) -> LoginResult:
+def _fake_login(_environment: Environment, *, cookie: tuple[str, str] | None = None) -> LoginResult:
     return LoginResult("WASID4D", uuid.uuid4().hex.upper(), 3600.0)
 
 

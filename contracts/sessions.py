@@ -28,13 +28,14 @@ from structlog.testing import capture_logs
 from legacy_core.clock import ManualClock
 from legacy_core.errors import LicenceExhausted, LockTimeout
 from legacy_core.model import Environment, Session
-from legacy_core.ports import LoginResult, SessionStore, Versioned
+from legacy_core.ports import LoginResult, LogoutOutcome, SessionStore, Versioned
 from legacy_core.sessions import SharedSessionProvider, lock_key
 
 __all__ = [
     "LIVE",
     "TEST",
     "CountingLogin",
+    "CountingLogout",
     "ProcessStoreFixtures",
     "ProviderFixtures",
     "SessionProviderContract",
@@ -59,16 +60,26 @@ class CountingLogin:
     fail_with: BaseException | None = None
     calls: list[str] = attrs.field(factory=list)
     issued: list[str] = attrs.field(factory=list)
+    on: list[str] = attrs.field(factory=list)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
 
-    def __call__(self, environment: Environment) -> LoginResult:
-        """Count the call, wait ``delay`` (to widen races) and return a new cookie."""
+    def __call__(
+        self, environment: Environment, *, cookie: tuple[str, str] | None = None
+    ) -> LoginResult:
+        """Count the call, wait ``delay`` (to widen races) and return a new cookie.
+
+        With ``cookie`` it logs in on that session and returns it (recorded in ``on``).
+        """
         with self._lock:
             self.calls.append(environment.name)
         if self.delay:
             time.sleep(self.delay)
         if self.fail_with is not None:
             raise self.fail_with
+        if cookie is not None:
+            with self._lock:
+                self.on.append(cookie[1])
+            return LoginResult(cookie[0], cookie[1], self.lifetime)
         value = uuid.uuid4().hex.upper()
         with self._lock:
             self.issued.append(value)
@@ -78,6 +89,23 @@ class CountingLogin:
     def count(self) -> int:
         """How many logins were attempted."""
         return len(self.calls)
+
+
+@attrs.define
+class CountingLogout:
+    """A fake :class:`~legacy_core.ports.SessionLogout`: records what it closed."""
+
+    outcome: LogoutOutcome = "closed"
+    closed: list[str] = attrs.field(factory=list)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
+
+    def __call__(
+        self, environment: Environment, cookie_name: str, cookie_value: str
+    ) -> LogoutOutcome:
+        """Record the cookie value and answer ``outcome``."""
+        with self._lock:
+            self.closed.append(cookie_value)
+        return self.outcome
 
 
 def _threads(n: int, fn: Callable[[int], Any]) -> list[Any]:
@@ -553,19 +581,51 @@ class SessionProviderContract(ProviderFixtures):
         session = provider.acquire(LIVE)
         assert session == provider.adopt(session, session.cookie_name, session.cookie_value)
 
-    def test_soft_expiry_triggers_one_relogin(self, provider_factory: ProviderFactory) -> None:
-        """Once lifetime minus margin has passed, the next acquires log in exactly once more."""
+    def test_session_in_use_is_never_replaced(self, provider_factory: ProviderFactory) -> None:
+        """A session used every ten minutes keeps one login for a simulated day (idle expiry)."""
         clock = ManualClock()
         login = CountingLogin(lifetime=3600.0)
-        provider = provider_factory(login, clock=clock, margin=300.0, jitter=60.0)
+        provider = provider_factory(login, clock=clock, margin=300.0)
         first = provider.acquire(LIVE)
-        assert clock.time() + 3240.0 <= first.expires_at <= clock.time() + 3300.0
-        clock.advance(3200.0)
+        for _ in range(6 * 24):
+            clock.advance(600.0)
+            assert first.cookie_value == provider.acquire(LIVE).cookie_value
+        assert 1 == login.count
+
+    def test_use_in_one_process_keeps_the_session_fresh_for_all(
+        self, provider_factory: ProviderFactory
+    ) -> None:
+        """The last use is shared through the store: another process reuses it after 2 hours."""
+        clock = ManualClock()
+        login = CountingLogin(lifetime=3600.0)
+        busy, idle = provider_factory(login, clock=clock), provider_factory(login, clock=clock)
+        first = idle.acquire(LIVE)
+        for _ in range(12):
+            clock.advance(600.0)
+            busy.acquire(LIVE)
+        assert first.cookie_value == idle.acquire(LIVE).cookie_value
+        assert 1 == login.count
+
+    def test_idle_expiry_triggers_one_relogin_and_logs_the_old_one_out(
+        self, provider_factory: ProviderFactory
+    ) -> None:
+        """Idle beyond lifetime minus margin, the next acquires log in once and close the old."""
+        clock = ManualClock()
+        login = CountingLogin(lifetime=3600.0)
+        logout = CountingLogout()
+        provider = provider_factory(login, clock=clock, margin=300.0, logout=logout)
+        first = provider.acquire(LIVE)
+        assert clock.time() + 3300.0 == first.expires_at
+        clock.advance(3299.0)
         assert first.cookie_value == provider.acquire(LIVE).cookie_value
-        clock.advance(101.0)
-        renewed = [provider.acquire(LIVE), provider_factory(login, clock=clock).acquire(LIVE)]
+        clock.advance(3301.0)
+        renewed = [
+            provider.acquire(LIVE),
+            provider_factory(login, clock=clock, logout=logout).acquire(LIVE),
+        ]
         assert 2 == login.count
         assert {login.issued[1]} == {s.cookie_value for s in renewed}
+        assert [login.issued[0]] == logout.closed
 
     def test_licence_exhaustion_backs_off_for_everybody(
         self, provider_factory: ProviderFactory
@@ -573,7 +633,7 @@ class SessionProviderContract(ProviderFixtures):
         """After a 402 no provider logs in until the shared backoff has passed."""
         clock = ManualClock()
         login = CountingLogin(fail_with=LicenceExhausted("402", environment="live", status=402))
-        provider = provider_factory(login, clock=clock, licence_backoff=30.0)
+        provider = provider_factory(login, clock=clock, licence_backoff=30.0, licence_grace=())
         with pytest.raises(LicenceExhausted):
             provider.acquire(LIVE)
         for other in (provider, provider_factory(login, clock=clock)):
@@ -590,7 +650,7 @@ class SessionProviderContract(ProviderFixtures):
         """Each further 402 doubles the backoff; a login that succeeds clears it."""
         clock = ManualClock()
         login = CountingLogin(fail_with=LicenceExhausted("402", environment="live", status=402))
-        provider = provider_factory(login, clock=clock, licence_backoff=30.0)
+        provider = provider_factory(login, clock=clock, licence_backoff=30.0, licence_grace=())
         with pytest.raises(LicenceExhausted):
             provider.acquire(LIVE)
         clock.advance(31.0)

@@ -105,6 +105,7 @@ def build_session_provider(
         store if store is not None else build_store(config, clock=clock, registry=registry),
         login,
         clock=clock or SystemClock(),
+        logout=login.logout,
         codec=codec,
     )
 

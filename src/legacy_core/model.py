@@ -120,7 +120,9 @@ class Session:
     obtained_at: float = 0.0
     """Wall-clock time (epoch seconds) when the session was stored."""
     expires_at: float = float("inf")
-    """Wall-clock soft expiry (lifetime minus margin minus jitter)."""
+    """Wall-clock idle soft expiry as last seen: last use plus lifetime minus the margin."""
+    last_used: float = 0.0
+    """Wall-clock time of the last use recorded in the store (shared by all processes)."""
 
     def cookie_header(self) -> str:
         """The one ``Cookie`` header value to send: ``NAME=VALUE``, nothing else."""

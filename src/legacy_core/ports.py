@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import attrs
 
@@ -20,7 +20,10 @@ __all__ = [
     "Codec",
     "FieldWriter",
     "LoginResult",
+    "LogoutOutcome",
+    "RecoveryReason",
     "SessionLogin",
+    "SessionLogout",
     "SessionProvider",
     "SessionStore",
     "TableReader",
@@ -97,9 +100,35 @@ class LoginResult:
 class SessionLogin(Protocol):
     """Opens a new 4D session (``GET /rest/$info`` or ``$directory/login``)."""
 
-    def __call__(self, environment: Environment) -> LoginResult:
-        """Log in once and return the cookie the server set."""
+    def __call__(
+        self, environment: Environment, *, cookie: tuple[str, str] | None = None
+    ) -> LoginResult:
+        """Log in once and return the cookie the server set.
+
+        ``cookie`` (name, value) names a session the server has already opened (a 401
+        that set a cookie): log in *on* it instead of opening another one.
+        """
         ...
+
+
+LogoutOutcome = Literal["closed", "unsupported", "failed"]
+"""``closed``: the session holds no licence any more; ``unsupported``: the server has no
+``$directory/logout`` (404); ``failed``: it could not be reached or refused."""
+
+
+class SessionLogout(Protocol):
+    """Closes a session the client will not keep (``$directory/logout``), best-effort."""
+
+    def __call__(
+        self, environment: Environment, cookie_name: str, cookie_value: str
+    ) -> LogoutOutcome:
+        """Log the session out and say whether its licence is free now."""
+        ...
+
+
+RecoveryReason = Literal["401", "402", "set-cookie"]
+"""What showed that a session is gone: a 401, a 402 on a request that carried a cookie,
+or a response that set a cookie for another session."""
 
 
 @runtime_checkable
@@ -114,8 +143,18 @@ class SessionProvider(Protocol):
         """Forget ``session`` if it is still the current one (compare-and-delete)."""
         ...
 
-    def adopt(self, session: Session, cookie_name: str, cookie_value: str) -> Session:
-        """Replace ``session`` by the cookie the server set in a response."""
+    def recover(
+        self,
+        session: Session,
+        *,
+        reason: RecoveryReason,
+        cookie: tuple[str, str] | None = None,
+    ) -> Session:
+        """Re-establish the environment's session after a response showed ``session`` gone.
+
+        ``cookie`` is the session cookie that response set, if any (the server already
+        opened that session). Single-flight: returns the session to use from now on.
+        """
         ...
 
 

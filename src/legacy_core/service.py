@@ -173,10 +173,8 @@ class LegacyClient:
     workers: int = attrs.field(default=1, validator=_positive_int, kw_only=True)
     snapshot_timeout: float = attrs.field(default=600.0, kw_only=True)
     """Seconds an idle snapshot (4D ``$timeout``) lives on the server."""
-    licence_backoff: float = attrs.field(default=60.0, kw_only=True)
     pause_gc: bool = attrs.field(default=True, kw_only=True)
     """Pause the cyclic GC while ``fetch_frame`` assembles a frame (see ``_GcPause``)."""
-    """Seconds the breaker stays open after a 402 (no licence) without a Retry-After."""
     _breaker_cache: dict[str, CircuitBreaker] = attrs.field(init=False, factory=dict, repr=False)
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock, repr=False)
 
@@ -567,8 +565,10 @@ class LegacyClient:
             try:
                 return breaker.call(fn)
             except LicenceExhausted as exc:
-                # No licence frees before some session idles out: fail fast for everybody.
-                breaker.open_for(max(exc.retry_after or 0.0, self.licence_backoff), "HTTP 402")
+                # One 402 policy (ADR 0013): the session provider's shared backoff decides
+                # how long; the breaker only mirrors it so callers fail fast meanwhile.
+                if exc.retry_after:
+                    breaker.open_for(exc.retry_after, "HTTP 402: shared licence backoff")
                 raise
 
         return self.retry.call(attempt, idempotent=idempotent, describe=describe)

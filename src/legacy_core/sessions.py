@@ -1,7 +1,9 @@
-"""The shared session provider: one 4D session per environment for the whole deployment.
+"""The shared session provider: one 4D session, one licence, per environment for the deployment.
 
-Pure core: the store (memory, file, Redis, Django cache) and the login are injected, so
-this module does no I/O of its own. The locking and fencing design is ADR 0006.
+Pure core: the store (memory, file, Redis, Django cache), the login and the logout are
+injected, so this module does no I/O of its own. The algorithm is ADR 0012 (it
+supersedes ADR 0006): idle-based expiry shared through the store, single-flight
+recovery after a loss, orphans logged out, one 402 policy.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import contextlib
 import functools
 import json
 import os
-import random
 import threading
 import weakref
 from collections.abc import Iterator
@@ -20,9 +21,19 @@ import attrs
 
 from legacy_core._log import get_logger
 from legacy_core.clock import SystemClock
-from legacy_core.errors import LicenceExhausted, LockTimeout
+from legacy_core.errors import LegacyError, LicenceExhausted, LockTimeout
 from legacy_core.model import Environment, Session
-from legacy_core.ports import Clock, Codec, LoginResult, SessionLogin, SessionStore, Versioned
+from legacy_core.ports import (
+    Clock,
+    Codec,
+    LoginResult,
+    LogoutOutcome,
+    RecoveryReason,
+    SessionLogin,
+    SessionLogout,
+    SessionStore,
+    Versioned,
+)
 from legacy_core.secrets import register_secret
 
 __all__ = ["SharedSessionProvider", "backoff_key", "generation_key", "lock_key"]
@@ -33,7 +44,22 @@ _log = get_logger()
 # delete (a stale holder must never match a newer session: ABA). A week is far beyond
 # any 4D session lifetime.
 _COUNTER_TTL = 7 * 24 * 3600.0
-_PAYLOAD_VERSION = 1
+_PAYLOAD_VERSION = 2
+
+_STAT_NAMES = (
+    "logins",
+    "recoveries",
+    "adopted",
+    "reused_after_loss",
+    "refreshes",
+    "orphans_closed",
+    "orphans_left",
+    "logouts_unsupported",
+    "licence_refusals",
+    "licence_backoffs",
+    "touches",
+    "lock_lost",
+)
 
 
 def lock_key(environment: Environment) -> str:
@@ -51,11 +77,27 @@ def generation_key(environment: Environment) -> str:
     return environment.session_key + ":generation"
 
 
-@attrs.frozen
-class _Cached:
+@attrs.define
+class _Local:
+    """What this process knows about one environment's session."""
+
     session: Session
     checked_at: float
-    """Monotonic time of the last check against the store."""
+    """Monotonic time of the last look at the store."""
+    last_used: float
+    """Wall time of the last use seen here or in the store."""
+    touched_at: float
+    """Wall time of the last use written to the store."""
+
+
+@attrs.frozen
+class _Orphan:
+    """A session the client will not keep; closed at once so it frees its licence."""
+
+    cookie_name: str
+    cookie_value: str = attrs.field(repr=False)
+    generation: int | None
+    why: str
 
 
 def _undecodable(environment: Environment, versioned: Versioned) -> None:
@@ -69,34 +111,45 @@ def _undecodable(environment: Environment, versioned: Versioned) -> None:
 
 @attrs.define(repr=False, eq=False)
 class SharedSessionProvider:
-    """Hands out one shared session per environment, logging in only when the store has none.
+    """Hands out one shared session per environment and keeps it to one 4D licence.
 
-    ``acquire`` answers from a per-process cache without I/O for ``recheck_interval``
-    seconds after its last look at the store (so a replaced session is noticed within
-    that window; a request with the old cookie fails and ``invalidate`` drops it at
-    once). Logins happen under the store's lock after a re-read, so concurrent
-    processes and threads cause one login. ``invalidate`` and ``adopt`` are
-    compare-and-delete / compare-and-set on the generation. A 402 starts a backoff
-    shared through the store during which nobody logs in.
+    ``acquire`` answers from a per-process cache for ``recheck_interval`` seconds after
+    its last look at the store. A session's expiry is *idle*-based, as on the server:
+    its last use is written to the store at most every ``touch_interval`` seconds, and a
+    session is replaced only when the server says it is gone (``recover``) or it has been
+    idle for longer than its lifetime minus ``margin``; the idle one is logged out
+    first. Logins happen under the store's lock after a re-read, so concurrent
+    processes and threads cause one. A session the client will not keep is logged out
+    at once through ``logout`` (best-effort; a server without it is remembered). A 402
+    on a login is retried after the short ``licence_grace`` waits (orphans being freed),
+    then starts a backoff shared through the store during which nobody logs in.
     """
 
     store: SessionStore
     login: SessionLogin
     clock: Clock = attrs.field(factory=SystemClock)
+    logout: SessionLogout | None = None
     margin: float = 300.0
-    jitter: float = 60.0
+    """Seconds before the server's idle timeout at which an unused session is replaced."""
+    touch_interval: float = 5.0
+    """Seconds between writes of the last use to the store (per process)."""
     codec: Codec | None = None
     lock_ttl: float = 30.0
     lock_wait: float = 60.0
     recheck_interval: float = 1.0
     """Seconds the per-process cache is trusted without reading the store."""
+    licence_grace: tuple[float, ...] = (0.1, 0.3, 0.6)
+    """Waits before the login is retried after a 402, before the shared backoff starts."""
     licence_backoff: float = 30.0
     """First backoff after a 402; doubles on every further 402 up to the cap."""
     licence_backoff_cap: float = 900.0
-    rng: random.Random = attrs.field(factory=random.Random)
-    _cache: dict[str, _Cached] = attrs.field(factory=dict, init=False)
+    _local: dict[str, _Local] = attrs.field(factory=dict, init=False)
     _local_locks: dict[str, threading.Lock] = attrs.field(factory=dict, init=False)
     _guard: threading.Lock = attrs.field(factory=threading.Lock, init=False)
+    _gates: dict[str, int] = attrs.field(factory=dict, init=False)
+    _gate_cv: threading.Condition = attrs.field(factory=threading.Condition, init=False)
+    _no_logout: set[str] = attrs.field(factory=set, init=False)
+    _stats: dict[str, int] = attrs.field(factory=lambda: dict.fromkeys(_STAT_NAMES, 0), init=False)
     _last_generation: int = attrs.field(default=0, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -106,11 +159,13 @@ class SharedSessionProvider:
         # A lock held by another thread at fork time would stay held forever in the child.
         self._guard = threading.Lock()
         self._local_locks = {}
+        self._gate_cv = threading.Condition()
+        self._gates = {}
 
     def __repr__(self) -> str:
         return (
             f"<SharedSessionProvider store={type(self.store).__name__} "
-            f"encrypted={self.codec is not None} cached={len(self._cache)}>"
+            f"encrypted={self.codec is not None} cached={len(self._local)}>"
         )
 
     # -- the port -------------------------------------------------------------------
@@ -118,26 +173,28 @@ class SharedSessionProvider:
     def acquire(self, environment: Environment) -> Session:
         """Return the environment's shared session, logging in only when there is none."""
         key = environment.session_key
-        cached = self._cache.get(key)
+        self._pass_gate(key)
+        now = self.clock.time()
+        with self._guard:
+            local = self._local.get(key)
         if (
-            cached is not None
-            and self.clock.monotonic() - cached.checked_at < self.recheck_interval
-            and self.clock.time() < cached.session.expires_at
+            local is not None
+            and self.clock.monotonic() - local.checked_at < self.recheck_interval
+            and now < self._idle_expiry(local.session, local.last_used)
         ):
-            return cached.session
-        current = self._read_fresh(environment, cached)
-        if current is not None:
-            return current
-        return self._slow_path(environment)
+            self._use(environment, local.session, now)
+            return local.session
+        current = self._read_fresh(environment)
+        if current is None:
+            current = self._slow_path(environment)
+        self._use(environment, current, now)
+        return current
 
     def invalidate(self, session: Session) -> None:
         """Forget ``session`` if it is still the stored one; a stale invalidate changes nothing."""
         key = _environment_of(session).session_key
         deleted = self.store.delete_if(key, session.generation)
-        with self._guard:
-            cached = self._cache.get(key)
-            if cached is not None and cached.session.generation == session.generation:
-                del self._cache[key]
+        self._forget(key, session.generation)
         _log.info(
             "legacy_api.session.invalidate",
             environment=session.environment,
@@ -145,159 +202,383 @@ class SharedSessionProvider:
             deleted=deleted,
         )
 
-    def adopt(self, session: Session, cookie_name: str, cookie_value: str) -> Session:
-        """Store the cookie the server set in place of ``session`` (CAS on its generation).
+    def recover(
+        self,
+        session: Session,
+        *,
+        reason: RecoveryReason,
+        cookie: tuple[str, str] | None = None,
+    ) -> Session:
+        """Re-establish the session after a response showed ``session`` gone; single-flight.
 
-        Returns the session to use from now on: the adopted one, or the one another worker
-        stored first.
+        Further ``acquire`` calls of this process wait until the recovery is done. Under
+        the locks the store is read again: a session someone else stored meanwhile is
+        used and ``cookie`` (the session this response opened, if any) is logged out;
+        otherwise ``cookie`` is stored (``set-cookie``), logged in on (``401``), or a new
+        login is made (a ``402`` with the current session; a 402 with an older cookie just
+        returns the stored session). Returns the session to use from now on.
         """
-        if cookie_name == session.cookie_name and cookie_value == session.cookie_value:
-            return session
-        register_secret(cookie_value)
         environment = _environment_of(session)
         key = environment.session_key
-        generation = self._next_generation(environment, None)
-        now = self.clock.time()
-        adopted = attrs.evolve(
-            session,
-            cookie_name=cookie_name,
-            cookie_value=cookie_value,
-            generation=generation,
-            obtained_at=now,
-            expires_at=now + self._soft_ttl(session.lifetime),
-        )
-        replaced = self.store.compare_and_set(
-            key, session.generation, self._encode(adopted), adopted.expires_at - now
-        )
-        if not replaced:
-            versioned, current = self._read(environment)
-            if current is not None and self._fresh(current):
-                self._remember(current)
-                _log.info(
-                    "legacy_api.session.adopt",
-                    environment=session.environment,
-                    generation=current.generation,
-                    replaced=False,
-                    reason="another worker replaced it first",
-                )
-                return current
-            expected = versioned.generation if versioned is not None else None
-            replaced = self.store.compare_and_set(
-                key, expected, self._encode(adopted), adopted.expires_at - now
-            )
-        if replaced:
-            self._remember(adopted)
-        _log.info(
-            "legacy_api.session.adopt",
-            environment=session.environment,
-            previous_generation=session.generation,
-            generation=generation,
-            cookie_name=cookie_name,
-            replaced=replaced,
-        )
-        return adopted
+        if cookie is not None and cookie == (session.cookie_name, session.cookie_value):
+            cookie = None
+        if cookie is None and reason == "set-cookie":
+            return session
+        if cookie is not None:
+            register_secret(cookie[1])
+        orphans: list[_Orphan] = []
+        self._enter_gate(key)
+        try:
+            self._count("recoveries")
+            if cookie is not None and reason == "set-cookie":
+                result = self._adopt_cookie(environment, session, cookie, orphans)
+            else:
+                with self._local_lock_held(environment):
+                    result = self._recover_locked(environment, session, reason, cookie, orphans)
+        finally:
+            self._leave_gate(key)
+        self._close_all(environment, orphans)
+        return result
 
     # -- extras ---------------------------------------------------------------------
+
+    def adopt(self, session: Session, cookie_name: str, cookie_value: str) -> Session:
+        """Take the cookie a response set in place of ``session``: ``recover`` by Set-Cookie."""
+        return self.recover(session, reason="set-cookie", cookie=(cookie_name, cookie_value))
+
+    def refresh(self, environment: Environment) -> Session:
+        """Log in anew now, store the new session and log the replaced one out."""
+        orphans: list[_Orphan] = []
+        with self._local_lock_held(environment), self._store_lock(environment):
+            versioned, current = self._read(environment)
+            failed = current.generation if current is not None else None
+            session = self._login(environment, versioned, orphans, failed_generation=failed)
+            if current is not None and current.generation != session.generation:
+                orphans.append(_orphan(current, "refresh"))
+            self._count("refreshes")
+        self._close_all(environment, orphans)
+        return session
 
     def peek(self, environment: Environment) -> Session | None:
         """Return the stored session of ``environment`` if it is fresh; never log in."""
         _, current = self._read(environment)
-        return current if current is not None and self._fresh(current) else None
+        if current is None or self.clock.time() >= current.expires_at:
+            return None
+        return current
 
     def forget_local(self) -> None:
         """Drop the per-process cache (for instance in a child after ``fork``)."""
         with self._guard:
-            self._cache.clear()
+            self._local.clear()
 
-    # -- internals ------------------------------------------------------------------
+    def stats(self) -> dict[str, int]:
+        """Counters of this process: logins, recoveries, orphans closed and left, 402s, ..."""
+        with self._guard:
+            return dict(self._stats)
 
-    def _read_fresh(self, environment: Environment, cached: _Cached | None) -> Session | None:
+    # -- internals: expiry and use --------------------------------------------------
+
+    def _window(self, lifetime: float) -> float:
+        # The margin never eats more than half of a (short) lifetime.
+        lifetime = max(lifetime, 1.0)
+        return lifetime - min(self.margin, lifetime / 2)
+
+    def _idle_expiry(self, session: Session, last_used: float) -> float:
+        return max(last_used, session.last_used) + self._window(session.lifetime)
+
+    def _use(self, environment: Environment, session: Session, now: float) -> None:
+        """Record a use; write it to the store when the last write is ``touch_interval`` old."""
+        key = environment.session_key
+        with self._guard:
+            local = self._local.get(key)
+            if local is None or local.session.generation != session.generation:
+                return
+            local.last_used = max(local.last_used, now)
+            due = now - local.touched_at >= self.touch_interval
+            if due:
+                local.touched_at = now
+        if not due:
+            return
+        touched = attrs.evolve(
+            session, last_used=now, expires_at=now + self._window(session.lifetime)
+        )
+        # Same generation: a touch never changes which session is current.
+        written = self.store.compare_and_set(
+            key, session.generation, self._encode(touched), session.lifetime
+        )
+        self._count("touches")
+        if not written:
+            self._forget(key, session.generation)
+
+    def _read_fresh(self, environment: Environment) -> Session | None:
+        """The stored session if it is not idle-expired (remembered), else None."""
         _, current = self._read(environment)
-        if current is None or not self._fresh(current):
+        if current is None:
             return None
-        if cached is None or cached.session.generation != current.generation:
+        key = environment.session_key
+        with self._guard:
+            local = self._local.get(key)
+        seen = local.last_used if local and local.session.generation == current.generation else 0.0
+        if self.clock.time() >= self._idle_expiry(current, seen):
+            return None
+        if local is None or local.session.generation != current.generation:
             _log.info(
                 "legacy_api.session.reuse",
                 environment=environment.name,
                 generation=current.generation,
                 source="store",
             )
-        self._remember(current)
+        self._remember(current, last_used=max(seen, current.last_used))
         return current
 
+    def _fresh(self, session: Session) -> bool:
+        return self.clock.time() < self._idle_expiry(session, 0.0)
+
+    # -- internals: login -----------------------------------------------------------
+
     def _slow_path(self, environment: Environment) -> Session:
-        key = environment.session_key
-        local = self._local_lock(key)
-        # One thread per process queues for the store lock; the others wait here and
-        # then find the session the first one stored.
-        if not local.acquire(timeout=self.lock_wait):
-            msg = f"no session lock for {environment.name} within {self.lock_wait:g}s (in process)"
-            raise LockTimeout(msg, environment=environment.name)
+        orphans: list[_Orphan] = []
         try:
-            current = self._read_fresh(environment, self._cache.get(key))
-            if current is not None:
-                return current
-            self._check_backoff(environment)
-            with self._store_lock(environment):
-                versioned, current = self._read(environment)
-                if current is not None and self._fresh(current):
-                    _log.info(
-                        "legacy_api.session.reuse",
-                        environment=environment.name,
-                        generation=current.generation,
-                        source="store-after-lock",
-                    )
-                    self._remember(current)
+            with self._local_lock_held(environment):
+                # One thread per process queues for the store lock; the others wait here
+                # and then find the session the first one stored.
+                current = self._read_fresh(environment)
+                if current is not None:
                     return current
                 self._check_backoff(environment)
-                return self._login(environment, versioned)
+                with self._store_lock(environment):
+                    versioned, current = self._read(environment)
+                    if current is not None and self._fresh(current):
+                        _log.info(
+                            "legacy_api.session.reuse",
+                            environment=environment.name,
+                            generation=current.generation,
+                            source="store-after-lock",
+                        )
+                        self._remember(current, last_used=current.last_used)
+                        return current
+                    self._check_backoff(environment)
+                    if current is not None:
+                        # Idle beyond lifetime minus margin but perhaps alive: free its
+                        # licence before taking another one.
+                        self._close(environment, _orphan(current, "idle"))
+                    return self._login(environment, versioned, orphans)
         finally:
-            local.release()
+            self._close_all(environment, orphans)
 
-    def _login(self, environment: Environment, versioned: Versioned | None) -> Session:
-        try:
-            result = self.login(environment)
-        except LicenceExhausted as exc:
-            self._start_backoff(environment, exc)
-            raise
+    def _adopt_cookie(
+        self,
+        environment: Environment,
+        failed: Session,
+        cookie: tuple[str, str],
+        orphans: list[_Orphan],
+    ) -> Session:
+        """Keep the session the server opened and answered on; no lock, CAS on the generation.
+
+        No lock is needed: the session exists already, and the compare-and-set on the
+        failed generation lets exactly one of the racing cookies in; the others are orphans.
+        """
+        candidate = _Orphan(cookie[0], cookie[1], None, "lost the race (set-cookie)")
+        for _ in range(10):
+            # One read decides: the compare-and-set below expects exactly what it saw.
+            versioned, current = self._read(environment)
+            found = self._replacement(
+                environment, failed.generation, candidate, orphans, read=(versioned, current)
+            )
+            if found is not None:
+                return found
+            adopted = self._adopted(environment, failed, cookie, versioned)
+            expected = versioned.generation if versioned is not None else None
+            if self.store.compare_and_set(
+                environment.session_key, expected, self._encode(adopted), adopted.lifetime
+            ):
+                if current is not None and current.generation != failed.generation:
+                    # Idle-expired (else it would be the replacement): close it too.
+                    orphans.append(_orphan(current, "idle"))
+                self._count("adopted")
+                _log.info(
+                    "legacy_api.session.adopt",
+                    environment=environment.name,
+                    previous_generation=failed.generation,
+                    generation=adopted.generation,
+                    cookie_name=adopted.cookie_name,
+                )
+                self._remember(adopted, last_used=adopted.last_used)
+                return adopted
+        msg = f"could not store the new session of {environment.name} (store contended)"
+        raise LockTimeout(msg, environment=environment.name)
+
+    def _recover_locked(
+        self,
+        environment: Environment,
+        failed: Session,
+        reason: RecoveryReason,
+        cookie: tuple[str, str] | None,
+        orphans: list[_Orphan],
+    ) -> Session:
+        """After a 401 or 402: use what others stored meanwhile, else log in once."""
+        candidate = (
+            _Orphan(cookie[0], cookie[1], None, f"lost the race ({reason})") if cookie else None
+        )
+        # Another thread or process may have re-established it already: no store lock needed.
+        found = self._replacement(environment, failed.generation, candidate, orphans)
+        if found is not None:
+            return found
+        with self._store_lock(environment):
+            versioned, current = self._read(environment)
+            found = self._replacement(
+                environment, failed.generation, candidate, orphans, read=(versioned, current)
+            )
+            if found is not None:
+                return found
+            if current is not None and current.generation != failed.generation:
+                orphans.append(_orphan(current, "idle"))
+            self._check_backoff(environment)
+            # A 401 that set a cookie has opened a session already: log in on that one.
+            # After a 402 the stored session is the one that failed: the server lost it
+            # and had no licence for another; the login decides (grace, then backoff).
+            on = cookie if reason == "401" else None
+            if candidate is not None and on is None:
+                orphans.append(candidate)
+            return self._login(
+                environment, versioned, orphans, cookie=on, failed_generation=failed.generation
+            )
+
+    def _replacement(
+        self,
+        environment: Environment,
+        failed_generation: int | None,
+        candidate: _Orphan | None,
+        orphans: list[_Orphan],
+        *,
+        read: tuple[Versioned | None, Session | None] | None = None,
+    ) -> Session | None:
+        """The stored session if it is fresh and not the failed one (candidate orphaned)."""
+        _, current = read if read is not None else self._read(environment)
+        if current is None or current.generation == failed_generation or not self._fresh(current):
+            return None
+        if candidate is not None:
+            orphans.append(candidate)
+        self._count("reused_after_loss")
+        _log.info(
+            "legacy_api.session.reuse",
+            environment=environment.name,
+            generation=current.generation,
+            failed_generation=failed_generation,
+            source="store-after-loss",
+        )
+        self._remember(current, last_used=current.last_used)
+        return current
+
+    def _adopted(
+        self,
+        environment: Environment,
+        failed: Session,
+        cookie: tuple[str, str],
+        versioned: Versioned | None,
+    ) -> Session:
+        now = self.clock.time()
+        return attrs.evolve(
+            failed,
+            cookie_name=cookie[0],
+            cookie_value=cookie[1],
+            generation=self._next_generation(environment, versioned),
+            obtained_at=now,
+            last_used=now,
+            expires_at=now + self._window(failed.lifetime),
+        )
+
+    def _login(
+        self,
+        environment: Environment,
+        versioned: Versioned | None,
+        orphans: list[_Orphan],
+        *,
+        cookie: tuple[str, str] | None = None,
+        failed_generation: int | None = None,
+    ) -> Session:
+        """Log in (under the store lock) and store the session with a new generation.
+
+        A 402 is retried after the ``licence_grace`` waits (the store is read again in
+        between: a session another worker stored meanwhile is used instead), then the
+        shared backoff starts and the LicenceExhausted propagates.
+        """
+        waits = self.licence_grace
+        attempt = 0
+        while True:
+            try:
+                if cookie is None:
+                    result = self.login(environment)
+                else:
+                    result = self.login(environment, cookie=cookie)
+                break
+            except LicenceExhausted as exc:
+                self._count("licence_refusals")
+                if attempt >= len(waits):
+                    self._start_backoff(environment, exc)
+                    raise
+            # A 402 right after a loss is often an orphan being logged out elsewhere.
+            self.clock.sleep(waits[attempt])
+            attempt += 1
+            read = self._read(environment)
+            found = self._replacement(environment, failed_generation, None, orphans, read=read)
+            if found is not None:
+                return found
+            versioned = read[0]
+        return self._store_login(environment, result, versioned, orphans, on_existing=cookie)
+
+    def _store_login(
+        self,
+        environment: Environment,
+        result: LoginResult,
+        versioned: Versioned | None,
+        orphans: list[_Orphan],
+        *,
+        on_existing: tuple[str, str] | None,
+    ) -> Session:
         register_secret(result.cookie_value)
         session = self._new_session(environment, result, versioned)
-        ttl = session.expires_at - session.obtained_at
+        key = environment.session_key
         expected = versioned.generation if versioned is not None else None
-        stored = self.store.compare_and_set(
-            environment.session_key, expected, self._encode(session), ttl
-        )
+        stored = self.store.compare_and_set(key, expected, self._encode(session), session.lifetime)
         if not stored:
-            # Only when our lock expired while we logged in and someone else stored a
-            # session: the generation check (fencing) kept us from overwriting it.
-            _, current = self._read(environment)
-            _log.warning(
+            # Our lock expired while we logged in, or a cookie was adopted meanwhile
+            # (adoption takes no lock): the generation check kept us from overwriting it.
+            self._count("lock_lost")
+            latest, current = self._read(environment)
+            _log.info(
                 "legacy_api.session.lock_lost",
                 environment=environment.name,
                 generation=session.generation,
                 current_generation=current.generation if current is not None else None,
             )
             if current is not None and self._fresh(current):
-                self._remember(current)
+                orphans.append(_orphan(session, "stored meanwhile by another worker"))
+                self._remember(current, last_used=current.last_used)
                 return current
+            expected = latest.generation if latest is not None else None
+            stored = self.store.compare_and_set(
+                key, expected, self._encode(session), session.lifetime
+            )
         self._clear_backoff(environment)
+        self._count("logins")
         _log.info(
             "legacy_api.session.login",
             environment=environment.name,
             generation=session.generation,
             cookie_name=session.cookie_name,
             lifetime=session.lifetime,
-            ttl=round(ttl, 1),
+            on_existing=on_existing is not None,
             stored=stored,
         )
-        self._remember(session)
+        self._remember(session, last_used=session.last_used)
         return session
 
     def _new_session(
         self, environment: Environment, result: LoginResult, versioned: Versioned | None
     ) -> Session:
         now = self.clock.time()
-        lifetime = float(result.lifetime)
+        lifetime = max(float(result.lifetime), 1.0)
         return Session(
             environment=environment.name,
             base_url=environment.base_url,
@@ -306,15 +587,9 @@ class SharedSessionProvider:
             generation=self._next_generation(environment, versioned),
             lifetime=lifetime,
             obtained_at=now,
-            expires_at=now + self._soft_ttl(lifetime),
+            expires_at=now + self._window(lifetime),
+            last_used=now,
         )
-
-    def _soft_ttl(self, lifetime: float) -> float:
-        # The margin and jitter never eat more than half/quarter of a (short) lifetime.
-        lifetime = max(lifetime, 1.0)
-        margin = min(self.margin, lifetime / 2)
-        jitter = self.rng.uniform(0.0, min(self.jitter, lifetime / 4))
-        return lifetime - margin - jitter
 
     def _next_generation(self, environment: Environment, versioned: Versioned | None) -> int:
         """Allocate a never-repeating generation from the store's counter (CAS loop)."""
@@ -332,17 +607,95 @@ class SharedSessionProvider:
         msg = f"could not allocate a session generation for {environment.name}"
         raise LockTimeout(msg, environment=environment.name)
 
-    def _fresh(self, session: Session) -> bool:
-        return self.clock.time() < session.expires_at
+    # -- internals: orphans ---------------------------------------------------------
 
-    def _remember(self, session: Session) -> None:
+    def _close_all(self, environment: Environment, orphans: list[_Orphan]) -> None:
+        seen: set[str] = set()
+        for orphan in orphans:
+            if orphan.cookie_value not in seen:
+                seen.add(orphan.cookie_value)
+                self._close(environment, orphan)
+
+    def _close(self, environment: Environment, orphan: _Orphan) -> None:
+        """Log ``orphan`` out, best-effort, and count whether its licence is free."""
+        key = environment.session_key
+        outcome: LogoutOutcome | None = None
+        if self.logout is not None and key not in self._no_logout:
+            try:
+                outcome = self.logout(environment, orphan.cookie_name, orphan.cookie_value)
+            except LegacyError:
+                outcome = "failed"
+            if outcome == "unsupported":
+                with self._guard:
+                    self._no_logout.add(key)
+                self._count("logouts_unsupported")
+                _log.warning(
+                    "legacy_api.session.logout_unsupported",
+                    environment=environment.name,
+                    reason="the server has no $directory/logout; orphans idle out instead",
+                )
+        closed = outcome == "closed"
+        self._count("orphans_closed" if closed else "orphans_left")
+        _log.info(
+            "legacy_api.session.orphan",
+            environment=environment.name,
+            generation=orphan.generation,
+            why=orphan.why,
+            closed=closed,
+            logout=outcome or "off",
+        )
+
+    # -- internals: state -----------------------------------------------------------
+
+    def _count(self, name: str) -> None:
+        with self._guard:
+            self._stats[name] += 1
+
+    def _remember(self, session: Session, *, last_used: float) -> None:
         key = _environment_of(session).session_key
         with self._guard:
-            self._cache[key] = _Cached(session, self.clock.monotonic())
+            self._local[key] = _Local(session, self.clock.monotonic(), last_used, last_used)
+
+    def _forget(self, key: str, generation: int) -> None:
+        with self._guard:
+            local = self._local.get(key)
+            if local is not None and local.session.generation == generation:
+                del self._local[key]
+
+    def _enter_gate(self, key: str) -> None:
+        with self._gate_cv:
+            self._gates[key] = self._gates.get(key, 0) + 1
+
+    def _leave_gate(self, key: str) -> None:
+        with self._gate_cv:
+            left = self._gates.get(key, 1) - 1
+            if left > 0:
+                self._gates[key] = left
+            else:
+                self._gates.pop(key, None)
+            self._gate_cv.notify_all()
+
+    def _pass_gate(self, key: str) -> None:
+        # While a loss is being recovered, new requests of this process would carry the
+        # dead cookie and make the server open a session each: wait for the new one.
+        with self._gate_cv:
+            if key in self._gates:
+                self._gate_cv.wait_for(lambda: key not in self._gates, timeout=self.lock_wait)
 
     def _local_lock(self, key: str) -> threading.Lock:
         with self._guard:
             return self._local_locks.setdefault(key, threading.Lock())
+
+    @contextlib.contextmanager
+    def _local_lock_held(self, environment: Environment) -> Iterator[None]:
+        local = self._local_lock(environment.session_key)
+        if not local.acquire(timeout=self.lock_wait):
+            msg = f"no session lock for {environment.name} within {self.lock_wait:g}s (in process)"
+            raise LockTimeout(msg, environment=environment.name)
+        try:
+            yield
+        finally:
+            local.release()
 
     @contextlib.contextmanager
     def _store_lock(self, environment: Environment) -> Iterator[None]:
@@ -370,7 +723,7 @@ class SharedSessionProvider:
             "cookie_value": session.cookie_value,
             "lifetime": session.lifetime,
             "obtained_at": session.obtained_at,
-            "expires_at": session.expires_at,
+            "last_used": session.last_used,
         }
         payload = json.dumps(data, separators=(",", ":")).encode()
         if self.codec is not None:
@@ -389,15 +742,20 @@ class SharedSessionProvider:
             if data.get("base_url") != environment.base_url:
                 msg = "stored session belongs to another base URL"
                 raise ValueError(msg)  # noqa: TRY301 - handled with the other decode failures below
+            lifetime = max(float(data["lifetime"]), 1.0)
+            obtained_at = float(data["obtained_at"])
+            # Version 1 payloads have no last use: count from the login, as they did.
+            last_used = float(data.get("last_used", obtained_at))
             session = Session(
                 environment=environment.name,
                 base_url=environment.base_url,
                 cookie_name=str(data["cookie_name"]),
                 cookie_value=str(data["cookie_value"]),
                 generation=versioned.generation,
-                lifetime=float(data["lifetime"]),
-                obtained_at=float(data["obtained_at"]),
-                expires_at=float(data["expires_at"]),
+                lifetime=lifetime,
+                obtained_at=obtained_at,
+                expires_at=last_used + self._window(lifetime),
+                last_used=last_used,
             )
         except (ValueError, KeyError, TypeError):
             _undecodable(environment, versioned)
@@ -444,6 +802,7 @@ class SharedSessionProvider:
             if self.store.compare_and_set(
                 key, expected, Versioned(generation, payload), delay + self.licence_backoff_cap
             ):
+                self._count("licence_backoffs")
                 _log.warning(
                     "legacy_api.session.licence_backoff",
                     environment=environment.name,
@@ -470,6 +829,10 @@ def _reset_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def _orphan(session: Session, why: str) -> _Orphan:
+    return _Orphan(session.cookie_name, session.cookie_value, session.generation, why)
 
 
 def _backoff_state(versioned: Versioned | None) -> dict[str, float]:

@@ -387,13 +387,25 @@ class TestResilience:
         assert "open" == client.health()["live"]["breaker"]
 
     def test_licence_exhausted_opens_breaker(self, client: LegacyClient, backend: FaultyBackend):
-        """A 402 is not retried and opens the breaker for everybody."""
+        """A 402 with the provider's backoff is not retried and opens the breaker for as long."""
+        backend.read_faults[:] = [LicenceExhausted("no licence", status=402, retry_after=30.0)]
+        with pytest.raises(LicenceExhausted):
+            client.count("Artikel")
+        with pytest.raises(CircuitOpen) as caught:
+            client.count("Artikel")
+        assert 1 == backend.calls["read_page"]
+        assert caught.value.retry_after is not None
+        assert 29.0 <= caught.value.retry_after <= 30.0
+
+    def test_licence_exhausted_without_backoff_keeps_breaker_closed(
+        self, client: LegacyClient, backend: FaultyBackend
+    ):
+        """A 402 that no shared backoff stands behind opens no breaker of its own (ADR 0013)."""
         backend.read_faults[:] = [LicenceExhausted("no licence", status=402)]
         with pytest.raises(LicenceExhausted):
             client.count("Artikel")
-        with pytest.raises(CircuitOpen):
-            client.count("Artikel")
-        assert 1 == backend.calls["read_page"]
+        client.count("Artikel")  # answered: no breaker stands in the way
+        assert 2 == backend.calls["read_page"]
 
     def test_caller_mistakes_do_not_open_breaker(
         self, client: LegacyClient, backend: FaultyBackend

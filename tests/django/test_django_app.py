@@ -286,16 +286,18 @@ class TestSessionCommand:
         assert "no shared session stored" in text  # test was never used
 
     def test_refresh_logs_in_once_more(self, emulators: dict[str, Any]) -> None:
-        """refresh replaces the stored session with one new login and a newer generation."""
+        """refresh replaces the stored session with one new login and logs the old one out."""
         client = get_client()
         provider = session_provider(client)
         environment = client.environments["live"]
         old = provider.acquire(environment)
-        created = emulators["live"].stats()["sessions_created"]
+        before = emulators["live"].stats()
         out = io.StringIO()
         call_command("legacy_api_session", "refresh", stdout=out)
         new = provider.acquire(environment)
-        assert created + 1 == emulators["live"].stats()["sessions_created"]
+        after = emulators["live"].stats()
+        assert before["sessions_created"] + 1 == after["sessions_created"]
+        assert before["active_sessions"] == after["active_sessions"]
         assert new.generation > old.generation
         assert new.cookie_value not in out.getvalue()
 

@@ -63,7 +63,9 @@ def make_backend(transport: RequestsTransport) -> BackendFactory:
     ) -> FourDBackend:
         env = Environment("live", server.base_url, read_timeout=read_timeout, connect_timeout=2.0)
         login = FourDLogin(transport, credentials=credentials)
-        provider = SharedSessionProvider(MemorySessionStore(), login, margin=0.0, jitter=0.0)
+        provider = SharedSessionProvider(
+            MemorySessionStore(), login, logout=login.logout, margin=0.0
+        )
         return FourDBackend({"live": env}, provider, transport, **kw)  # type: ignore[arg-type]
 
     return build

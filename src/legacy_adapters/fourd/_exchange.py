@@ -1,4 +1,4 @@
-"""One 4D request/answer exchange: session cookie, request id, cookie adoption, 401-once, mapping.
+"""One 4D request/answer exchange: session cookie, request id, session recovery, mapping.
 
 The reader and the writer describe *what* to ask; this module does the asking through
 the :class:`~legacy_adapters.fourd.Transport` seam and turns every answer into data or
@@ -7,6 +7,7 @@ a core error. It owns the structlog ``legacy_api.http.request`` events.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Mapping
@@ -16,9 +17,15 @@ import attrs
 
 from legacy_adapters._wire import DecodeError
 from legacy_core._log import get_logger
-from legacy_core.errors import ConfigurationError, LegacyError, ProtocolError, SessionExpired
+from legacy_core.errors import (
+    ConfigurationError,
+    LegacyError,
+    LicenceExhausted,
+    ProtocolError,
+    SessionExpired,
+)
 from legacy_core.model import Environment, Session
-from legacy_core.ports import SessionProvider
+from legacy_core.ports import RecoveryReason, SessionProvider
 
 from ._errors import Context, checked_json, error_context, raise_for_response
 from ._transport import HttpRequest, HttpResponse, Transport
@@ -142,10 +149,12 @@ class Exchange:
     ) -> Answer:
         """Send one request and return the decoded JSON body with the request and response.
 
-        A 401 means the session was not accepted and nothing was applied: the session is
-        invalidated (compare-and-delete), a fresh one acquired and the request sent once
-        more. A cookie set by a 401 is not adopted: it names a session that is not
-        logged in.
+        A response that shows the session gone hands it to the provider's single-flight
+        ``recover`` (ADR 0012): a 401 (nothing was applied; the cookie it set, if any, is
+        the session to log in on), a 402 on a request that carried a cookie (a stale or
+        dead cookie the server could not replace; nothing applied), or a cookie set for
+        another session (the server opened a new one and answered on it). After a 401 or
+        402 the request is sent once more with the session ``recover`` returned.
         """
         env = self.environment(environment)
         session = self.sessions.acquire(env)
@@ -153,9 +162,8 @@ class Exchange:
             request = self._request(env, session, method, path, params=params, body=body)
             response = self._send(request, table)
             before = session
-            if response.status != 401:
-                session = self._adopt(session, response)
-            secrets = _secrets(before, session)
+            cookie = _new_cookie(session, response)
+            secrets = _secrets(before) + ((cookie[1],) if cookie else ())
             try:
                 raise_for_response(
                     request,
@@ -165,20 +173,34 @@ class Exchange:
                     sent_cookie=True,
                     secrets=secrets,
                 )
-            except SessionExpired as err:
+            except (SessionExpired, LicenceExhausted) as err:
                 self._log_error(request, response, err, table)
+                reason: RecoveryReason = "401" if isinstance(err, SessionExpired) else "402"
                 if attempt == 2:
+                    self._settle(before, cookie, reason)
                     raise
-                self.sessions.invalidate(before)
-                session = self.sessions.acquire(env)
+                session = self.sessions.recover(before, reason=reason, cookie=cookie)
                 continue
             except LegacyError as err:
                 self._log_error(request, response, err, table)
+                self._settle(before, cookie, "set-cookie")
                 raise
+            if cookie is not None:
+                session = self.sessions.recover(before, reason="set-cookie", cookie=cookie)
             data = self._decode(request, response, table, context, secrets)
             return Answer(data, request, response, secrets)
-        msg = "unreachable: the 401 loop always returns or raises"  # pragma: no cover
+        msg = "unreachable: the recovery loop always returns or raises"  # pragma: no cover
         raise AssertionError(msg)  # pragma: no cover
+
+    def _settle(
+        self, session: Session, cookie: tuple[str, str] | None, reason: RecoveryReason
+    ) -> None:
+        # A failed answer that opened a session still took a licence: keep it (the
+        # provider stores it, or logs it out when another one is current already).
+        if cookie is None:
+            return
+        with contextlib.suppress(LegacyError):  # the original error is the one to raise
+            self.sessions.recover(session, reason=reason, cookie=cookie)
 
     def _decode(
         self,
@@ -240,13 +262,6 @@ class Exchange:
             )
             raise
 
-    def _adopt(self, session: Session, response: HttpResponse) -> Session:
-        cookie = pick_session_cookie(response.set_cookies, prefer=session.cookie_name)
-        if cookie is None or cookie == (session.cookie_name, session.cookie_value):
-            return session
-        name, value = cookie
-        return self.sessions.adopt(session, name, value)
-
     def _log_error(
         self, request: HttpRequest, response: HttpResponse, err: LegacyError, table: str | None
     ) -> None:
@@ -263,3 +278,11 @@ class Exchange:
 
 def _secrets(*sessions: Session) -> tuple[str, ...]:
     return tuple({s.cookie_value for s in sessions})
+
+
+def _new_cookie(session: Session, response: HttpResponse) -> tuple[str, str] | None:
+    """The session cookie ``response`` set if it names another session than ``session``."""
+    cookie = pick_session_cookie(response.set_cookies, prefer=session.cookie_name)
+    if cookie is None or cookie == (session.cookie_name, session.cookie_value):
+        return None
+    return cookie

@@ -1,8 +1,10 @@
-"""Opening a 4D REST session: ``GET /rest/$info`` or ``POST /rest/$directory/login``.
+"""Opening and closing 4D REST sessions: ``$info``, ``$directory/login`` and ``/logout``.
 
-The login is the only request sent without a cookie; the cookie the server sets is the
-new session. Credentials travel in the ``username-4D`` / ``password-4D`` headers only,
-never in a URL, a log line or an error.
+A login is sent without a cookie (the cookie the server sets is the new session) or,
+after a 401 that already opened a session, with that session's cookie so no second
+one is opened. Credentials travel in the ``username-4D`` / ``password-4D`` headers only,
+never in a URL, a log line or an error. ``logout`` closes a session the client will
+not keep so it frees its licence.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import attrs
 
 from legacy_core.errors import AuthenticationFailed, LegacyError, ProtocolError
 from legacy_core.model import Environment
-from legacy_core.ports import LoginResult
+from legacy_core.ports import LoginResult, LogoutOutcome
 from legacy_core.secrets import register_secret
 
 from ._errors import checked_json, error_context, raise_for_response
@@ -26,6 +28,8 @@ from ._transport import HttpRequest, HttpResponse, Transport
 __all__ = ["Credentials", "FourDLogin"]
 
 _DEFAULT_LIFETIME = 3600.0
+# A logout is best-effort housekeeping: it must never hold a request up for long.
+_LOGOUT_TIMEOUT = (2.0, 2.0)
 
 
 @attrs.frozen(repr=False)
@@ -55,17 +59,24 @@ class FourDLogin:
     credentials: Mapping[str, Credentials] | None = None
     session_length_minutes: int = 60
 
-    def __call__(self, environment: Environment) -> LoginResult:
+    def __call__(
+        self, environment: Environment, *, cookie: tuple[str, str] | None = None
+    ) -> LoginResult:
         """Log in once to ``environment`` and return the cookie the server set."""
-        return self.login(environment)
+        return self.login(environment, cookie=cookie)
 
-    def login(self, environment: Environment) -> LoginResult:
-        """Log in once to ``environment`` and return the cookie the server set."""
+    def login(
+        self, environment: Environment, *, cookie: tuple[str, str] | None = None
+    ) -> LoginResult:
+        """Log in once to ``environment`` (on the session ``cookie`` names, if given)."""
         creds = (self.credentials or {}).get(environment.name)
+        headers: dict[str, str] = {}
+        if cookie is not None:
+            headers["Cookie"] = f"{cookie[0]}={cookie[1]}"
         if creds is None:
-            request = build_request(environment, "GET", "/rest/$info", headers={}, body=None)
+            request = build_request(environment, "GET", "/rest/$info", headers=headers, body=None)
         else:
-            headers = {
+            headers |= {
                 "username-4D": creds.username,
                 "password-4D": creds.password,
                 "session-4D-length": str(max(int(self.session_length_minutes), 60)),
@@ -85,7 +96,7 @@ class FourDLogin:
                 )
                 ctx = error_context(request, response, None)
                 raise AuthenticationFailed(msg, not_applied=True, **ctx)
-            result = self._result(environment, request, response, body)
+            result = self._result(environment, request, response, body, cookie)
         except LegacyError as err:
             log_http(
                 "warning",
@@ -109,13 +120,62 @@ class FourDLogin:
         )
         return result
 
+    def logout(
+        self, environment: Environment, cookie_name: str, cookie_value: str
+    ) -> LogoutOutcome:
+        """Close one session with ``$directory/logout``: ``closed``, ``unsupported`` or ``failed``.
+
+        A 404 means the server has no logout (pyERP's); the caller remembers that. Any
+        other failure (connection, timeout, 5xx) is ``failed``: the session idles out.
+        """
+        request = attrs.evolve(
+            build_request(
+                environment,
+                "GET",
+                "/rest/$directory/logout",
+                headers={"Cookie": f"{cookie_name}={cookie_value}"},
+                body=None,
+            ),
+            timeout=_LOGOUT_TIMEOUT,
+        )
+        try:
+            response = self.transport.send(request)
+        except LegacyError as err:
+            log_http(
+                "info", request, status=None, table=None, logout=True, error=type(err).__name__
+            )
+            return "failed"
+        outcome: LogoutOutcome
+        if response.status == 404:
+            outcome = "unsupported"
+        elif 200 <= response.status < 300:
+            outcome = "closed"
+        else:
+            outcome = "failed"
+        log_http(
+            "debug" if outcome == "closed" else "info",
+            request,
+            status=response.status,
+            table=None,
+            elapsed=response.elapsed,
+            logout=outcome,
+        )
+        return outcome
+
     def _result(
-        self, environment: Environment, request: HttpRequest, response: HttpResponse, body: Any
+        self,
+        environment: Environment,
+        request: HttpRequest,
+        response: HttpResponse,
+        body: Any,
+        cookie: tuple[str, str] | None,
     ) -> LoginResult:
         sessions = _session_info(body)
         candidates = [(n, v) for n, v in response.set_cookies if v and is_session_cookie(n)]
         if not candidates and len(response.set_cookies) == 1 and response.set_cookies[0][1]:
             candidates = list(response.set_cookies)  # an unfamiliar name, but the only cookie
+        if not candidates and cookie is not None:
+            candidates = [cookie]  # logged in on the session we sent: it stays the session
         if not candidates:
             msg = f"{environment.name}: the login answer set no session cookie"
             raise ProtocolError(msg, **error_context(request, response, None))

@@ -19,9 +19,12 @@ def _when(epoch: float) -> str:
 
 
 class Command(BaseCommand):
-    """Show the stored shared sessions (never their values) or force one new login."""
+    """Show the stored shared sessions (never their values) or replace one by a new login."""
 
-    help = "Show the shared 4D sessions (without their values) or refresh one (one new login)."
+    help = (
+        "Show the shared 4D sessions (without their values) or refresh one "
+        "(one new login; the old session is logged out)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         """Declare ``show`` and ``refresh``."""
@@ -55,7 +58,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{name}\t{environment.base_url}\tcookie={session.cookie_name}=***"
             f"\tgeneration={session.generation}\tlifetime={session.lifetime:g}s"
-            f"\tobtained={_when(session.obtained_at)}\tsoft_expiry={_when(session.expires_at)}"
+            f"\tobtained={_when(session.obtained_at)}\tlast_used={_when(session.last_used)}"
+            f"\tidle_expiry={_when(session.expires_at)}"
         )
 
     def _refresh(self, name: str, client: Any, provider: Any) -> None:
@@ -63,11 +67,9 @@ class Command(BaseCommand):
         if environment is None:
             msg = f"unknown environment {name!r}"
             raise CommandError(msg)
-        current = provider.peek(environment)
-        if current is not None:
-            # Compare-and-delete: if someone else already replaced it, theirs is kept.
-            provider.invalidate(current)
-        session = provider.acquire(environment)
+        # One new login, stored under the lock; the replaced session is logged out so it
+        # does not hold a second licence until it idles out (ADR 0012).
+        session = provider.refresh(environment)
         self.stdout.write(
             f"{name}\t{environment.base_url}\trefreshed: cookie={session.cookie_name}=***"
             f"\tgeneration={session.generation}"
