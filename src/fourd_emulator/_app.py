@@ -6,7 +6,7 @@ import random
 import re
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
@@ -41,7 +41,7 @@ from fourd_emulator._values import iso_ms, ms_since_midnight, update_stamp_date,
 from fourd_emulator._writes import as_int, coerce, default_value, stamp_errors
 from legacy_core._log import get_logger
 
-__all__ = ["FAULT_KEY", "SOCKET_KEY", "Emulator", "Response"]
+__all__ = ["FAULT_KEY", "SOCKET_KEY", "TIMELINE_CAP", "Emulator", "Response"]
 
 log = get_logger()
 
@@ -49,6 +49,8 @@ FAULT_KEY = "fourd_emulator.fault"
 """environ key the app sets to ``reset``/``truncate``; the emulator's server acts on it."""
 SOCKET_KEY = "fourd_emulator.transport"
 """environ key the emulator's server sets: it can reset and truncate for real."""
+TIMELINE_CAP = 200_000
+"""Entries the licence timeline keeps (the oldest are dropped); read at each reset."""
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -93,6 +95,10 @@ def _json(status: int, value: Any) -> Response:
 
 def _error(status: int, entries: list[dict[str, Any]]) -> Response:
     return _json(status, error_body(entries))
+
+
+def _unauthorized() -> Response:
+    return _error(401, [entry(None, "Unauthorized: log in with $directory/login first", "http")])
 
 
 @attrs.define
@@ -166,6 +172,8 @@ class Emulator:
         self._entity_sets: dict[str, _EntitySet] = {}
         self._audit: list[dict[str, Any]] = []
         self._clock_offset = 0.0
+        self._peak = 0
+        self._timeline: deque[tuple[float, int]] = deque([(self.now(), 0)], maxlen=TIMELINE_CAP)
         self._faults = Faults(seed=cfg.seed)
         self._fault_rng = random.Random(cfg.seed)  # noqa: S311 - seeded faults must repeat
         self._id_rng = random.Random(cfg.seed ^ 0x4D4D4D)  # noqa: S311 - ids are not secrets here
@@ -174,6 +182,7 @@ class Emulator:
         self._inflight = 0
         self._stats: dict[str, Any] = {
             "sessions_created": 0,
+            "sessions_logged_out": 0,
             "logins": 0,
             "login_failures": 0,
             "licences_refused": 0,
@@ -257,6 +266,7 @@ class Emulator:
             self._purge(full=True)
             out = orjson.loads(orjson.dumps(self._stats))
             out["active_sessions"] = len(self._sessions)
+            out["active_sessions_peak"] = self._peak
             out["authenticated_sessions"] = sum(s.authenticated for s in self._sessions.values())
             out["active_entity_sets"] = len(self._entity_sets)
             out["licences"] = self._licence_cap()
@@ -304,8 +314,25 @@ class Emulator:
             if session_id is None:
                 n = len(self._sessions)
                 self._sessions.clear()
-                return n
-            return 1 if self._sessions.pop(session_id, None) is not None else 0
+            else:
+                n = 1 if self._sessions.pop(session_id, None) is not None else 0
+            if n:
+                self._record()
+            return n
+
+    def reset_peak(self) -> int:
+        """Set the peak to the live sessions now and start a new timeline; return the peak."""
+        with self._lock:
+            self._purge(full=True)
+            self._peak = len(self._sessions)
+            self._timeline = deque([(self.now(), self._peak)], maxlen=TIMELINE_CAP)
+            return self._peak
+
+    def licence_timeline(self) -> list[tuple[float, int]]:
+        """``(t, active)`` after every change of the live sessions since the last reset."""
+        with self._lock:
+            self._purge(full=True)
+            return list(self._timeline)
 
     def advance_clock(self, seconds: float) -> float:
         """Move the emulator's clock forward (sessions and entity sets age); return the offset."""
@@ -381,16 +408,16 @@ class Emulator:
 
     def _serve_rest(self, req: _Request, environ: dict[str, Any]) -> Response:
         fault, delay = self._roll_faults()
-        if fault in {"503", "reset"}:
-            time.sleep(delay)
-        if fault == "503":
-            return _error(503, [entry(None, "Server busy: too many concurrent requests", "http")])
-        if fault == "reset":
-            environ[FAULT_KEY] = "reset"
-            if SOCKET_KEY not in environ:
-                return _error(500, [entry(None, "connection reset (emulated)", "http")])
-            return Response(200, b"")
-        session, cookie, refused = self._session_for(req)
+        faulted = self._fault_answer(fault, delay, environ)
+        if faulted is not None:
+            return faulted
+        value, refused = self._session_cookie(req)
+        if refused is not None:
+            return refused
+        if req.path.rstrip("/") == "$directory/logout":
+            # Handled before any session lookup: a logout never opens a session.
+            return self._logout(req, value, delay)
+        session, cookie, refused = self._session_for(req, value)
         if refused is not None:
             return refused
         req.session = session
@@ -402,8 +429,9 @@ class Emulator:
         else:
             time.sleep(delay)
             resp = self._dispatch(req)
-        if cookie is not None:
-            attrs_ = "path=/; HttpOnly"
+        if cookie is not None and session is not None:
+            # Read after dispatch: a login's session-4D-length changes the lifetime.
+            attrs_ = f"Path=/; Max-Age={int(session.lifetime)}; HttpOnly; Version=1"
             resp = attrs.evolve(
                 resp,
                 headers=(
@@ -416,6 +444,20 @@ class Emulator:
         return resp
 
     # -- faults ------------------------------------------------------------------
+
+    def _fault_answer(
+        self, fault: str | None, delay: float, environ: dict[str, Any]
+    ) -> Response | None:
+        """The answer of a 503 or reset fault (None: serve the request)."""
+        if fault not in {"503", "reset"}:
+            return None
+        time.sleep(delay)
+        if fault == "503":
+            return _error(503, [entry(None, "Server busy: too many concurrent requests", "http")])
+        environ[FAULT_KEY] = "reset"
+        if SOCKET_KEY not in environ:
+            return _error(500, [entry(None, "connection reset (emulated)", "http")])
+        return Response(200, b"")
 
     def _roll_faults(self) -> tuple[str | None, float]:
         with self._lock:
@@ -443,22 +485,32 @@ class Emulator:
         f = self._faults
         return f.licences if f.licences_override else self.config.licences
 
+    def _record(self) -> None:
+        """Note the live-session count after a change (the caller holds ``self._lock``)."""
+        active = len(self._sessions)
+        self._peak = max(self._peak, active)
+        self._timeline.append((self.now(), active))
+
     def _purge(self, *, full: bool) -> None:
         now = self.now()
+        before = len(self._sessions)
         if full:
             for sid in [sid for sid, s in self._sessions.items() if s.expires <= now]:
                 del self._sessions[sid]
             for eid in [e for e, s in self._entity_sets.items() if s.expires <= now]:
                 del self._entity_sets[eid]
-            return
-        # Sessions are ordered by last use: expired ones gather at the front.
-        while self._sessions:
-            first = next(iter(self._sessions.values()))
-            if first.expires > now:
-                break
-            self._sessions.popitem(last=False)
+        else:
+            # Sessions are ordered by last use: expired ones gather at the front.
+            while self._sessions:
+                first = next(iter(self._sessions.values()))
+                if first.expires > now:
+                    break
+                self._sessions.popitem(last=False)
+        if len(self._sessions) != before:
+            self._record()
 
-    def _session_for(self, req: _Request) -> tuple[_Session | None, str | None, Response | None]:
+    def _session_cookie(self, req: _Request) -> tuple[str | None, Response | None]:
+        """Return the session cookie's value (None: no cookie) or the 401 it deserves."""
         name = self.config.cookie_name
         values = [
             v.strip()
@@ -468,17 +520,48 @@ class Emulator:
         if len(values) > 1 or any("=" in v for v in values):
             # pyERP's two-cookie and "WASID4D=WASID4D=..." requests failed authentication.
             what = "several session cookies" if len(values) > 1 else "a malformed session cookie"
-            return None, None, _error(401, [entry(None, f"Authentication failed: {what}", "http")])
+            return None, _error(401, [entry(None, f"Authentication failed: {what}", "http")])
+        return (values[0] if values else None), None
+
+    def _credentials(self, req: _Request) -> str | None:
+        """Return the user of good ``$directory/login`` headers (None: bad credentials)."""
+        user = str(req.environ.get("HTTP_USERNAME_4D", ""))
+        password = str(req.environ.get("HTTP_PASSWORD_4D", ""))
+        return user if user and self.config.users.get(user) == password else None
+
+    def _before_login(self, req: _Request, *, login: bool) -> Response | None:
+        """With ``force_login`` only a good login may open a session: else its refusal."""
+        if not login:
+            return _unauthorized()
+        if req.method != "POST":
+            return _error(405, [entry(None, "$directory/login needs POST", "http")])
+        if self._credentials(req) is None:
+            self._stats["login_failures"] += 1
+            return _json(401, {"result": False})
+        return None
+
+    def _session_for(
+        self, req: _Request, value: str | None
+    ) -> tuple[_Session | None, str | None, Response | None]:
+        """Return the request's session, the cookie to set (new session) or a refusal."""
+        force = self.config.force_login
+        login = req.path.rstrip("/") == "$directory/login"
         with self._lock:
             now = self.now()
-            if values:
-                s = self._sessions.get(values[0])
-                if s is not None and s.expires > now:
-                    s.last_used = now
-                    self._sessions.move_to_end(s.id)
-                    return s, None, None
-                if s is not None:
-                    del self._sessions[s.id]
+            s = self._sessions.get(value) if value is not None else None
+            if s is not None and s.expires <= now:
+                del self._sessions[s.id]
+                self._record()
+                s = None
+            if s is not None:
+                if force and not s.authenticated and not login:
+                    return None, None, _unauthorized()
+                s.last_used = now
+                self._sessions.move_to_end(s.id)
+                return s, None, None
+            refused = self._before_login(req, login=login) if force else None
+            if refused is not None:
+                return None, None, refused
             cap = self._licence_cap()
             self._purge(full=cap is not None)
             if cap is not None and len(self._sessions) >= cap:
@@ -496,6 +579,7 @@ class Emulator:
             s = _Session(sid, self._session_numbers, now, now, self.config.session_lifetime)
             self._sessions[sid] = s
             self._stats["sessions_created"] += 1
+            self._record()
         log.debug("legacy_api.emulator.session_opened", session=s.number)
         return s, sid, None
 
@@ -531,9 +615,7 @@ class Emulator:
         if p.startswith("$directory/"):
             return self._directory(req, p[len("$directory/") :])
         if self.config.require_login and (s is None or not s.authenticated):
-            return _error(
-                401, [entry(None, "Unauthorized: log in with $directory/login first", "http")]
-            )
+            return _unauthorized()
         if p == "$catalog" or p.startswith("$catalog/"):
             return self._catalog(p[len("$catalog") :].lstrip("/"))
         if p.startswith("$"):
@@ -657,12 +739,11 @@ class Emulator:
         if what == "login":
             if req.method != "POST":
                 return _error(405, [entry(None, "$directory/login needs POST", "http")])
-            user = str(req.environ.get("HTTP_USERNAME_4D", ""))
-            password = str(req.environ.get("HTTP_PASSWORD_4D", ""))
+            user = self._credentials(req)
             length_raw = str(req.environ.get("HTTP_SESSION_4D_LENGTH", "") or "")
-            ok = bool(user) and self.config.users.get(user) == password
+            ok = user is not None
             with self._lock:
-                if not ok:
+                if user is None:
                     self._stats["login_failures"] += 1
                 else:
                     self._stats["logins"] += 1
@@ -676,11 +757,42 @@ class Emulator:
                         s.lifetime = max(minutes, 60.0) * 60.0
             log.info("legacy_api.emulator.login", session=s.number, ok=ok)
             return _json(200 if ok else 401, {"result": ok})
-        if what == "logout" and not self.config.quirks:
-            with self._lock:
-                self._sessions.pop(s.id, None)
-            return _json(200, {"result": True})
         return _error(404, [entry(None, f"Unknown resource $directory/{what}", "http")])
+
+    def _logout(self, req: _Request, value: str | None, delay: float) -> Response:
+        """End the caller's live session: ``{"result": true}`` only if one was closed."""
+        with self._lock:
+            s = self._sessions.get(value) if value is not None else None
+        if s is not None and self.config.serialize_sessions:
+            # A logout is a request of the session: it waits for the one running.
+            with s.lock:
+                time.sleep(delay)
+                return self._logout_now(req, s)
+        time.sleep(delay)
+        return self._logout_now(req, s)
+
+    def _logout_now(self, req: _Request, s: _Session | None) -> Response:
+        if not self.config.logout:
+            return _error(404, [entry(None, "Unknown resource $directory/logout", "http")])
+        if req.method not in {"GET", "POST"}:
+            return _error(405, [entry(None, "$directory/logout needs GET or POST", "http")])
+        if s is None:
+            return _json(200, {"result": False})
+        closed = self._close(s)
+        log.info("legacy_api.emulator.logout", session=s.number, closed=closed)
+        return _json(200, {"result": closed})
+
+    def _close(self, s: _Session) -> bool:
+        """Drop ``s``; return whether it was still alive (a logout, not an expiry)."""
+        with self._lock:
+            if self._sessions.get(s.id) is not s:
+                return False
+            alive = s.expires > self.now()
+            del self._sessions[s.id]
+            if alive:
+                self._stats["sessions_logged_out"] += 1
+            self._record()
+            return alive
 
     # -- reading ---------------------------------------------------------------
 
@@ -1063,6 +1175,10 @@ class Emulator:
                 return _json(200, self.audit())
             if (method, what) == ("POST", "faults"):
                 return _json(200, self.set_faults(**body))
+            if (method, what) == ("POST", "stats/reset-peak"):
+                return _json(200, {"active_sessions_peak": self.reset_peak()})
+            if (method, what) == ("GET", "sessions/timeline"):
+                return _json(200, self.licence_timeline())
             if (method, what) == ("POST", "sessions/expire"):
                 return _json(200, {"expired": self.expire_sessions(body.get("session_id"))})
             if (method, what) == ("POST", "clock"):

@@ -35,10 +35,17 @@ class EmulatorConfig:
     app_name: str = "WSZ-DB"
     require_login: bool = False
     """Data requests need a session authenticated by ``$directory/login`` (else 401)."""
+    force_login: bool = False
+    """No licence before login: only ``$directory/login`` opens a session; other requests
+    without a live authenticated session answer 401 and open none."""
+    logout: bool = True
+    """``$directory/logout`` ends the caller's session and frees its licence (False: 404,
+    as on pyERP's server)."""
     seed: int = 0
     quirks: bool = True
     """pyERP's server quirks: strict ``<``/``>`` on dates and ``__TIMESTAMP`` filters answer
-    500, update responses carry ``!!YYYY-MM-DD!!`` timestamps, ``$directory/logout`` is 404."""
+    500, update responses carry ``!!YYYY-MM-DD!!`` timestamps. ``$directory/logout`` is not a
+    quirk: ``logout`` switches it."""
     users: Mapping[str, str] = attrs.field(
         factory=lambda: {"admin": "secret"}, converter=dict, repr=False
     )
@@ -68,7 +75,8 @@ class EmulatorConfig:
     def __repr__(self) -> str:
         return (
             f"<EmulatorConfig rows={self.rows} licences={self.licences} "
-            f"cookie={self.cookie_name} require_login={self.require_login} seed={self.seed} "
+            f"cookie={self.cookie_name} require_login={self.require_login} "
+            f"force_login={self.force_login} logout={self.logout} seed={self.seed} "
             f"quirks={self.quirks}>"
         )
 

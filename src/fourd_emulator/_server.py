@@ -220,6 +220,14 @@ class EmulatorServer:
         """End one session or all."""
         return self.emulator.expire_sessions(session_id)
 
+    def reset_peak(self) -> int:
+        """See :meth:`Emulator.reset_peak`."""
+        return self.emulator.reset_peak()
+
+    def licence_timeline(self) -> list[tuple[float, int]]:
+        """See :meth:`Emulator.licence_timeline`."""
+        return self.emulator.licence_timeline()
+
     def advance_clock(self, seconds: float) -> float:
         """Age sessions and entity sets."""
         return self.emulator.advance_clock(seconds)

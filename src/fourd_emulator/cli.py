@@ -36,6 +36,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="data requests need a session authenticated with $directory/login",
     )
+    parser.add_argument(
+        "--force-login",
+        action="store_true",
+        help="no session (licence) before $directory/login: other requests answer 401",
+    )
+    parser.add_argument(
+        "--no-logout",
+        dest="logout",
+        action="store_false",
+        help="$directory/logout answers 404 (as on pyERP's server) instead of ending the session",
+    )
+    parser.add_argument(
+        "--serialize-sessions",
+        action="store_true",
+        help="run the requests of one session one at a time (4D legacy sessions)",
+    )
+    parser.add_argument(
+        "--session-lifetime",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="idle lifetime of a session in seconds (default 3600)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     parser.add_argument(
         "--no-quirks",
@@ -43,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help=(
             "disable pyERP's server quirks (500 on strict date comparisons and __TIMESTAMP "
-            "filters, !!YYYY-MM-DD!! stamps in update answers, no $directory/logout)"
+            "filters, !!YYYY-MM-DD!! stamps in update answers)"
         ),
     )
 
@@ -56,6 +79,10 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         cookie=args.cookie,
         app_name=args.app_name,
         require_login=args.require_login,
+        force_login=args.force_login,
+        logout=args.logout,
+        serialize_sessions=args.serialize_sessions,
+        session_lifetime=args.session_lifetime,
         seed=args.seed,
         quirks=args.quirks,
     )

@@ -23,7 +23,14 @@ def server() -> Iterator[EmulatorServer]:
 def _reset_shared(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every test starts from the seeded state of every server it uses."""
     yield
-    for name in ("server", "login_server", "plain_server", "sid_server"):
+    for name in (
+        "server",
+        "login_server",
+        "plain_server",
+        "sid_server",
+        "force_server",
+        "no_logout_server",
+    ):
         if name in request.fixturenames:
             request.getfixturevalue(name).reset()
 
@@ -60,4 +67,18 @@ def plain_server() -> Iterator[EmulatorServer]:
 def sid_server() -> Iterator[EmulatorServer]:
     """An emulator using scalable-session cookies ``4DSID_WSZ-DB``."""
     with serve(EmulatorConfig(rows=200, cookie="4DSID")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def force_server() -> Iterator[EmulatorServer]:
+    """An emulator with ``--force-login``: no session before ``$directory/login``."""
+    with serve(EmulatorConfig(rows=200, force_login=True)) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def no_logout_server() -> Iterator[EmulatorServer]:
+    """An emulator with ``--no-logout``: ``$directory/logout`` is 404 as on pyERP's server."""
+    with serve(EmulatorConfig(rows=200, logout=False)) as srv:
         yield srv

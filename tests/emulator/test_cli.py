@@ -41,6 +41,13 @@ class TestCommandLine:
             args.seed,
             args.quirks,
         )
+        cfg = cli.config_from_args(args)
+        assert (False, True, False, 3600.0) == (
+            cfg.force_login,
+            cfg.logout,
+            cfg.serialize_sessions,
+            cfg.session_lifetime,
+        )
 
     def test_options_build_the_config(self) -> None:
         """Every option reaches EmulatorConfig."""
@@ -71,6 +78,47 @@ class TestCommandLine:
             cfg.seed,
             cfg.quirks,
         )
+
+    def test_session_options_build_the_config(self) -> None:
+        """--force-login, --no-logout, --serialize-sessions and --session-lifetime reach it."""
+        parser = argparse.ArgumentParser()
+        cli.add_arguments(parser)
+        args = parser.parse_args(
+            ["--force-login", "--no-logout", "--serialize-sessions", "--session-lifetime", "90.5"]
+        )
+        cfg = cli.config_from_args(args)
+        assert (True, False, True, 90.5, True) == (
+            cfg.force_login,
+            cfg.logout,
+            cfg.serialize_sessions,
+            cfg.session_lifetime,
+            cfg.quirks,
+        )
+
+    def test_logout_flag_is_independent_of_quirks(self) -> None:
+        """--no-quirks leaves logout on and --no-logout leaves the quirks on."""
+        parser = argparse.ArgumentParser()
+        cli.add_arguments(parser)
+        no_quirks = cli.config_from_args(parser.parse_args(["--no-quirks"]))
+        no_logout = cli.config_from_args(parser.parse_args(["--no-logout"]))
+        assert (False, True) == (no_quirks.quirks, no_quirks.logout)
+        assert (True, False) == (no_logout.quirks, no_logout.logout)
+
+    def test_force_login_process(self) -> None:
+        """A process started with --force-login --session-lifetime 120 serves those semantics."""
+        with emulator_process("--rows", "20", "--force-login", "--session-lifetime", "120") as (
+            _proc,
+            url,
+        ):
+            refused = requests.get(f"{url}/rest/$info", timeout=5)
+            login = requests.post(
+                f"{url}/rest/$directory/login",
+                headers={"username-4D": "admin", "password-4D": "secret"},
+                timeout=5,
+            )
+        assert 401 == refused.status_code
+        assert "Set-Cookie" not in refused.headers
+        assert "Max-Age=120;" in login.headers["Set-Cookie"]
 
     def test_serves_and_stops_on_ctrl_c(self, process: tuple[subprocess.Popen[str], str]) -> None:
         """The module prints its base URL, serves the options it got, and exits 0 on SIGINT."""
