@@ -113,8 +113,8 @@ def _undecodable(environment: Environment, versioned: Versioned) -> None:
 class SharedSessionProvider:
     """Hands out one shared session per environment and keeps it to one 4D licence.
 
-    ``acquire`` answers from a per-process cache for ``recheck_interval`` seconds after
-    its last look at the store. A session's expiry is *idle*-based, as on the server:
+    ``acquire`` reads the store (or trusts a per-process cache for ``recheck_interval``
+    seconds after its last look). A session's expiry is *idle*-based, as on the server:
     its last use is written to the store at most every ``touch_interval`` seconds, and a
     session is replaced only when the server says it is gone (``recover``) or it has been
     idle for longer than its lifetime minus ``margin``; the idle one is logged out
@@ -136,8 +136,10 @@ class SharedSessionProvider:
     codec: Codec | None = None
     lock_ttl: float = 30.0
     lock_wait: float = 60.0
-    recheck_interval: float = 1.0
-    """Seconds the per-process cache is trusted without reading the store."""
+    recheck_interval: float = 0.0
+    """Seconds the per-process cache is trusted without reading the store. 0 (the default)
+    reads it on every acquire, so a session another process replaced is used at once
+    instead of opening one more 4D session per process after a loss (ADR 0012)."""
     licence_grace: tuple[float, ...] = (0.1, 0.3, 0.6)
     """Waits before the login is retried after a 402, before the shared backoff starts."""
     licence_backoff: float = 30.0
@@ -652,9 +654,10 @@ class SharedSessionProvider:
             self._stats[name] += 1
 
     def _remember(self, session: Session, *, last_used: float) -> None:
+        # touched_at is what the store holds: a local use not written yet stays due.
         key = _environment_of(session).session_key
         with self._guard:
-            self._local[key] = _Local(session, self.clock.monotonic(), last_used, last_used)
+            self._local[key] = _Local(session, self.clock.monotonic(), last_used, session.last_used)
 
     def _forget(self, key: str, generation: int) -> None:
         with self._guard:
