@@ -681,9 +681,10 @@ class SharedSessionProvider:
     def _pass_gate(self, key: str) -> None:
         # While a loss is being recovered, new requests of this process would carry the
         # dead cookie and make the server open a session each: wait for the new one.
+        if key not in self._gates:  # the common case, without taking the condition's lock
+            return
         with self._gate_cv:
-            if key in self._gates:
-                self._gate_cv.wait_for(lambda: key not in self._gates, timeout=self.lock_wait)
+            self._gate_cv.wait_for(lambda: key not in self._gates, timeout=self.lock_wait)
 
     def _local_lock(self, key: str) -> threading.Lock:
         with self._guard:
