@@ -22,7 +22,11 @@ nox.options.sessions = ["latest", "pyerp", "bare"]
 TEST_TOOLS = ["pytest>=8.0", "pytest-timeout>=2.3", "hypothesis>=6.100"]
 # pyERP's own stack beside the pins (its Django project runs django-redis and the health checks).
 PYERP_PINS = ["pandas==2.2.*", "django==5.1.*", "redis==5.*"]
-PYERP_DJANGO_TOOLS = ["pytest-django>=4.8", "django-redis>=5.4,<6", "django-health-check>=3.18,<3.20"]
+PYERP_DJANGO_TOOLS = [
+    "pytest-django>=4.8",
+    "django-redis>=5.4,<6",
+    "django-health-check>=3.18,<3.20",
+]
 # Tests that need only the core dependencies (no Django, no redis).
 BARE_TESTS = ["tests/unit", "tests/client", "tests/wsz_api", "tests/memory", "tests/fourd"]
 
@@ -82,6 +86,8 @@ def bare(session: nox.Session) -> None:
     _show_stack(session)
     # The installed wheel, not src/: proves the package works as pip installs it.
     session.run(
-        "pytest", "-q", *(session.posargs or BARE_TESTS),
+        "pytest",
+        "-q",
+        *(session.posargs or BARE_TESTS),
         env={"PYTHONPATH": "."},
     )

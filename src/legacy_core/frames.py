@@ -165,6 +165,10 @@ class FrameBuilder:
         values = np.fromiter(_iter_values(chunks), dtype=object, count=total)
         if self.dtype_backend == "numpy":
             return pd.Series(values).infer_objects()
+        if not HAS_ARROW:
+            # Without pyarrow (pyERP's stack) pandas infers ints, floats and bools itself,
+            # as pd.DataFrame(records) would, instead of leaving every column object.
+            return pd.Series(values.tolist())
         return pd.Series(values, dtype=object)
 
     def _arrow_column(self, chunks: list[_Chunk]) -> Any:

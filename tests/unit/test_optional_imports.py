@@ -17,8 +17,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-OPTIONAL = ("redis", "django", "pyarrow", "prometheus_client", "httpx", "django_redis",
-            "health_check")
+OPTIONAL = (
+    "redis",
+    "django",
+    "pyarrow",
+    "prometheus_client",
+    "httpx",
+    "django_redis",
+    "health_check",
+)
 # The Django app's own modules are the `django` feature: importing them is using it.
 DJANGO_FEATURE = "legacy_adapters.django."
 
@@ -100,9 +107,10 @@ def test_django_app_modules_fail_only_for_django(report):
     app = {n: o for n, o in results.items() if n.startswith(DJANGO_FEATURE)}
     assert app
     wrong = {
-        n: o for n, o in app.items()
-        if o[0] == "error" or (o[0] == "missing" and str(o[1]).split(".")[0] not in
-                               {"django", "health_check"})
+        n: o
+        for n, o in app.items()
+        if o[0] == "error"
+        or (o[0] == "missing" and str(o[1]).split(".")[0] not in {"django", "health_check"})
     }
     assert {} == wrong
 
