@@ -209,9 +209,9 @@ class LegacyClient:
 
         ``raw=True`` keeps values exactly as 4D sent them (``D!M!YYYY`` strings) and,
         with the default ``dtype_backend``, builds what ``pd.DataFrame(entities)`` builds
-        (dtypes, ``NaN``/``None``, column order); otherwise the adapter decodes them. Pages are converted one at a
-        time so memory stays near the size of the result. An empty result is an empty
-        frame with the requested ``fields`` as columns.
+        (dtypes, ``NaN``/``None``, column order); otherwise the adapter decodes them.
+        Pages are converted one at a time so memory stays near the size of the result.
+        An empty result is an empty frame with the requested ``fields`` as columns.
         """
         spec = self._plan(
             table,

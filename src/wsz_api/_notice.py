@@ -29,7 +29,7 @@ def notice(event: str, message: str, **fields: Any) -> None:
         if key in _printed:
             return
         _printed.add(key)
-    print(f"legacy-api: {message}", file=sys.stderr, flush=True)  # noqa: T201 - the point
+    print(f"legacy-api: {message}", file=sys.stderr, flush=True)
 
 
 def reset_notices() -> None:

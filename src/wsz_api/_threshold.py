@@ -67,8 +67,10 @@ def created_since(day: dt.date) -> Filter:
 
 
 def new_data_only_default(*, environ: Mapping[str, str] | None = None) -> bool:
-    """What a call that does not pass ``new_data_only`` gets: False (all rows) unless
-    ``LEGACY_API_NEW_DATA_ONLY_DEFAULT`` is true (ADR 0016)."""
+    """What a call that does not pass ``new_data_only`` gets (ADR 0016).
+
+    False (all rows) unless ``LEGACY_API_NEW_DATA_ONLY_DEFAULT`` is true.
+    """
     env = os.environ if environ is None else environ
     raw = env.get("LEGACY_API_NEW_DATA_ONLY_DEFAULT", "").strip().lower()
     if raw in ("", "0", "false", "no", "off"):

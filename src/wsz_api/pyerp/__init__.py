@@ -1,4 +1,4 @@
-"""Drop-ins for pyERP's second generation of clients, at pyERP's own module paths under ``wsz_api.pyerp``.
+"""Drop-ins for pyERP's second-generation clients, at pyERP's module paths under ``wsz_api.pyerp``.
 
 pyERP replaces the ``pyerp.`` prefix of two imports with ``wsz_api.pyerp.``:
 ``wsz_api.pyerp.legacy_sync.api_client`` (``LegacyAPIClient``, the singleton ``api_client``)

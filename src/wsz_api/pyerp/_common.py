@@ -12,7 +12,7 @@ from wsz_api.getTable import fetch_table
 from wsz_api.pushField import _push
 from wsz_api.pyerp._filters import to_filters
 
-__all__ = ["read_table", "read_record", "write_field"]
+__all__ = ["read_record", "read_table", "write_field"]
 
 
 def read_table(
@@ -49,7 +49,7 @@ def read_record(
     return fetch_record(table_name, record_id, legacy, function)
 
 
-def write_field(
+def write_field(  # noqa: PLR0917 - mirrors push_field's positional order
     function: str,
     table_name: str,
     record_id: object,

@@ -60,7 +60,7 @@ def _day_of(value: object) -> dt.date | None:
     return None
 
 
-def _compare(name: str, op: str, value: object, table: str) -> Filter:
+def _compare(name: str, op: str, value: object, table: str) -> Filter:  # noqa: PLR0911
     key = op.strip().lower()
     value = _plain(value)
     target = field(name)
@@ -106,7 +106,7 @@ def to_filters(filter_query: object, table: str) -> tuple[Filter, ...]:
     string (the caller's own 4D filter text, forwarded as ``Raw`` as pyERP did). Several
     ``=`` triples on one field (pyERP's parent-id filters) mean any of those values.
     """
-    if filter_query is None or filter_query == [] or filter_query == "":
+    if filter_query is None or (isinstance(filter_query, (str, list)) and not filter_query):
         return ()
     if isinstance(filter_query, Filter):
         return (filter_query,)

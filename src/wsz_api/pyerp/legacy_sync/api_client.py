@@ -1,4 +1,4 @@
-"""Drop-in for ``pyerp.legacy_sync.api_client``: ``LegacyAPIClient`` and the singleton ``api_client``.
+"""Drop-in for ``pyerp.legacy_sync.api_client``: ``LegacyAPIClient`` and its singleton.
 
 ``from wsz_api.pyerp.legacy_sync.api_client import api_client`` replaces pyERP's import.
 Every call goes through the shared ``LegacyClient`` (one 4D session per environment,

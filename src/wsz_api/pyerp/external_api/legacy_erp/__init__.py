@@ -25,7 +25,7 @@ _MODERN_FETCH = "legacy_core.service.LegacyClient.fetch_frame(table, where=field
 
 
 class LegacyERPClient:
-    """pyERP's ``LegacyERPClient(environment="live", timeout=None)``, served by the shared client."""
+    """pyERP's ``LegacyERPClient(environment="live", timeout=None)`` on the shared client."""
 
     def __init__(self, environment: str = "live", timeout: int | None = None) -> None:
         """Remember the environment; a timeout is ignored (the configured timeouts apply)."""
@@ -38,7 +38,7 @@ class LegacyERPClient:
                 stacklevel=2,
             )
 
-    def fetch_table(
+    def fetch_table(  # noqa: PLR0917 - pyERP's positional signature
         self,
         table_name: str,
         top: int | None = None,
