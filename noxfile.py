@@ -88,6 +88,7 @@ def bare(session: nox.Session) -> None:
     session.run(
         "pytest",
         "-q",
-        *(session.posargs or BARE_TESTS),
+        *BARE_TESTS,
+        *session.posargs,
         env={"PYTHONPATH": "."},
     )
