@@ -217,10 +217,11 @@ class LegacyClient:
     ) -> pd.DataFrame:
         """Read ``table`` into a DataFrame, columns in server order.
 
-        ``raw=True`` keeps values exactly as 4D sent them (``D!M!YYYY`` strings);
-        otherwise the adapter decodes them (dates, times). Pages are converted one at a
-        time so memory stays near the size of the result. An empty result is an empty
-        frame with the requested ``fields`` as columns.
+        ``raw=True`` keeps values exactly as 4D sent them (``D!M!YYYY`` strings) and,
+        with the default ``dtype_backend``, builds what ``pd.DataFrame(entities)`` builds
+        (dtypes, ``NaN``/``None``, column order); otherwise the adapter decodes them.
+        Pages are converted one at a time so memory stays near the size of the result.
+        An empty result is an empty frame with the requested ``fields`` as columns.
         """
         spec = self._plan(
             table,
@@ -238,7 +239,12 @@ class LegacyClient:
         # pandas is imported on first use: the CLI's other commands start faster without it.
         from legacy_core.frames import FrameBuilder  # noqa: PLC0415
 
-        builder = FrameBuilder(columns=spec.query.attributes, dtype_backend=dtype_backend)
+        # Raw frames are what pd.DataFrame(entities) gives, on every stack (ADR 0016).
+        builder = FrameBuilder(
+            columns=spec.query.attributes,
+            dtype_backend=dtype_backend,
+            like_records=raw and dtype_backend == "default",
+        )
         with _gc_paused() if self.pause_gc else contextlib.nullcontext():
             for item in self._stream(spec, progress, dedupe=False):
                 if isinstance(item, _Restart):
