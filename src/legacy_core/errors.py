@@ -2,7 +2,8 @@
 
 Every error carries the context an operator needs (environment, table, HTTP status,
 request id, method, path, a truncated body and the 4D error codes) and never a cookie
-value or password: adapters pass bodies through :func:`legacy_core.secrets.redact` first.
+value or password: its message, entries and body pass through
+:func:`legacy_core.secrets.redact` when it is built.
 What lives here: exception classes only; the mapping from HTTP/4D to these classes lives
 in the adapters.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from legacy_core.secrets import redact
 
 if TYPE_CHECKING:
     from legacy_core.model import WriteOutcome
@@ -96,15 +99,19 @@ class LegacyError(Exception):
         retry_after: float | None = None,
         not_applied: bool = False,
     ) -> None:
-        self.message = message
+        # A server may echo the request (cookie, password) into any of these: every
+        # registered secret is scrubbed here, so str/repr/pickles/logs never carry one.
+        self.message = redact(message)
         self.environment = environment
         self.table = table
         self.status = status
         self.request_id = request_id
         self.method = method
-        self.path = path
-        self.body = _truncate(body)
-        self.errors = tuple(errors)
+        self.path = redact(path) if path else path
+        self.body = _truncate(redact(body) if isinstance(body, str) else body)
+        self.errors = tuple(
+            FourDErrorEntry(e.code, redact(e.message), redact(e.component)) for e in errors
+        )
         self.retry_after = retry_after
         # True when the server certainly did not apply the request (refused before
         # sending, 503, 402, 401): the only case where a write may be retried.
@@ -180,7 +187,7 @@ def _rebuild(cls: type[LegacyError], message: str, state: dict[str, Any]) -> Leg
 def _truncate(body: str | bytes | None) -> str | None:
     if body is None or body in ("", b""):
         return None
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = redact(body.decode("utf-8", "replace")) if isinstance(body, bytes) else body
     text = " ".join(text.split())
     return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT] + "…"
 

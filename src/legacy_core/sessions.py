@@ -45,6 +45,9 @@ _log = get_logger()
 # any 4D session lifetime.
 _COUNTER_TTL = 7 * 24 * 3600.0
 _PAYLOAD_VERSION = 2
+# Cookie values stay redacted this long after they were last seen (a 4D session idles out
+# after its lifetime, at least an hour; a dead cookie opens nothing).
+_COOKIE_SECRET_TTL = 3 * 3600.0
 
 _STAT_NAMES = (
     "logins",
@@ -227,7 +230,7 @@ class SharedSessionProvider:
         if cookie is None and reason == "set-cookie":
             return session
         if cookie is not None:
-            register_secret(cookie[1])
+            register_secret(cookie[1], ttl=_COOKIE_SECRET_TTL)
         orphans: list[_Orphan] = []
         self._enter_gate(key)
         try:
@@ -538,7 +541,7 @@ class SharedSessionProvider:
         *,
         on_existing: tuple[str, str] | None,
     ) -> Session:
-        register_secret(result.cookie_value)
+        register_secret(result.cookie_value, ttl=_COOKIE_SECRET_TTL)
         session = self._new_session(environment, result, versioned)
         key = environment.session_key
         expected = versioned.generation if versioned is not None else None
@@ -764,7 +767,7 @@ class SharedSessionProvider:
         except (ValueError, KeyError, TypeError):
             _undecodable(environment, versioned)
             return versioned, None
-        register_secret(session.cookie_value)
+        register_secret(session.cookie_value, ttl=_COOKIE_SECRET_TTL)
         return versioned, session
 
     # -- licence backoff ------------------------------------------------------------
