@@ -7,7 +7,7 @@ provider and the credentials register every cookie value and password they see, 
 :func:`redact`, so a value that a server echoes back never reaches a message, a pickle or
 a log line.
 
-Matching (ADR 0014): every registered secret is also registered in the spellings it takes
+Matching (ADR 0020): every registered secret is also registered in the spellings it takes
 on the wire — JSON-escaped (both the backslash-quote and the ``uXXXX`` forms) and
 percent-encoded (``quote``
 and ``quote_plus``) — all case-insensitively, in one Aho-Corasick automaton
