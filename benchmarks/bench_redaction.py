@@ -51,10 +51,12 @@ def run() -> str:
     lines = [
         "## Secret redaction (issue 11)",
         "",
-        "`redact()` of a 2 KB error text holding a registered cookie, by the number of "
-        "secrets registered in the process; best of 5. Baseline: the first version's single "
-        "regex alternation of every secret (literal spellings only). Goal: cost independent "
-        "of the number of secrets.",
+        (
+            "`redact()` of a 2 KB error text holding a registered cookie, by the number of "
+            "secrets registered in the process; best of 5. Baseline: the first version's "
+            "single regex alternation of every secret (literal spellings only). Goal: cost "
+            "independent of the number of secrets."
+        ),
         "",
         "| secrets registered | baseline (us) | redact() (us) | ratio |",
         "|---:|---:|---:|---:|",
