@@ -148,3 +148,23 @@ class TestCircuitOpen:
         with pytest.raises(CircuitOpen) as info:
             client.push_field(TABLE, "1", FIELD, "z")
         assert info.value.not_applied
+
+
+class TestUnicodeCredentials:
+    """Credentials with any Unicode character log in (sent as UTF-8)."""
+
+    def test_password_beyond_latin1_logs_in(self, tmp_path: Any) -> None:
+        """A password with "€", quotes and a backslash opens an authenticated session."""
+        password = 'pä"ss\\w€rd ✓'
+        config = EmulatorConfig(rows=10, require_login=True, users={"admin": password})
+        with serve(config) as srv:
+            client = build_client(
+                {
+                    "environments": {"live": srv.base_url},
+                    "session_dir": str(tmp_path),
+                    "credentials": {"live": ("admin", password)},
+                }
+            )
+            assert client.count(TABLE) == 10
+            stats = srv.stats()
+        assert (1, 0) == (stats["logins"], stats["login_failures"])
