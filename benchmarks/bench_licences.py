@@ -94,7 +94,7 @@ def _worker(
     if spec.force_login:
         config["credentials"] = {"live": (USER, PASSWORD)}
     client = build_client(config)
-    provider: Any = client.reader.sessions  # type: ignore[attr-defined]
+    provider: Any = client.sessions
     if spec.recheck_interval is not None:
         provider.recheck_interval = spec.recheck_interval
     # Before the start line: the cold start (one shared login) is not part of the soak.

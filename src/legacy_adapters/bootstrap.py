@@ -150,11 +150,11 @@ def build_client(
             return built["transport"]
 
         def the_sessions() -> SessionProvider:
-            if sessions is not None:
-                return sessions
-            return build_session_provider(
-                cfg, the_transport(), store=the_store(), clock=clock, registry=registry
-            )
+            if "sessions" not in built:
+                built["sessions"] = sessions or build_session_provider(
+                    cfg, the_transport(), store=the_store(), clock=clock, registry=registry
+                )
+            return built["sessions"]  # type: ignore[no-any-return]
 
         pool: dict[str, Callable[[], Any]] = {
             "environments": lambda: environments,
@@ -182,6 +182,8 @@ def build_client(
         breakers=breakers,
         page_size=cfg.page_size,
         workers=cfg.workers,
+        # Explicit: the provider the backend factory asked for (None when it asked none).
+        sessions=built.get("sessions", sessions),
     )
     _log.info(
         "legacy_api.client.built",

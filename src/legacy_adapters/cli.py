@@ -195,7 +195,7 @@ def _cmd_health(args: argparse.Namespace) -> int:
 
 def _cmd_session(args: argparse.Namespace) -> int:
     client = _client(args)
-    sessions = getattr(client.reader, "sessions", None)
+    sessions = client.sessions
     if sessions is None:
         msg = f"backend {type(client.reader).__name__} has no shared sessions"
         raise ConfigurationError(msg)

@@ -19,6 +19,7 @@ __all__ = [
     "Clock",
     "Codec",
     "FieldWriter",
+    "HealthProbe",
     "LoginResult",
     "LogoutOutcome",
     "RecoveryReason",
@@ -82,6 +83,15 @@ class FieldWriter(Protocol):
 
     def create(self, environment: str, table: str, values: Record) -> WriteResult:
         """Create one entity and return it as saved (with its new ``__KEY``)."""
+        ...
+
+
+@runtime_checkable
+class HealthProbe(Protocol):
+    """A reader that can probe its server cheaply (4D ``$info``) for health checks."""
+
+    def info(self, environment: str) -> object:
+        """Ask the server of ``environment`` for its status; raise a LegacyError if it fails."""
         ...
 
 

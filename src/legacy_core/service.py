@@ -50,7 +50,7 @@ from legacy_core.model import (
     WriteResult,
     request_outcome,
 )
-from legacy_core.ports import Clock, FieldWriter, TableReader
+from legacy_core.ports import Clock, FieldWriter, HealthProbe, SessionProvider, TableReader
 from legacy_core.query import Filter, Value, field
 from legacy_core.resilience import CircuitBreaker, RetryPolicy
 
@@ -185,6 +185,9 @@ class LegacyClient:
     """Seconds an idle snapshot (4D ``$timeout``) lives on the server."""
     pause_gc: bool = attrs.field(default=True, kw_only=True)
     """Pause the cyclic GC while ``fetch_frame`` assembles a frame (see ``_GcPause``)."""
+    sessions: SessionProvider | None = attrs.field(default=None, kw_only=True)
+    """The shared session provider behind the reader and writer (None: a backend without
+    4D sessions, such as the memory fake). Management commands and ``wsz_api`` use it."""
     _breaker_cache: dict[str, CircuitBreaker] = attrs.field(init=False, factory=dict, repr=False)
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock, repr=False)
 
@@ -522,14 +525,25 @@ class LegacyClient:
         return report
 
     def _probe(self, name: str) -> Callable[[], object]:
-        info = getattr(self.reader, "info", None)
+        reader = self.reader
+        if isinstance(reader, HealthProbe):
+            return lambda: reader.info(name)
+        return lambda: reader.tables(name)
 
-        def probe() -> object:
-            if callable(info):
-                return info(name)
-            return self.reader.tables(name)
+    def breaker(self, environment: str | None = None) -> CircuitBreaker:
+        """The circuit breaker of ``environment`` (shared by every view of this client)."""
+        return self._breaker(self.environment_name(environment))
 
-        return probe
+    def for_environment(self, environment: str) -> LegacyClient:
+        """Return a view of this client whose default environment is ``environment``.
+
+        It shares the reader, writer, retry budget, sessions and breakers (an open breaker
+        is open for every view); an unknown name raises ConfigurationError.
+        """
+        if environment == self.default_environment:
+            return self
+        self.environment_name(environment)
+        return attrs.evolve(self, default_environment=environment, breakers=self._breaker)
 
     def environment_name(self, environment: str | None = None) -> str:
         """Return the environment a call with ``environment=`` uses; unknown names raise."""

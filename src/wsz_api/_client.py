@@ -60,7 +60,7 @@ def session_cookie(environment: str | None) -> str:
     name = environment or client.default_environment
     env = client.environments.get(name)
     # The 4D backend holds the shared provider; other backends have no session at all.
-    sessions = getattr(client.reader, "sessions", None)
+    sessions = client.sessions
     if env is None or sessions is None:
         msg = f"environment {name!r} has no 4D session (backend without sessions or unknown name)"
         raise ConfigurationError(msg, environment=name)

@@ -534,7 +534,7 @@ class TestSmallReads:
         """Concurrent first calls share one breaker per environment."""
         seen: list[object] = []
         threads = [
-            threading.Thread(target=lambda: seen.append(client._breaker("live"))) for _ in range(8)
+            threading.Thread(target=lambda: seen.append(client.breaker("live"))) for _ in range(8)
         ]
         for t in threads:
             t.start()

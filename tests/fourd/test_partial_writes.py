@@ -144,7 +144,7 @@ class TestCircuitOpen:
     def test_circuit_open_is_not_applied(self, server: EmulatorServer, tmp_path: Any) -> None:
         """A write refused by the open breaker carries not_applied=True."""
         client = _client(server, tmp_path)
-        client._breaker("live").open_for(30.0, "test")
+        client.breaker("live").open_for(30.0, "test")
         with pytest.raises(CircuitOpen) as info:
             client.push_field(TABLE, "1", FIELD, "z")
         assert info.value.not_applied

@@ -250,9 +250,9 @@ class TestLicenceCap:
             first.count(TABLE)
             stale.count(TABLE)
             # The second worker trusts its cached cookie for a minute, as an older one would.
-            stale.reader.sessions.recheck_interval = 60.0  # type: ignore[attr-defined]
+            stale.sessions.recheck_interval = 60.0  # type: ignore[union-attr]
             env = first.environments["live"]
-            old = first.reader.sessions.acquire(env)  # type: ignore[attr-defined]
+            old = first.sessions.acquire(env)  # type: ignore[union-attr]
             requests.get(server.base_url + "/rest/$info", timeout=5)  # a foreign licence
             assert 1 == server.expire_sessions(old.cookie_value)
             first.count(TABLE)  # the server opened a new session; the first worker adopted it

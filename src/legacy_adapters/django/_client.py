@@ -10,8 +10,6 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from legacy_core.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -51,18 +49,18 @@ def get_client(env: str | None = None) -> LegacyClient:
         if view is None:
             # Same reader, writer and retry budget; breakers come from the main client so
             # an open breaker is open for every view of the process.
-            view = attrs.evolve(client, default_environment=env, breakers=client._breaker)
+            view = client.for_environment(env)
             _state["views"][env] = view
         return view  # type: ignore[no-any-return]
 
 
 def session_provider(client: LegacyClient) -> SessionProvider:
     """Return the shared session provider behind ``client`` (the 4D backend holds it)."""
-    provider = getattr(client.reader, "sessions", None)
+    provider = client.sessions
     if provider is None:
         msg = f"backend {type(client.reader).__name__} has no 4D sessions"
         raise ConfigurationError(msg)
-    return provider  # type: ignore[no-any-return]
+    return provider
 
 
 def reset_client() -> None:
