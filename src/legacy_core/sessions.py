@@ -22,6 +22,7 @@ import attrs
 from legacy_core._log import get_logger
 from legacy_core.clock import SystemClock
 from legacy_core.errors import LegacyError, LicenceExhausted, LockTimeout
+from legacy_core.licence import LicencePolicy, backoff_key
 from legacy_core.model import Environment, Session
 from legacy_core.ports import (
     Clock,
@@ -37,6 +38,7 @@ from legacy_core.ports import (
 from legacy_core.secrets import register_secret
 
 __all__ = ["SharedSessionProvider", "backoff_key", "generation_key", "lock_key"]
+# backoff_key lives in legacy_core.licence; re-exported here where the other keys are.
 
 _log = get_logger()
 
@@ -68,11 +70,6 @@ _STAT_NAMES = (
 def lock_key(environment: Environment) -> str:
     """Return the store key of the login lock of ``environment``."""
     return environment.session_key + ":lock"
-
-
-def backoff_key(environment: Environment) -> str:
-    """Return the store key of the shared licence backoff of ``environment``."""
-    return environment.session_key + ":licence-backoff"
 
 
 def generation_key(environment: Environment) -> str:
@@ -156,8 +153,16 @@ class SharedSessionProvider:
     _no_logout: set[str] = attrs.field(factory=set, init=False)
     _stats: dict[str, int] = attrs.field(factory=lambda: dict.fromkeys(_STAT_NAMES, 0), init=False)
     _last_generation: int = attrs.field(default=0, init=False)
+    _licence: LicencePolicy = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
+        self._licence = LicencePolicy(
+            self.store,
+            self.clock,
+            grace=self.licence_grace,
+            first=self.licence_backoff,
+            cap=self.licence_backoff_cap,
+        )
         _PROVIDERS.add(self)
 
     def _after_fork(self) -> None:
@@ -350,7 +355,7 @@ class SharedSessionProvider:
                 current = self._read_fresh(environment)
                 if current is not None:
                     return current
-                self._check_backoff(environment)
+                self._licence.check(environment)
                 with self._store_lock(environment):
                     versioned, current = self._read(environment)
                     if current is not None and self._fresh(current):
@@ -362,7 +367,7 @@ class SharedSessionProvider:
                         )
                         self._remember(current, last_used=current.last_used)
                         return current
-                    self._check_backoff(environment)
+                    self._licence.check(environment)
                     if current is not None:
                         # Idle beyond lifetime minus margin but perhaps alive: free its
                         # licence before taking another one.
@@ -438,7 +443,7 @@ class SharedSessionProvider:
                 return found
             if current is not None and current.generation != failed.generation:
                 orphans.append(_orphan(current, "idle"))
-            self._check_backoff(environment)
+            self._licence.check(environment)
             # A 401 that set a cookie has opened a session already: log in on that one.
             # After a 402 the stored session is the one that failed: the server lost it
             # and had no licence for another; the login decides (grace, then backoff).
@@ -508,7 +513,7 @@ class SharedSessionProvider:
         between: a session another worker stored meanwhile is used instead), then the
         shared backoff starts and the LicenceExhausted propagates.
         """
-        waits = self.licence_grace
+        waits = self._licence.grace
         attempt = 0
         while True:
             try:
@@ -520,7 +525,8 @@ class SharedSessionProvider:
             except LicenceExhausted as exc:
                 self._count("licence_refusals")
                 if attempt >= len(waits):
-                    self._start_backoff(environment, exc)
+                    if self._licence.start(environment, exc):
+                        self._count("licence_backoffs")
                     raise
             # A 402 right after a loss is often an orphan being logged out elsewhere.
             self.clock.sleep(waits[attempt])
@@ -565,7 +571,7 @@ class SharedSessionProvider:
             stored = self.store.compare_and_set(
                 key, expected, self._encode(session), session.lifetime
             )
-        self._clear_backoff(environment)
+        self._licence.clear(environment)
         self._count("logins")
         _log.info(
             "legacy_api.session.login",
@@ -770,61 +776,6 @@ class SharedSessionProvider:
         register_secret(session.cookie_value, ttl=_COOKIE_SECRET_TTL)
         return versioned, session
 
-    # -- licence backoff ------------------------------------------------------------
-
-    def _check_backoff(self, environment: Environment) -> None:
-        versioned = self.store.get(backoff_key(environment))
-        if versioned is None:
-            return
-        state = _backoff_state(versioned)
-        remaining = state["until"] - self.clock.time()
-        if remaining > 0:
-            msg = (
-                f"{environment.name}: no 4D licence free; not logging in for another "
-                f"{remaining:.0f}s (shared backoff)"
-            )
-            raise LicenceExhausted(
-                msg,
-                environment=environment.name,
-                status=402,
-                retry_after=remaining,
-                not_applied=True,
-            )
-
-    def _start_backoff(self, environment: Environment, error: LicenceExhausted) -> None:
-        key = backoff_key(environment)
-        for _ in range(10):
-            versioned = self.store.get(key)
-            previous = _backoff_state(versioned)["delay"] if versioned is not None else 0.0
-            delay = min(
-                self.licence_backoff_cap, previous * 2 if previous else self.licence_backoff
-            )
-            if error.retry_after is not None:
-                delay = max(delay, min(error.retry_after, self.licence_backoff_cap))
-            until = self.clock.time() + delay
-            payload = json.dumps({"until": until, "delay": delay}).encode()
-            expected = versioned.generation if versioned is not None else None
-            generation = (expected or 0) + 1
-            # The record outlives the wait by the cap, so the next 402 doubles the delay.
-            if self.store.compare_and_set(
-                key, expected, Versioned(generation, payload), delay + self.licence_backoff_cap
-            ):
-                self._count("licence_backoffs")
-                _log.warning(
-                    "legacy_api.session.licence_backoff",
-                    environment=environment.name,
-                    delay=delay,
-                    attempt=generation,
-                )
-                error.retry_after = delay
-                return
-
-    def _clear_backoff(self, environment: Environment) -> None:
-        key = backoff_key(environment)
-        versioned = self.store.get(key)
-        if versioned is not None:
-            self.store.delete_if(key, versioned.generation)
-
 
 _PROVIDERS: weakref.WeakSet[SharedSessionProvider] = weakref.WeakSet()
 
@@ -840,16 +791,6 @@ if hasattr(os, "register_at_fork"):
 
 def _orphan(session: Session, why: str) -> _Orphan:
     return _Orphan(session.cookie_name, session.cookie_value, session.generation, why)
-
-
-def _backoff_state(versioned: Versioned | None) -> dict[str, float]:
-    if versioned is None:
-        return {"until": 0.0, "delay": 0.0}
-    try:
-        data = json.loads(versioned.payload)
-        return {"until": float(data["until"]), "delay": float(data["delay"])}
-    except (ValueError, KeyError, TypeError):
-        return {"until": 0.0, "delay": 0.0}
 
 
 @functools.lru_cache(maxsize=64)
