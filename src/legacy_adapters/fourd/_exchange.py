@@ -1,13 +1,14 @@
-"""One 4D request/answer exchange: session cookie, request id, session recovery, mapping.
+"""One 4D request/answer exchange: send, map to a core error or decode, log.
 
 The reader and the writer describe *what* to ask; this module does the asking through
 the :class:`~legacy_adapters.fourd.Transport` seam and turns every answer into data or
-a core error. It owns the structlog ``legacy_api.http.request`` events.
+a core error. The session around it (cookie header, loss detection, adoption) is the
+:class:`~legacy_adapters.fourd._session_auth.SessionAuth` flow. It owns the structlog
+``legacy_api.http.request`` events.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections.abc import Mapping
@@ -20,14 +21,13 @@ from legacy_core._log import get_logger
 from legacy_core.errors import (
     ConfigurationError,
     LegacyError,
-    LicenceExhausted,
     ProtocolError,
-    SessionExpired,
 )
-from legacy_core.model import Environment, Session
-from legacy_core.ports import RecoveryReason, SessionProvider
+from legacy_core.model import Environment
+from legacy_core.ports import SessionProvider
 
 from ._errors import Context, checked_json, error_context, raise_for_response
+from ._session_auth import SessionAuth, is_session_cookie, pick_session_cookie
 from ._transport import HttpRequest, HttpResponse, Transport
 
 __all__ = [
@@ -93,23 +93,6 @@ def log_http(
     )
 
 
-def is_session_cookie(name: str) -> bool:
-    """Whether ``name`` is a 4D REST session cookie (``WASID4D`` or ``4DSID_<App>``)."""
-    return name.upper() == "WASID4D" or name.upper().startswith("4DSID")
-
-
-def pick_session_cookie(
-    set_cookies: tuple[tuple[str, str], ...], *, prefer: str | None = None
-) -> tuple[str, str] | None:
-    """Return the session cookie a response set (``prefer``'s name first, else the last)."""
-    candidates = [(n, v) for n, v in set_cookies if v and is_session_cookie(n)]
-    if prefer is not None:
-        same = [c for c in candidates if c[0] == prefer]
-        if same:
-            return same[-1]
-    return candidates[-1] if candidates else None
-
-
 class Answer(NamedTuple):
     """A decoded answer with the request and response that produced it."""
 
@@ -157,13 +140,20 @@ class Exchange:
         402 the request is sent once more with the session ``recover`` returned.
         """
         env = self.environment(environment)
-        session = self.sessions.acquire(env)
+        auth = SessionAuth(self.sessions)
+        session = auth.session(env)
         for attempt in (1, 2):
-            request = self._request(env, session, method, path, params=params, body=body)
+            request = build_request(
+                env,
+                method,
+                path,
+                headers=_headers(auth.headers(session), body),
+                body=body,
+                params=params,
+            )
             response = self._send(request, table)
-            before = session
-            cookie = _new_cookie(session, response)
-            secrets = _secrets(before) + ((cookie[1],) if cookie else ())
+            cookie = auth.new_cookie(session, response)
+            secrets = (session.cookie_value, *((cookie[1],) if cookie else ()))
             try:
                 raise_for_response(
                     request,
@@ -173,34 +163,18 @@ class Exchange:
                     sent_cookie=True,
                     secrets=secrets,
                 )
-            except (SessionExpired, LicenceExhausted) as err:
-                self._log_error(request, response, err, table)
-                reason: RecoveryReason = "401" if isinstance(err, SessionExpired) else "402"
-                if attempt == 2:
-                    self._settle(before, cookie, reason)
-                    raise
-                session = self.sessions.recover(before, reason=reason, cookie=cookie)
-                continue
             except LegacyError as err:
                 self._log_error(request, response, err, table)
-                self._settle(before, cookie, "set-cookie")
+                if attempt == 1 and auth.is_loss(err):
+                    session = auth.recover(session, err, cookie)
+                    continue
+                auth.settle(session, cookie, err)
                 raise
-            if cookie is not None:
-                session = self.sessions.recover(before, reason="set-cookie", cookie=cookie)
+            session = auth.answered(session, cookie)
             data = self._decode(request, response, table, context, secrets)
             return Answer(data, request, response, secrets)
         msg = "unreachable: the recovery loop always returns or raises"  # pragma: no cover
         raise AssertionError(msg)  # pragma: no cover
-
-    def _settle(
-        self, session: Session, cookie: tuple[str, str] | None, reason: RecoveryReason
-    ) -> None:
-        # A failed answer that opened a session still took a licence: keep it (the
-        # provider stores it, or logs it out when another one is current already).
-        if cookie is None:
-            return
-        with contextlib.suppress(LegacyError):  # the original error is the one to raise
-            self.sessions.recover(session, reason=reason, cookie=cookie)
 
     def _decode(
         self,
@@ -227,22 +201,6 @@ class Exchange:
         err = ProtocolError(msg, transient=request.method == "GET", **ctx)
         log_http("warning", request, status=status, table=table, error="ProtocolError")
         return err
-
-    def _request(
-        self,
-        env: Environment,
-        session: Session,
-        method: str,
-        path: str,
-        *,
-        params: tuple[tuple[str, str], ...],
-        body: bytes | None,
-    ) -> HttpRequest:
-        # Exactly one cookie: this session's name and value, nothing else.
-        headers = {"Cookie": session.cookie_header()}
-        if body is not None:
-            headers["Content-Type"] = "application/json; charset=utf-8"
-        return build_request(env, method, path, headers=headers, body=body, params=params)
 
     def _send(self, request: HttpRequest, table: str | None) -> HttpResponse:
         started = time.perf_counter()
@@ -278,13 +236,7 @@ class Exchange:
         )
 
 
-def _secrets(*sessions: Session) -> tuple[str, ...]:
-    return tuple({s.cookie_value for s in sessions})
-
-
-def _new_cookie(session: Session, response: HttpResponse) -> tuple[str, str] | None:
-    """The session cookie ``response`` set if it names another session than ``session``."""
-    cookie = pick_session_cookie(response.set_cookies, prefer=session.cookie_name)
-    if cookie is None or cookie == (session.cookie_name, session.cookie_value):
-        return None
-    return cookie
+def _headers(auth: dict[str, str], body: bytes | None) -> dict[str, str]:
+    if body is not None:
+        return {**auth, "Content-Type": "application/json; charset=utf-8"}
+    return auth

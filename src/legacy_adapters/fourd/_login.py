@@ -22,7 +22,8 @@ from legacy_core.ports import LoginResult, LogoutOutcome
 from legacy_core.secrets import register_secret
 
 from ._errors import checked_json, error_context, raise_for_response
-from ._exchange import build_request, is_session_cookie, log_http
+from ._exchange import build_request, log_http
+from ._session_auth import is_session_cookie
 from ._transport import HttpRequest, HttpResponse, Transport
 
 __all__ = ["Credentials", "FourDLogin"]

@@ -1,0 +1,97 @@
+"""The session flow around one 4D request: cookie header, loss detection, adoption.
+
+httpx's idea of an auth flow: the exchange asks this object for the headers of a
+request and hands it every answer; it alone decides whether the session is gone and
+what to do about it (ADR 0012), through the provider's single-flight ``recover``:
+
+- a 401: nothing was applied; the cookie it set (if any) is the session to log in on;
+- a 402 on a request that carried a cookie: a stale or dead cookie the server could not
+  replace; nothing was applied;
+- a cookie set for another session on any answer: the server opened a new session
+  (ours was gone) and answered on it — keep it, or log it out if another one won.
+
+The provider logs out every session it will not keep; this module never drops a cookie.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import attrs
+
+from legacy_core.errors import LegacyError, LicenceExhausted, SessionExpired
+from legacy_core.model import Environment, Session
+from legacy_core.ports import RecoveryReason, SessionProvider
+
+from ._transport import HttpResponse
+
+__all__ = ["SessionAuth", "is_session_cookie", "pick_session_cookie"]
+
+
+def is_session_cookie(name: str) -> bool:
+    """Whether ``name`` is a 4D REST session cookie (``WASID4D`` or ``4DSID_<App>``)."""
+    return name.upper() == "WASID4D" or name.upper().startswith("4DSID")
+
+
+def pick_session_cookie(
+    set_cookies: tuple[tuple[str, str], ...], *, prefer: str | None = None
+) -> tuple[str, str] | None:
+    """Return the session cookie a response set (``prefer``'s name first, else the last)."""
+    candidates = [(n, v) for n, v in set_cookies if v and is_session_cookie(n)]
+    if prefer is not None:
+        same = [c for c in candidates if c[0] == prefer]
+        if same:
+            return same[-1]
+    return candidates[-1] if candidates else None
+
+
+@attrs.define
+class SessionAuth:
+    """Owns the session of the requests of one exchange: headers in, answers back."""
+
+    sessions: SessionProvider
+
+    def session(self, environment: Environment) -> Session:
+        """The session to send the first attempt with."""
+        return self.sessions.acquire(environment)
+
+    @staticmethod
+    def headers(session: Session) -> dict[str, str]:
+        """Exactly one cookie: this session's name and value, nothing else."""
+        return {"Cookie": session.cookie_header()}
+
+    @staticmethod
+    def new_cookie(session: Session, response: HttpResponse) -> tuple[str, str] | None:
+        """The session cookie ``response`` set, if it names another session than ours."""
+        cookie = pick_session_cookie(response.set_cookies, prefer=session.cookie_name)
+        if cookie is None or cookie == (session.cookie_name, session.cookie_value):
+            return None
+        return cookie
+
+    @staticmethod
+    def is_loss(error: LegacyError) -> bool:
+        """Whether ``error`` says the session is gone (401, or 402 with our cookie)."""
+        return isinstance(error, (SessionExpired, LicenceExhausted))
+
+    def recover(
+        self, session: Session, error: LegacyError, cookie: tuple[str, str] | None
+    ) -> Session:
+        """After a loss: the session to resend with (single-flight, in the provider)."""
+        reason: RecoveryReason = "401" if isinstance(error, SessionExpired) else "402"
+        return self.sessions.recover(session, reason=reason, cookie=cookie)
+
+    def answered(self, session: Session, cookie: tuple[str, str] | None) -> Session:
+        """After a good answer: adopt the cookie it set (ours was gone), if any."""
+        if cookie is None:
+            return session
+        return self.sessions.recover(session, reason="set-cookie", cookie=cookie)
+
+    def settle(self, session: Session, cookie: tuple[str, str] | None, error: LegacyError) -> None:
+        """After a failure that is raised: a cookie it set still took a licence."""
+        if cookie is None:
+            return
+        reason: RecoveryReason = "set-cookie"
+        if self.is_loss(error):
+            reason = "401" if isinstance(error, SessionExpired) else "402"
+        with contextlib.suppress(LegacyError):  # the original error is the one to raise
+            self.sessions.recover(session, reason=reason, cookie=cookie)
