@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import threading
 import weakref
 from collections.abc import Iterator
-from typing import Any
 
 import attrs
 
 from legacy_core._log import get_logger
+from legacy_core._session_records import decode_session, encode_session
 from legacy_core.clock import SystemClock
 from legacy_core.errors import LegacyError, LicenceExhausted, LockTimeout
 from legacy_core.licence import LicencePolicy, backoff_key
@@ -46,7 +45,6 @@ _log = get_logger()
 # delete (a stale holder must never match a newer session: ABA). A week is far beyond
 # any 4D session lifetime.
 _COUNTER_TTL = 7 * 24 * 3600.0
-_PAYLOAD_VERSION = 2
 # Cookie values stay redacted this long after they were last seen (a 4D session idles out
 # after its lifetime, at least an hour; a dead cookie opens nothing).
 _COOKIE_SECRET_TTL = 3 * 3600.0
@@ -728,48 +726,14 @@ class SharedSessionProvider:
     # -- payloads -------------------------------------------------------------------
 
     def _encode(self, session: Session) -> Versioned:
-        data = {
-            "v": _PAYLOAD_VERSION,
-            "environment": session.environment,
-            "base_url": session.base_url,
-            "cookie_name": session.cookie_name,
-            "cookie_value": session.cookie_value,
-            "lifetime": session.lifetime,
-            "obtained_at": session.obtained_at,
-            "last_used": session.last_used,
-        }
-        payload = json.dumps(data, separators=(",", ":")).encode()
-        if self.codec is not None:
-            payload = self.codec.encode(payload)
-        return Versioned(session.generation, payload)
+        return encode_session(session, self.codec)
 
     def _read(self, environment: Environment) -> tuple[Versioned | None, Session | None]:
         versioned = self.store.get(environment.session_key)
         if versioned is None:
             return None, None
         try:
-            payload = versioned.payload
-            if self.codec is not None:
-                payload = self.codec.decode(payload)
-            data: dict[str, Any] = json.loads(payload)
-            if data.get("base_url") != environment.base_url:
-                msg = "stored session belongs to another base URL"
-                raise ValueError(msg)  # noqa: TRY301 - handled with the other decode failures below
-            lifetime = max(float(data["lifetime"]), 1.0)
-            obtained_at = float(data["obtained_at"])
-            # Version 1 payloads have no last use: count from the login, as they did.
-            last_used = float(data.get("last_used", obtained_at))
-            session = Session(
-                environment=environment.name,
-                base_url=environment.base_url,
-                cookie_name=str(data["cookie_name"]),
-                cookie_value=str(data["cookie_value"]),
-                generation=versioned.generation,
-                lifetime=lifetime,
-                obtained_at=obtained_at,
-                expires_at=last_used + self._window(lifetime),
-                last_used=last_used,
-            )
+            session = decode_session(environment, versioned, self.codec, self._window)
         except (ValueError, KeyError, TypeError):
             _undecodable(environment, versioned)
             return versioned, None
