@@ -23,8 +23,8 @@ test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests contracts benchmarks
-	$(BIN)/ruff format --check src tests contracts benchmarks
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
 # The CI matrix (noxfile.py): latest stack, pyERP's pinned stack (Python 3.11, pandas 2.2,

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from contracts.reader import ContractFixtures, TableReaderContract, load_contract_tables
-from contracts.writer import FieldWriterContract
 
 from fourd_emulator import EmulatorServer
 from legacy_adapters.fourd import FourDBackend
+from legacy_adapters.testing.contracts.reader import (
+    ContractFixtures,
+    TableReaderContract,
+    load_contract_tables,
+)
+from legacy_adapters.testing.contracts.writer import FieldWriterContract
 from legacy_core.ports import FieldWriter, TableReader
 
 from .conftest import BackendFactory

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from contracts import CONTRACT_TABLES
 
 from legacy_adapters.memory import MemoryBackend, MemoryTable
+from legacy_adapters.testing.contracts import CONTRACT_TABLES
 from legacy_core.clock import ManualClock
 
 

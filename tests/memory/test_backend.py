@@ -10,11 +10,11 @@ from typing import Any
 
 import attrs
 import pytest
-from contracts.reader import ARTIKEL, CONTRACT_TABLES, LAGER, artikel_key
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from legacy_adapters.memory import MemoryBackend, MemoryTable
+from legacy_adapters.testing.contracts.reader import ARTIKEL, CONTRACT_TABLES, LAGER, artikel_key
 from legacy_core.clock import ManualClock
 from legacy_core.errors import (
     ConfigurationError,

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from contracts import ContractFixtures, FieldWriterContract, TableReaderContract
 
 from legacy_adapters.memory import MemoryBackend
+from legacy_adapters.testing.contracts import (
+    ContractFixtures,
+    FieldWriterContract,
+    TableReaderContract,
+)
 from legacy_core.clock import ManualClock
 from legacy_core.ports import FieldWriter, TableReader
 

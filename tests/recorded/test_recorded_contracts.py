@@ -18,17 +18,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from contracts import (
-    ContractFixtures,
-    FieldWriterContract,
-    TableReaderContract,
-    load_contract_tables,
-)
 from recorded_support import DEAD_URL, build_backend
 
 from fourd_emulator import EmulatorConfig, EmulatorServer, serve
 from legacy_adapters.fourd import FourDBackend, RequestsTransport
 from legacy_adapters.recorded import Cassette, Recorder, Replayer
+from legacy_adapters.testing.contracts import (
+    ContractFixtures,
+    FieldWriterContract,
+    TableReaderContract,
+    load_contract_tables,
+)
 from legacy_core.ports import FieldWriter, TableReader
 
 pytestmark = pytest.mark.integration

@@ -6,10 +6,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from contracts import CONTRACT_TABLES, ContractFixtures, FieldWriterContract, TableReaderContract
 from recorded_support import ScriptedTransport, json_response, make_request
 
 from legacy_adapters.recorded import Cassette, RecordedTables, Recorder, infer_type
+from legacy_adapters.testing.contracts import (
+    CONTRACT_TABLES,
+    ContractFixtures,
+    FieldWriterContract,
+    TableReaderContract,
+)
 from legacy_core.clock import ManualClock
 from legacy_core.errors import StampConflict
 from legacy_core.model import FieldUpdate, Query

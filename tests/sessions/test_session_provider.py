@@ -11,12 +11,6 @@ from typing import Any
 import attrs
 import pytest
 import redis
-from contracts.sessions import (
-    LIVE,
-    CountingLogin,
-    ProviderFixtures,
-    SessionProviderContract,
-)
 from structlog.testing import capture_logs
 from tests.sessions import _support
 from tests.sessions._support import RedisDb
@@ -26,6 +20,12 @@ from legacy_adapters.stores import (
     FileSessionStore,
     MemorySessionStore,
     RedisSessionStore,
+)
+from legacy_adapters.testing.contracts.sessions import (
+    LIVE,
+    CountingLogin,
+    ProviderFixtures,
+    SessionProviderContract,
 )
 from legacy_core.clock import ManualClock
 from legacy_core.errors import LicenceExhausted

@@ -10,12 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from contracts.sessions import (
-    ProcessStoreFixtures,
-    SessionStoreContract,
-    SessionStoreProcessContract,
-    StoreFixtures,
-)
 from tests.sessions import _support
 from tests.sessions._support import RedisDb
 
@@ -27,6 +21,12 @@ from legacy_adapters.stores import (
     default_session_dir,
 )
 from legacy_adapters.testing import free_port
+from legacy_adapters.testing.contracts.sessions import (
+    ProcessStoreFixtures,
+    SessionStoreContract,
+    SessionStoreProcessContract,
+    StoreFixtures,
+)
 from legacy_core.errors import ConfigurationError, ServerUnavailable
 from legacy_core.ports import SessionStore, Versioned
 

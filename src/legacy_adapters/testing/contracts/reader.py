@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -185,16 +186,19 @@ def artikel_row(nummer: int) -> Mapping[str, Any]:
 
 
 class ContractFixtures:
-    """The fixtures a contract reaches the adapter through; each adapter overrides all of them.
+    """The fixtures a contract reaches the adapter through; only ``reader`` is required.
 
-    ``reader``/``writer`` must serve :data:`CONTRACT_TABLES` in ``contract_env``, loaded
-    fresh for every test (writes must not leak from one test into the next).
+    ``reader`` must serve :data:`CONTRACT_TABLES` in ``contract_env`` (``"live"`` by
+    default), loaded fresh for every test (writes must not leak from one test into the
+    next). The others have defaults an adapter overrides when it differs: ``writer`` is the
+    reader itself when it is a FieldWriter, no default page size is promised, ``Raw``
+    filters are not evaluated, and time passes by really sleeping.
     """
 
     @pytest.fixture
     def contract_env(self) -> str:
         """The environment name the dataset is loaded in."""
-        raise NotImplementedError("override contract_env in the adapter's fixtures")
+        return "live"
 
     @pytest.fixture
     def reader(self) -> TableReader:
@@ -202,24 +206,27 @@ class ContractFixtures:
         raise NotImplementedError("override reader in the adapter's fixtures")
 
     @pytest.fixture
-    def writer(self) -> FieldWriter:
-        """A FieldWriter on the same data as ``reader``."""
-        raise NotImplementedError("override writer in the adapter's fixtures")
+    def writer(self, reader: TableReader) -> FieldWriter:
+        """A FieldWriter on the same data as ``reader`` (by default the reader itself)."""
+        if not isinstance(reader, FieldWriter):
+            msg = f"{type(reader).__name__} is no FieldWriter: override the writer fixture"
+            raise NotImplementedError(msg)
+        return reader
 
     @pytest.fixture
     def default_page_size(self) -> int | None:
         """Capability: the page size without ``top`` (4D: 100), or None if not promised."""
-        raise NotImplementedError("override default_page_size in the adapter's fixtures")
+        return None
 
     @pytest.fixture
     def raw_filters(self) -> bool:
         """Capability: whether the adapter evaluates ``Raw`` filter text."""
-        raise NotImplementedError("override raw_filters in the adapter's fixtures")
+        return False
 
     @pytest.fixture
     def advance_time(self) -> Callable[[float], None]:
-        """Move the adapter's clock forward by some seconds (a ManualClock, or a real sleep)."""
-        raise NotImplementedError("override advance_time in the adapter's fixtures")
+        """Move the adapter's clock forward by some seconds (default: really sleep)."""
+        return time.sleep
 
 
 def nummern(page: Page) -> list[int]:

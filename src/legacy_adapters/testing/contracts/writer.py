@@ -13,7 +13,14 @@ from typing import Any
 import attrs
 import pytest
 
-from contracts.reader import ARTIKEL, INACTIVE, LAGER, ContractFixtures, artikel_key, nummern
+from legacy_adapters.testing.contracts.reader import (
+    ARTIKEL,
+    INACTIVE,
+    LAGER,
+    ContractFixtures,
+    artikel_key,
+    nummern,
+)
 from legacy_core.errors import (
     InvalidQuery,
     PartialWrite,

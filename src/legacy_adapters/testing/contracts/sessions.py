@@ -399,7 +399,7 @@ class SessionStoreProcessContract(ProcessStoreFixtures):
     ) -> None:
         """A lock holder killed with SIGKILL blocks the next taker for at most the lock ttl."""
         ttl = max(ttl_resolution, 0.5)
-        ready = mp_context.Event()  # type: ignore[attr-defined]
+        ready = mp_context.Event()
         proc = mp_context.Process(target=_store_hold_lock, args=(store_factory, ttl, ready))  # type: ignore[attr-defined]
         proc.start()
         try:

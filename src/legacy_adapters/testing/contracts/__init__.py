@@ -11,9 +11,13 @@ import pytest
 
 # The contract modules are not test modules: ask pytest to rewrite their asserts anyway, so
 # a failing contract shows the compared values. Must run before the imports below.
-pytest.register_assert_rewrite("contracts.reader", "contracts.sessions", "contracts.writer")
+pytest.register_assert_rewrite(
+    "legacy_adapters.testing.contracts.reader",
+    "legacy_adapters.testing.contracts.sessions",
+    "legacy_adapters.testing.contracts.writer",
+)
 
-from contracts.reader import (  # noqa: E402
+from legacy_adapters.testing.contracts.reader import (  # noqa: E402
     CONTRACT_TABLES,
     ContractFixtures,
     ContractTable,
@@ -21,7 +25,7 @@ from contracts.reader import (  # noqa: E402
     TableReaderContract,
     load_contract_tables,
 )
-from contracts.writer import FieldWriterContract  # noqa: E402
+from legacy_adapters.testing.contracts.writer import FieldWriterContract  # noqa: E402
 
 __all__ = [
     "CONTRACT_TABLES",
