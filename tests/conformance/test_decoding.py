@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -667,7 +667,7 @@ class TestWrites:
         assert ("1", 12, "Denise") == (err.key, err.current_stamp, err.current["firstname"])
         assert (1263, 1046, 1517) == err.codes
 
-    ATOMIC: dict[str, tuple[list[str], type[LegacyError], tuple[int, ...]]] = {  # noqa: RUF012
+    ATOMIC: ClassVar[dict[str, tuple[list[str], type[LegacyError], tuple[int, ...]]]] = {
         "atomic_failure__docs_v17_entities_validation.json": (
             ["1", "2"],
             WriteRejected,
