@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench emulator clean
+.PHONY: install demo test lint matrix bench emulator clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests contracts benchmarks
 	$(BIN)/mypy
 
+# The CI matrix (noxfile.py): latest stack, pyERP's pinned stack (Python 3.11, pandas 2.2,
+# Django 5.1, redis 5, no pyarrow, no extras) and a bare install; NOX_ARGS picks sessions.
+NOX_ARGS ?=
+matrix: $(STAMP)
+	$(BIN)/nox $(NOX_ARGS)
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
@@ -34,4 +40,4 @@ emulator: $(STAMP)
 	$(BIN)/legacy-api emulator --port 8080
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .nox build dist .pytest_cache .mypy_cache .ruff_cache

@@ -606,6 +606,18 @@ class SessionProviderContract(ProviderFixtures):
         assert first.cookie_value == idle.acquire(LIVE).cookie_value
         assert 1 == login.count
 
+    def test_continuous_use_reaches_the_store(self, provider_factory: ProviderFactory) -> None:
+        """Uses every 2 s for 90 minutes are written through: another process still reuses it."""
+        clock = ManualClock()
+        login = CountingLogin(lifetime=3600.0)
+        busy, other = provider_factory(login, clock=clock), provider_factory(login, clock=clock)
+        first = busy.acquire(LIVE)
+        for _ in range(2700):
+            clock.advance(2.0)
+            busy.acquire(LIVE)
+        assert first.cookie_value == other.acquire(LIVE).cookie_value
+        assert 1 == login.count
+
     def test_idle_expiry_triggers_one_relogin_and_logs_the_old_one_out(
         self, provider_factory: ProviderFactory
     ) -> None:

@@ -14,7 +14,13 @@ import attrs
 import pytest
 
 from contracts.reader import ARTIKEL, INACTIVE, LAGER, ContractFixtures, artikel_key, nummern
-from legacy_core.errors import InvalidQuery, RecordNotFound, StampConflict, UnknownTable
+from legacy_core.errors import (
+    InvalidQuery,
+    PartialWrite,
+    RecordNotFound,
+    StampConflict,
+    UnknownTable,
+)
 from legacy_core.model import FieldUpdate, Query, WriteResult
 from legacy_core.ports import FieldWriter, TableReader
 
@@ -155,19 +161,45 @@ class FieldWriterContract(ContractFixtures):
             writer.write(batch, atomic=True)
         assert before == reader.get_record(contract_env, ARTIKEL, artikel_key(1001))
 
-    def test_not_atomic_keeps_earlier_updates(
+    def test_not_atomic_reports_every_outcome(
         self, writer: FieldWriter, reader: TableReader, contract_env: str
     ) -> None:
-        """Without ``atomic`` the updates before a failing one stay applied."""
+        """Without ``atomic`` the others are saved around a failing one; PartialWrite says which."""
         stale = self.stamp(reader, contract_env, 1002) + 100
         batch = [
             self.update(contract_env, 1001, {"Bestand": 99}),
             self.update(contract_env, 1002, {"Bestand": 99}, stale),
+            self.update(contract_env, 1003, {"Bestand": 98}),
+            FieldUpdate(ARTIKEL, "F" * 32, {"Bestand": 1}, environment=contract_env),
         ]
-        with pytest.raises(StampConflict):
+        with pytest.raises(PartialWrite) as info:
             writer.write(batch)
+        outcomes = info.value.outcomes
+        assert ["saved", "conflict", "saved", "rejected"] == [o.status for o in outcomes]
+        assert [0, 1, 2, 3] == [o.index for o in outcomes]
+        assert isinstance(outcomes[1].error, StampConflict)
+        assert isinstance(outcomes[3].error, RecordNotFound)
+        assert outcomes[2].result is not None
+        assert 98 == reader.get_record(contract_env, ARTIKEL, artikel_key(1003))["Bestand"]
+        assert outcomes[2].result.stamp == self.stamp(reader, contract_env, 1003)
         assert 99 == reader.get_record(contract_env, ARTIKEL, artikel_key(1001))["Bestand"]
         assert 0 == reader.get_record(contract_env, ARTIKEL, artikel_key(1002))["Bestand"]
+        assert not info.value.not_applied
+        assert contract_env == info.value.environment
+
+    def test_not_atomic_all_failing_is_not_applied(
+        self, writer: FieldWriter, reader: TableReader, contract_env: str
+    ) -> None:
+        """A batch in which every update fails reports each one and says nothing was applied."""
+        stale = self.stamp(reader, contract_env, 1004) + 100
+        batch = [
+            self.update(contract_env, 1004, {"Bestand": 97}, stale),
+            FieldUpdate(ARTIKEL, "F" * 32, {"Bestand": 1}, environment=contract_env),
+        ]
+        with pytest.raises(PartialWrite) as info:
+            writer.write(batch)
+        assert ["conflict", "rejected"] == [o.status for o in info.value.outcomes]
+        assert info.value.not_applied
 
     def test_compare_and_set_under_threads(
         self, writer: FieldWriter, reader: TableReader, contract_env: str

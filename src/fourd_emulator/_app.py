@@ -527,8 +527,8 @@ class Emulator:
 
     def _credentials(self, req: _Request) -> str | None:
         """Return the user of good ``$directory/login`` headers (None: bad credentials)."""
-        user = str(req.environ.get("HTTP_USERNAME_4D", ""))
-        password = str(req.environ.get("HTTP_PASSWORD_4D", ""))
+        user = _utf8_header(req.environ.get("HTTP_USERNAME_4D", ""))
+        password = _utf8_header(req.environ.get("HTTP_PASSWORD_4D", ""))
         return user if user and self.config.users.get(user) == password else None
 
     def _before_login(self, req: _Request, *, login: bool) -> Response | None:
@@ -1235,6 +1235,15 @@ CATALOG_TYPES = frozenset(
 def _no_generator(_ctx: GenContext, _index: int, _rng: random.Random) -> dict[str, Any]:
     msg = "tables added with add_table have no generated rows"
     raise AssertionError(msg)
+
+
+def _utf8_header(raw: object) -> str:
+    """A header value as 4D reads it: WSGI hands over Latin-1, the client sent UTF-8."""
+    text = str(raw or "")
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
 
 
 def _cookie_parts(environ: Mapping[str, Any]) -> list[str]:

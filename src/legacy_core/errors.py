@@ -2,15 +2,22 @@
 
 Every error carries the context an operator needs (environment, table, HTTP status,
 request id, method, path, a truncated body and the 4D error codes) and never a cookie
-value or password: adapters pass bodies through :func:`legacy_core.secrets.redact` first.
+value or password: its message, entries and body pass through
+:func:`legacy_core.secrets.redact` when it is built.
 What lives here: exception classes only; the mapping from HTTP/4D to these classes lives
 in the adapters.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from legacy_core.secrets import redact
+
+if TYPE_CHECKING:
+    from legacy_core.model import WriteOutcome
 
 __all__ = [
     "AuthenticationFailed",
@@ -22,6 +29,7 @@ __all__ = [
     "LegacyError",
     "LicenceExhausted",
     "LockTimeout",
+    "PartialWrite",
     "ProtocolError",
     "RecordNotFound",
     "ServerBusy",
@@ -91,15 +99,19 @@ class LegacyError(Exception):
         retry_after: float | None = None,
         not_applied: bool = False,
     ) -> None:
-        self.message = message
+        # A server may echo the request (cookie, password) into any of these: every
+        # registered secret is scrubbed here, so str/repr/pickles/logs never carry one.
+        self.message = redact(message)
         self.environment = environment
         self.table = table
         self.status = status
         self.request_id = request_id
         self.method = method
-        self.path = path
-        self.body = _truncate(body)
-        self.errors = tuple(errors)
+        self.path = redact(path) if path else path
+        self.body = _truncate(redact(body) if isinstance(body, str) else body)
+        self.errors = tuple(
+            FourDErrorEntry(e.code, redact(e.message), redact(e.component)) for e in errors
+        )
         self.retry_after = retry_after
         # True when the server certainly did not apply the request (refused before
         # sending, 503, 402, 401): the only case where a write may be retried.
@@ -175,7 +187,7 @@ def _rebuild(cls: type[LegacyError], message: str, state: dict[str, Any]) -> Leg
 def _truncate(body: str | bytes | None) -> str | None:
     if body is None or body in ("", b""):
         return None
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = redact(body.decode("utf-8", "replace")) if isinstance(body, bytes) else body
     text = " ".join(text.split())
     return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT] + "…"
 
@@ -281,3 +293,58 @@ class StampConflict(LegacyError):
 
 class WriteRejected(LegacyError):
     """The server refused a write (``__STATUS.success == false``) for another reason."""
+
+
+class PartialWrite(LegacyError):
+    """Some updates of a batch were saved and some were not: ``outcomes`` says which.
+
+    One :class:`~legacy_core.model.WriteOutcome` per input update, in input order: resend
+    only those that are not ``applied`` (and read back the ``unknown`` ones first).
+    ``not_applied`` is true only when no update was saved.
+    """
+
+    def __init__(
+        self, message: str, *, outcomes: Sequence[WriteOutcome] = (), **context: Any
+    ) -> None:
+        self.outcomes: tuple[WriteOutcome, ...] = tuple(outcomes)
+        super().__init__(message, **context)
+
+    @classmethod
+    def of(cls, outcomes: Sequence[WriteOutcome], *, environment: str | None) -> PartialWrite:
+        """Build the error for ``outcomes``, its first line counting them by status."""
+        counts: Counter[str] = Counter(o.status for o in outcomes)
+        tables = sorted({o.table for o in outcomes})
+        failed = [o for o in outcomes if not o.applied]
+        parts = [f"{counts[s]} {s.replace('_', ' ')}" for s in _ORDER if counts[s] and s != "saved"]
+        first = failed[0] if failed else None
+        cause = ""
+        if first is not None and first.error is not None:
+            head = (str(first.error).splitlines() or [""])[0]
+            cause = f"; first: #{first.index} {first.table}[{first.key}]: {head}"
+        msg = (
+            f"{environment or '?'}: {counts['saved']} of {len(outcomes)} updates of "
+            f"{', '.join(tables)} saved, {', '.join(parts) or 'none failed'}{cause}"
+        )
+        return cls(
+            msg,
+            outcomes=outcomes,
+            environment=environment,
+            table=tables[0] if len(tables) == 1 else None,
+            not_applied=counts["saved"] == 0 and counts["unknown"] == 0,
+        )
+
+    @property
+    def saved(self) -> list[WriteOutcome]:
+        """The outcomes that were applied."""
+        return [o for o in self.outcomes if o.applied]
+
+    @property
+    def failed(self) -> list[WriteOutcome]:
+        """The outcomes that were not (certainly) applied."""
+        return [o for o in self.outcomes if not o.applied]
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "outcomes": self.outcomes}
+
+
+_ORDER: tuple[str, ...] = ("saved", "conflict", "rejected", "not_sent", "unknown")

@@ -49,6 +49,11 @@ class FrameBuilder:
 
     columns: Sequence[str] = ()
     dtype_backend: DtypeBackend = "default"
+    like_records: bool = False
+    """Build exactly what ``pd.DataFrame(records)`` builds from all pages (what pyERP's
+    ``WSZ_api`` returned): pandas' own inference per column, ``NaN`` for a key a record
+    lacks and ``None`` for an explicit null, columns in first-appearance order, on any
+    pandas version and with or without pyarrow. Raw reads use it (ADR 0016)."""
     _order: dict[str, None] = attrs.field(init=False, factory=dict)
     _chunks: dict[str, list[_Chunk]] = attrs.field(init=False, factory=dict)
     _rows: int = attrs.field(init=False, default=0)
@@ -60,7 +65,12 @@ class FrameBuilder:
 
     @property
     def _use_arrow(self) -> bool:
-        return HAS_ARROW and self.dtype_backend != "numpy"
+        return HAS_ARROW and self.dtype_backend != "numpy" and not self.like_records
+
+    @property
+    def _absent(self) -> Any:
+        # pd.DataFrame(list_of_dicts) fills a missing key with NaN, an explicit null stays None.
+        return np.nan if self.like_records else None
 
     def reset(self) -> None:
         """Forget every page added (a snapshot was rebuilt: start over)."""
@@ -82,7 +92,8 @@ class FrameBuilder:
             for r in records:
                 seen.update(dict.fromkeys(r))
             names = list(seen)
-            columns = [[r.get(name) for r in records] for name in names]
+            absent = self._absent
+            columns = [[r.get(name, absent) for r in records] for name in names]
         for name, values in zip(names, columns, strict=True):
             if name not in self._order:
                 self._order[name] = None
@@ -112,6 +123,8 @@ class FrameBuilder:
 
     def build(self) -> pd.DataFrame:
         """Build the DataFrame of every page added, columns in server order."""
+        if self.like_records:
+            return self._build_like_records()
         if self._rows == 0:
             return pd.DataFrame(columns=list(self.columns or self._order))
         order = _column_order(list(self._order), self.columns)
@@ -120,6 +133,28 @@ class FrameBuilder:
             data[name] = self._column(self._chunks.pop(name))
         self.reset()
         return pd.DataFrame(data, copy=False)
+
+    def _build_like_records(self) -> pd.DataFrame:
+        if self._rows == 0:
+            # pd.DataFrame([]) has no columns; requested fields still name the empty frame's.
+            return pd.DataFrame(columns=list(self.columns)) if self.columns else pd.DataFrame()
+        # A dict of lists goes through the same per-column inference as a list of dicts
+        # (tests/client/test_frames_like_records.py holds the two against each other).
+        absent = self._absent
+        data: dict[str, list[Any]] = {}
+        for name in list(self._order):
+            chunks = self._chunks.pop(name)
+            values: list[Any] = []
+            for chunk in chunks:
+                if isinstance(chunk, int):
+                    values.extend(itertools.repeat(absent, chunk))
+                else:
+                    values.extend(chunk)
+            data[name] = values
+        rows = self._rows
+        self.reset()
+        # Records without any attribute still count as rows, as in pd.DataFrame([{}]).
+        return pd.DataFrame(data) if data else pd.DataFrame([{}] * rows)
 
     def _column(self, chunks: list[_Chunk]) -> Any:
         if self._use_arrow and not any(isinstance(c, list) for c in chunks):
@@ -130,6 +165,10 @@ class FrameBuilder:
         values = np.fromiter(_iter_values(chunks), dtype=object, count=total)
         if self.dtype_backend == "numpy":
             return pd.Series(values).infer_objects()
+        if not HAS_ARROW:
+            # Without pyarrow (pyERP's stack) pandas infers ints, floats and bools itself,
+            # as pd.DataFrame(records) would, instead of leaving every column object.
+            return pd.Series(values.tolist())
         return pd.Series(values, dtype=object)
 
     def _arrow_column(self, chunks: list[_Chunk]) -> Any:
@@ -155,6 +194,8 @@ class FrameBuilder:
 
 def _columns_uniform(records: Sequence[Mapping[str, Any]], names: list[str]) -> list[Sequence[Any]]:
     # itemgetter + zip run in C: several times faster than one comprehension per column.
+    if not names:
+        return []  # records without any attribute ({}): rows, but no column
     if len(names) == 1:
         return [[r[names[0]] for r in records]]
     rows = map(itemgetter(*names), records)
@@ -193,8 +234,9 @@ def records_to_frame(
     *,
     columns: Sequence[str] = (),
     dtype_backend: DtypeBackend = "default",
+    like_records: bool = False,
 ) -> pd.DataFrame:
     """Convert one list of records (a page, a test fixture) the same way a read does."""
-    builder = FrameBuilder(columns=columns, dtype_backend=dtype_backend)
+    builder = FrameBuilder(columns=columns, dtype_backend=dtype_backend, like_records=like_records)
     builder.add(records)
     return builder.build()

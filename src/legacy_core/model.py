@@ -7,13 +7,21 @@ adapters' converters); only what every adapter and the facade agree on.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from legacy_core.errors import ConfigurationError, InvalidQuery
+from legacy_core.errors import (
+    ConfigurationError,
+    InvalidQuery,
+    RecordNotFound,
+    StampConflict,
+    UnknownTable,
+    WriteRejected,
+)
 
 if TYPE_CHECKING:
     from legacy_core.query import Filter
@@ -22,11 +30,15 @@ __all__ = [
     "Environment",
     "FieldUpdate",
     "OrderBy",
+    "OutcomeStatus",
     "Page",
     "Query",
     "Record",
     "Session",
+    "WriteOutcome",
     "WriteResult",
+    "outcome_status",
+    "request_outcome",
     "validate_identifier",
 ]
 
@@ -263,11 +275,31 @@ class FieldUpdate:
         if not value:
             msg = f"update of {self.table}[{self.key}] sets no field"
             raise InvalidQuery(msg, table=self.table)
-        for name in value:
+        for name, item in value.items():
             validate_identifier(name, "field")
             if name.startswith("__"):
                 msg = f"{name} is managed by 4D and cannot be written"
                 raise InvalidQuery(msg, table=self.table)
+            if not _finite(item):
+                # JSON has no NaN or infinity: orjson would send null and 4D store it.
+                msg = (
+                    f"update of {self.table}[{self.key}]: {name} holds a NaN or infinite "
+                    "number, which 4D cannot store (send None for null)"
+                )
+                raise InvalidQuery(msg, table=self.table, not_applied=True)
+
+
+def _finite(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` holds no NaN or infinite float (nested objects included)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if depth > 50:
+        return True  # deeper nesting is refused by the encoder
+    if isinstance(value, Mapping):
+        return all(_finite(v, depth + 1) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v, depth + 1) for v in value)
+    return True
 
 
 @attrs.frozen
@@ -278,3 +310,46 @@ class WriteResult:
     key: str
     stamp: int
     record: Record = attrs.field(factory=dict, repr=False)
+
+
+OutcomeStatus = Literal["saved", "conflict", "rejected", "not_sent", "unknown"]
+"""``saved``: applied (new stamp); ``conflict``: stale ``__STAMP``, not applied (the error
+carries the current values); ``rejected``: refused by 4D or by us before sending, not
+applied; ``not_sent``: never reached the server; ``unknown``: its request failed after it
+was sent, so it may or may not have been applied (read it back before resending)."""
+
+
+@attrs.frozen
+class WriteOutcome:
+    """What became of one update of a batch, at its position in the input."""
+
+    index: int
+    table: str
+    key: str | None
+    status: OutcomeStatus
+    result: WriteResult | None = None
+    """The saved entity when ``status`` is ``saved``."""
+    error: Exception | None = attrs.field(default=None, eq=False)
+    """Why it was not saved (a LegacyError; StampConflict for a conflict)."""
+
+    @property
+    def applied(self) -> bool:
+        """Whether 4D certainly applied this update."""
+        return self.status == "saved"
+
+
+def outcome_status(error: Exception) -> OutcomeStatus:
+    """The outcome of an update the server answered for with ``error`` (not applied)."""
+    if isinstance(error, StampConflict):
+        return "conflict"
+    return "rejected"
+
+
+def request_outcome(error: Exception) -> OutcomeStatus:
+    """The outcome of an update whose whole request failed with ``error``."""
+    if isinstance(error, StampConflict):
+        return "conflict"
+    if isinstance(error, (WriteRejected, RecordNotFound, InvalidQuery, UnknownTable)):
+        return "rejected"  # the server (or we, before sending) refused it: not applied
+    not_applied = bool(getattr(error, "not_applied", False))
+    return "not_sent" if not_applied else "unknown"

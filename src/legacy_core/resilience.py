@@ -548,4 +548,5 @@ class CircuitBreaker:
 
     def _rejection(self, retry_after: float, why: str) -> CircuitOpen:
         msg = f"circuit breaker {self.name!r} is {why}: failing fast for {retry_after:.1f}s"
-        return CircuitOpen(msg, environment=self.name, retry_after=retry_after)
+        # Nothing was sent: a write refused here is certainly not applied.
+        return CircuitOpen(msg, environment=self.name, retry_after=retry_after, not_applied=True)

@@ -37,9 +37,19 @@ from legacy_core.errors import (
     InvalidQuery,
     LegacyError,
     LicenceExhausted,
+    PartialWrite,
     ProtocolError,
 )
-from legacy_core.model import Environment, FieldUpdate, Page, Query, Record, WriteResult
+from legacy_core.model import (
+    Environment,
+    FieldUpdate,
+    Page,
+    Query,
+    Record,
+    WriteOutcome,
+    WriteResult,
+    request_outcome,
+)
 from legacy_core.ports import Clock, FieldWriter, TableReader
 from legacy_core.query import Filter, Value, field
 from legacy_core.resilience import CircuitBreaker, RetryPolicy
@@ -207,10 +217,11 @@ class LegacyClient:
     ) -> pd.DataFrame:
         """Read ``table`` into a DataFrame, columns in server order.
 
-        ``raw=True`` keeps values exactly as 4D sent them (``D!M!YYYY`` strings);
-        otherwise the adapter decodes them (dates, times). Pages are converted one at a
-        time so memory stays near the size of the result. An empty result is an empty
-        frame with the requested ``fields`` as columns.
+        ``raw=True`` keeps values exactly as 4D sent them (``D!M!YYYY`` strings) and,
+        with the default ``dtype_backend``, builds what ``pd.DataFrame(entities)`` builds
+        (dtypes, ``NaN``/``None``, column order); otherwise the adapter decodes them.
+        Pages are converted one at a time so memory stays near the size of the result.
+        An empty result is an empty frame with the requested ``fields`` as columns.
         """
         spec = self._plan(
             table,
@@ -228,7 +239,12 @@ class LegacyClient:
         # pandas is imported on first use: the CLI's other commands start faster without it.
         from legacy_core.frames import FrameBuilder  # noqa: PLC0415
 
-        builder = FrameBuilder(columns=spec.query.attributes, dtype_backend=dtype_backend)
+        # Raw frames are what pd.DataFrame(entities) gives, on every stack (ADR 0016).
+        builder = FrameBuilder(
+            columns=spec.query.attributes,
+            dtype_backend=dtype_backend,
+            like_records=raw and dtype_backend == "default",
+        )
         with _gc_paused() if self.pause_gc else contextlib.nullcontext():
             for item in self._stream(spec, progress, dedupe=False):
                 if isinstance(item, _Restart):
@@ -369,8 +385,12 @@ class LegacyClient:
         ``max_request_size`` (and at most ``batch_size`` updates when given). Results come
         back in input order. Writes are retried only when the server certainly did not
         apply them. With ``atomic`` all updates must fit one request of one table
-        (4D ``$atomic``), else InvalidQuery before anything is sent; without it a failing
-        batch raises and the batches before it stay applied.
+        (4D ``$atomic``), else InvalidQuery before anything is sent, and a failure saves
+        nothing. Without it every update is attempted (4D saves the others of a batch when
+        one fails) and, if some were not saved, :class:`~legacy_core.errors.PartialWrite`
+        carries one outcome per input update: saved, conflict, rejected, not_sent or
+        unknown (a request that failed after sending). A request that fails as a whole
+        stops the later batches (``not_sent``). One update raises its own error.
         """
         if batch_size is not None and (
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
@@ -396,27 +416,71 @@ class LegacyClient:
                 )
                 raise InvalidQuery(msg, environment=env, table=table)
             plans.append((env, table, batches))
-        results: list[WriteResult | None] = [None] * len(items)
         started = self.clock.monotonic()
-        requests = 0
-        for env, table, batches in plans:
-            for batch in batches:
-                chunk = [items[i] for i in batch]
-                saved = self._write(env, table, chunk, atomic=atomic)
-                requests += 1
-                if len(saved) != len(chunk):
-                    msg = f"write of {len(chunk)} {table} entities returned {len(saved)} results"
-                    raise ProtocolError(msg, environment=env, table=table)
-                for i, result in zip(batch, saved, strict=True):
-                    results[i] = result
+        outcomes, requests = self._apply(plans, items, atomic=atomic)
+        done = [o for o in outcomes if o is not None]
+        failed = [o for o in done if not o.applied]
         _log.info(
             "legacy_api.write.done",
             updates=len(items),
             requests=requests,
             atomic=atomic,
+            saved=len(done) - len(failed),
+            failed=len(failed),
             elapsed=round(self.clock.monotonic() - started, 4),
         )
-        return [r for r in results if r is not None]
+        if failed and len(failed) == len(done) and all(o.error is done[0].error for o in done):
+            assert isinstance(done[0].error, LegacyError)
+            raise done[0].error  # one error for everything: nothing partial to report
+        if failed:
+            environments = {items[o.index].environment for o in done}
+            env_name = environments.pop() if len(environments) == 1 else None
+            raise PartialWrite.of(done, environment=env_name)
+        return [o.result for o in done if o.result is not None]
+
+    def _apply(
+        self,
+        plans: list[tuple[str, str, list[list[int]]]],
+        items: list[FieldUpdate],
+        *,
+        atomic: bool,
+    ) -> tuple[list[WriteOutcome | None], int]:
+        """Send the batches; one outcome per item, and how many requests were made."""
+        outcomes: list[WriteOutcome | None] = [None] * len(items)
+        requests = 0
+        stopped: LegacyError | None = None
+        for env, table, batches in plans:
+            for batch in batches:
+                if stopped is not None:
+                    for i in batch:
+                        outcomes[i] = WriteOutcome(
+                            i, table, items[i].key, "not_sent", error=stopped
+                        )
+                    continue
+                requests += 1
+                try:
+                    saved = self._write(env, table, [items[i] for i in batch], atomic=atomic)
+                except PartialWrite as partial:
+                    for i, o in zip(batch, partial.outcomes, strict=True):
+                        outcomes[i] = attrs.evolve(o, index=i)
+                    continue
+                except LegacyError as err:
+                    if atomic or len(items) == 1:
+                        raise
+                    status = request_outcome(err) if len(batch) == 1 else None
+                    if status is None or status in {"not_sent", "unknown"}:
+                        # The request failed as a whole: stop, later batches stay unsent.
+                        status = "not_sent" if err.not_applied else "unknown"
+                        stopped = err
+                    for i in batch:
+                        outcomes[i] = WriteOutcome(i, table, items[i].key, status, error=err)
+                    continue
+                if len(saved) != len(batch):
+                    msg = f"write of {len(batch)} {table} entities returned {len(saved)} results"
+                    raise ProtocolError(msg, environment=env, table=table)
+                for i, result in zip(batch, saved, strict=True):
+                    outcomes[i] = WriteOutcome(i, table, items[i].key, "saved", result=result)
+        return outcomes, requests
 
     def _write(
         self, env: str, table: str, chunk: list[FieldUpdate], *, atomic: bool

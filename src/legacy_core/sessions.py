@@ -45,6 +45,9 @@ _log = get_logger()
 # any 4D session lifetime.
 _COUNTER_TTL = 7 * 24 * 3600.0
 _PAYLOAD_VERSION = 2
+# Cookie values stay redacted this long after they were last seen (a 4D session idles out
+# after its lifetime, at least an hour; a dead cookie opens nothing).
+_COOKIE_SECRET_TTL = 3 * 3600.0
 
 _STAT_NAMES = (
     "logins",
@@ -113,8 +116,8 @@ def _undecodable(environment: Environment, versioned: Versioned) -> None:
 class SharedSessionProvider:
     """Hands out one shared session per environment and keeps it to one 4D licence.
 
-    ``acquire`` answers from a per-process cache for ``recheck_interval`` seconds after
-    its last look at the store. A session's expiry is *idle*-based, as on the server:
+    ``acquire`` reads the store (or trusts a per-process cache for ``recheck_interval``
+    seconds after its last look). A session's expiry is *idle*-based, as on the server:
     its last use is written to the store at most every ``touch_interval`` seconds, and a
     session is replaced only when the server says it is gone (``recover``) or it has been
     idle for longer than its lifetime minus ``margin``; the idle one is logged out
@@ -136,8 +139,10 @@ class SharedSessionProvider:
     codec: Codec | None = None
     lock_ttl: float = 30.0
     lock_wait: float = 60.0
-    recheck_interval: float = 1.0
-    """Seconds the per-process cache is trusted without reading the store."""
+    recheck_interval: float = 0.0
+    """Seconds the per-process cache is trusted without reading the store. 0 (the default)
+    reads it on every acquire, so a session another process replaced is used at once
+    instead of opening one more 4D session per process after a loss (ADR 0012)."""
     licence_grace: tuple[float, ...] = (0.1, 0.3, 0.6)
     """Waits before the login is retried after a 402, before the shared backoff starts."""
     licence_backoff: float = 30.0
@@ -225,7 +230,7 @@ class SharedSessionProvider:
         if cookie is None and reason == "set-cookie":
             return session
         if cookie is not None:
-            register_secret(cookie[1])
+            register_secret(cookie[1], ttl=_COOKIE_SECRET_TTL)
         orphans: list[_Orphan] = []
         self._enter_gate(key)
         try:
@@ -536,7 +541,7 @@ class SharedSessionProvider:
         *,
         on_existing: tuple[str, str] | None,
     ) -> Session:
-        register_secret(result.cookie_value)
+        register_secret(result.cookie_value, ttl=_COOKIE_SECRET_TTL)
         session = self._new_session(environment, result, versioned)
         key = environment.session_key
         expected = versioned.generation if versioned is not None else None
@@ -652,9 +657,10 @@ class SharedSessionProvider:
             self._stats[name] += 1
 
     def _remember(self, session: Session, *, last_used: float) -> None:
+        # touched_at is what the store holds: a local use not written yet stays due.
         key = _environment_of(session).session_key
         with self._guard:
-            self._local[key] = _Local(session, self.clock.monotonic(), last_used, last_used)
+            self._local[key] = _Local(session, self.clock.monotonic(), last_used, session.last_used)
 
     def _forget(self, key: str, generation: int) -> None:
         with self._guard:
@@ -678,9 +684,10 @@ class SharedSessionProvider:
     def _pass_gate(self, key: str) -> None:
         # While a loss is being recovered, new requests of this process would carry the
         # dead cookie and make the server open a session each: wait for the new one.
+        if key not in self._gates:  # the common case, without taking the condition's lock
+            return
         with self._gate_cv:
-            if key in self._gates:
-                self._gate_cv.wait_for(lambda: key not in self._gates, timeout=self.lock_wait)
+            self._gate_cv.wait_for(lambda: key not in self._gates, timeout=self.lock_wait)
 
     def _local_lock(self, key: str) -> threading.Lock:
         with self._guard:
@@ -760,7 +767,7 @@ class SharedSessionProvider:
         except (ValueError, KeyError, TypeError):
             _undecodable(environment, versioned)
             return versioned, None
-        register_secret(session.cookie_value)
+        register_secret(session.cookie_value, ttl=_COOKIE_SECRET_TTL)
         return versioned, session
 
     # -- licence backoff ------------------------------------------------------------

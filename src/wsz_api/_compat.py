@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from legacy_core._log import get_logger
 from legacy_core.errors import InvalidQuery
 from legacy_core.query import Raw
 
@@ -26,13 +27,14 @@ __all__ = [
 
 
 _warned_sites: set[tuple[str, int]] = set()
+_log = get_logger()
 
 
 class WszApiWarning(UserWarning):
     """A legacy argument was accepted but ignored; the message says what happens instead."""
 
 
-def deprecated(old: str, modern: str) -> None:
+def deprecated(old: str, modern: str, *, depth: int = 0) -> None:
     """Warn once per call site that ``old`` is deprecated in favour of ``modern``.
 
     Called directly from each public function, so ``stacklevel=3`` points at the
@@ -40,13 +42,21 @@ def deprecated(old: str, modern: str) -> None:
     changes the warning filters (pandas does so inside its calls), so the call sites
     already warned about are remembered here.
     """
-    caller = sys._getframe(2)  # the frame that called the public function
+    caller = sys._getframe(2 + depth)  # the frame that called the public function
     site = (caller.f_code.co_filename, caller.f_lineno)
     if site in _warned_sites:
         return
     _warned_sites.add(site)
     msg = f"wsz_api: {old} is deprecated; use {modern} (see docs/migration.md)"
-    warnings.warn(msg, DeprecationWarning, stacklevel=3)
+    warnings.warn(msg, DeprecationWarning, stacklevel=3 + depth)
+    # Django and management commands hide DeprecationWarning: the same notice, once per
+    # call site, through the library logger where their LOGGING shows it.
+    _log.warning(
+        "legacy_api.wsz.deprecated",
+        call=old,
+        replacement=modern,
+        site=f"{caller.f_code.co_filename}:{caller.f_lineno}",
+    )
 
 
 def warn_extras(function: str, extra: Mapping[str, object], *, depth: int = 0) -> None:

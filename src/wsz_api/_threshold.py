@@ -20,6 +20,7 @@ __all__ = [
     "MODIFIED_FIELD",
     "created_since",
     "new_data_filter",
+    "new_data_only_default",
     "new_data_threshold",
 ]
 
@@ -63,3 +64,18 @@ def new_data_filter(threshold: dt.date) -> Filter:
 def created_since(day: dt.date) -> Filter:
     """Rows created on or after ``day`` (``date_created_start``)."""
     return field(CREATED_FIELD) >= day
+
+
+def new_data_only_default(*, environ: Mapping[str, str] | None = None) -> bool:
+    """What a call that does not pass ``new_data_only`` gets (ADR 0016).
+
+    False (all rows) unless ``LEGACY_API_NEW_DATA_ONLY_DEFAULT`` is true.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get("LEGACY_API_NEW_DATA_ONLY_DEFAULT", "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    msg = f"LEGACY_API_NEW_DATA_ONLY_DEFAULT must be true or false, got {raw!r}"
+    raise ConfigurationError(msg)

@@ -56,7 +56,7 @@ class WSZ_API:  # noqa: N801 - the old public name
         table_name: str,
         top: int | None = None,
         skip: int = 0,
-        new_data_only: bool = True,
+        new_data_only: bool | None = None,
         date_created_start: Any = None,
         **legacy: Any,
     ) -> pd.DataFrame:

@@ -26,7 +26,13 @@ from wsz_api._compat import (
     to_filter,
     warn_extras,
 )
-from wsz_api._threshold import created_since, new_data_filter, new_data_threshold
+from wsz_api._notice import notice
+from wsz_api._threshold import (
+    created_since,
+    new_data_filter,
+    new_data_only_default,
+    new_data_threshold,
+)
 
 __all__ = ["fetch_data_from_api", "new_data_threshold"]
 
@@ -40,15 +46,16 @@ def fetch_data_from_api(
     table_name: str,
     top: int | None = None,
     skip: int = 0,
-    new_data_only: bool = True,
+    new_data_only: bool | None = None,
     date_created_start: str | dt.date | None = None,
     **legacy: Any,
 ) -> pd.DataFrame:
     """Return the rows of ``table_name`` as a DataFrame with the server's raw columns and values.
 
     ``top`` (alias ``limit``) caps the rows returned; neither means all rows, paged
-    internally. ``skip`` (alias ``offset``) skips rows first. ``new_data_only`` keeps rows
-    created or modified on or after :func:`new_data_threshold` (ADR 0009);
+    internally. ``skip`` (alias ``offset``) skips rows first. ``new_data_only=True`` keeps
+    rows created or modified on or after :func:`new_data_threshold` (ADR 0009) and says
+    so at WARNING; omitted, it is False: all rows (ADR 0016);
     ``date_created_start`` keeps rows created on or after that day. Also honoured:
     ``fields``, ``where`` (4D filter text or a ``legacy_core.query`` filter),
     ``order_by`` and ``mode``/``environment``; ``session_cookie`` is ignored with a
@@ -76,8 +83,13 @@ def fetch_table(
     date_created_start: object,
     legacy: dict[str, Any],
     function: str,
+    filters: tuple[Filter, ...] = (),
 ) -> pd.DataFrame:
-    """Shared body of the table reads (no deprecation notice of its own)."""
+    """Shared body of the table reads (no deprecation notice of its own).
+
+    ``filters`` are further conditions (the second-generation clients' ``filter_query``),
+    combined with AND.
+    """
     legacy = dict(legacy)
     environment = pop_environment(function, legacy)
     table = str(table_name)
@@ -90,8 +102,11 @@ def fetch_table(
     order_by = legacy.pop("order_by", None)
     warn_extras(function, legacy, depth=1)
 
+    if new_data_only is None:
+        new_data_only = new_data_only_default()
     threshold = new_data_threshold() if new_data_only else None
     parts: list[Any] = [where] if where is not None else []
+    parts.extend(filters)
     if threshold is not None:
         parts.append(new_data_filter(threshold))
     created = parse_day(date_created_start, "date_created_start", table)
@@ -111,7 +126,18 @@ def fetch_table(
         new_data_threshold=threshold.isoformat() if threshold else None,
         date_created_start=created.isoformat() if created else None,
     )
-    return client.fetch_frame(
+    if threshold is not None:
+        notice(
+            "legacy_api.wsz.new_data_only",
+            f"{function}({table!r}) keeps only rows created or modified on or after "
+            f"{threshold.isoformat()} (new_data_only=True); pass new_data_only=False for all "
+            "rows, or move the window with LEGACY_API_NEW_DATA_SINCE=YYYY-MM-DD or "
+            "LEGACY_API_NEW_DATA_DAYS=N",
+            table=table,
+            environment=env,
+            new_data_threshold=threshold.isoformat(),
+        )
+    frame = client.fetch_frame(
         table,
         where=combined,
         fields=fields,
@@ -121,6 +147,17 @@ def fetch_table(
         raw=True,
         environment=env,
     )
+    if limit and len(frame) == limit:
+        # top= is a cap (ADR 0008): a result that hits it may hide rows, so say so.
+        notice(
+            "legacy_api.wsz.top_reached",
+            f"{function}({table!r}) returned top={limit} rows, the most it asked for; more "
+            "rows may match: leave top= out to get all of them (read in pages)",
+            table=table,
+            environment=env,
+            top=limit,
+        )
+    return frame
 
 
 def _merge_alias(

@@ -16,6 +16,7 @@ import pytest
 from fourd_emulator import EmulatorConfig, EmulatorServer, serve
 from legacy_adapters.cli import ProgressBar, _parse_value, build_parser
 from legacy_adapters.demo import run_demo
+from legacy_core.frames import HAS_ARROW
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +72,16 @@ class TestCommands:
         assert result.stdout.startswith(f"{TABLE}: 120 rows x ")
         assert "120/120 rows" in result.stderr
 
-    @pytest.mark.parametrize("suffix", [".json", ".parquet"])
+    @pytest.mark.parametrize(
+        "suffix",
+        [
+            ".json",
+            pytest.param(
+                ".parquet",
+                marks=pytest.mark.skipif(not HAS_ARROW, reason="parquet needs the arrow extra"),
+            ),
+        ],
+    )
     def test_fetch_other_formats(self, env: dict[str, str], tmp_path: Path, suffix: str):
         """JSON and Parquet outputs hold the rows."""
         out = tmp_path / f"rows{suffix}"

@@ -16,6 +16,7 @@ from django.core import checks
 from django.core.cache import caches
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
+from tests.django.project.urls import HEALTH_CHECK_4
 
 from legacy_adapters.django import check_health, get_client, reset_client
 from legacy_adapters.django._client import session_provider
@@ -24,6 +25,10 @@ from legacy_core.errors import ConfigurationError
 from wsz_api import _client as wsz_client
 from wsz_api import use_client
 from wsz_api.getTable import fetch_data_from_api
+
+needs_health_check_4 = pytest.mark.skipif(
+    not HEALTH_CHECK_4, reason="django-health-check 4.x lists checks on its view (Django >= 5.2)"
+)
 
 pytestmark = pytest.mark.integration
 
@@ -331,12 +336,14 @@ class TestHealth:
         body = Client().get("/legacy-api/health/test/").json()
         assert ["test"] == list(body["environments"])
 
+    @needs_health_check_4
     def test_django_health_check_view_runs_our_check(self) -> None:
         """django-health-check's view lists the check per configuration and reports OK."""
         response = Client().get("/ht/?format=json")
         assert 200 == response.status_code
         assert 2 == sum("LegacyApiHealthCheck" in key for key in response.json())
 
+    @needs_health_check_4
     def test_django_health_check_reports_a_down_environment(self) -> None:
         """A refused connection makes django-health-check answer 500, naming the environment."""
         environments = {**settings.LEGACY_API["ENVIRONMENTS"], "test": "http://127.0.0.1:1"}
@@ -345,9 +352,17 @@ class TestHealth:
         assert 500 == response.status_code
         assert "4D test" in json.dumps(response.json())
 
+    @needs_health_check_4
     def test_plugin_registration_is_skipped_without_the_3x_registry(self) -> None:
         """With django-health-check 4.x installed there is no plugin_dir to register with."""
         assert False is register_health_check_plugin()
+
+    @pytest.mark.skipif(HEALTH_CHECK_4, reason="django-health-check 3.x only (Django < 5.2)")
+    def test_health_check_3x_page_lists_our_backend(self) -> None:
+        """With django-health-check 3.x the app registers its backend; its page shows it OK."""
+        response = Client().get("/ht/?format=json")
+        assert 200 == response.status_code
+        assert "Legacy 4D API" in response.json()
 
     def test_configuration_problem_is_reported_not_raised(self) -> None:
         """Broken settings give ok=False with the error, not a 500."""

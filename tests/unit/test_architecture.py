@@ -16,7 +16,17 @@ CORE = Path(legacy_core.__file__).parent
 
 # Third-party packages the core may use (ARCHITECTURE.md; numpy is pandas' own array
 # library, used for frame dtypes; pyarrow only behind the ``arrow`` extra).
-ALLOWED_THIRD_PARTY = {"attrs", "cattrs", "structlog", "pluggy", "pandas", "numpy", "pyarrow"}
+# ahocorasick: the pure string-matching automaton of the secret redactor (ADR 0020).
+ALLOWED_THIRD_PARTY = {
+    "attrs",
+    "cattrs",
+    "structlog",
+    "pluggy",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "ahocorasick",
+}
 
 # Standard-library modules that talk to the network, other processes or databases.
 FORBIDDEN_STDLIB = {

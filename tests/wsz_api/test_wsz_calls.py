@@ -79,10 +79,22 @@ class TestFetchDataFromApi:
         frame = fetch_data_from_api("Artikel_Variante", offset=4, new_data_only=False)
         assert KEYS[4:] == list(frame["__KEY"])
 
-    def test_new_data_only_defaults_to_rows_created_or_modified_in_the_window(self) -> None:
-        """By default only rows created or modified in the last seven days come back."""
+    def test_omitted_new_data_only_returns_every_row(self) -> None:
+        """A call that does not pass new_data_only gets all rows, never a silent window."""
         frame = fetch_data_from_api("Artikel_Variante")
+        assert KEYS == list(frame["__KEY"])
+
+    def test_new_data_only_true_keeps_the_window(self) -> None:
+        """new_data_only=True keeps only rows created or modified in the last seven days."""
+        frame = fetch_data_from_api("Artikel_Variante", new_data_only=True)
         assert KEYS[:3] == list(frame["__KEY"])
+
+    def test_default_can_be_switched_back_to_the_window(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """LEGACY_API_NEW_DATA_ONLY_DEFAULT=true restores the window for omitted calls."""
+        monkeypatch.setenv("LEGACY_API_NEW_DATA_ONLY_DEFAULT", "true")
+        assert KEYS[:3] == list(fetch_data_from_api("Artikel_Variante")["__KEY"])
 
     def test_new_data_since_setting_moves_the_threshold(
         self, monkeypatch: pytest.MonkeyPatch, today: dt.date
@@ -90,7 +102,7 @@ class TestFetchDataFromApi:
         """LEGACY_API_NEW_DATA_SINCE sets the threshold, observable via new_data_threshold()."""
         since = today - dt.timedelta(days=550)
         monkeypatch.setenv("LEGACY_API_NEW_DATA_SINCE", since.isoformat())
-        frame = fetch_data_from_api("Artikel_Variante")
+        frame = fetch_data_from_api("Artikel_Variante", new_data_only=True)
         assert since == new_data_threshold()
         assert KEYS[:4] == list(frame["__KEY"])
 

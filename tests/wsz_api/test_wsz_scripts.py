@@ -118,13 +118,25 @@ class TestCallerScripts:
         assert cookies[0]["same_twice"] is True
         assert [200, 200] == [c["own_request"] for c in cookies]
 
-    def test_default_call_returns_only_new_data(self, runs: list[dict[str, Any]]) -> None:
-        """fetch_data_from_api("T") keeps rows created or modified since the threshold."""
+    def test_default_call_returns_every_row(self, runs: list[dict[str, Any]]) -> None:
+        """fetch_data_from_api("T") without new_data_only returns the whole table (ADR 0016)."""
         report = _one(runs, "caller_positional")
-        assert 0 < report["default"]["rows"]
-        for created, modified in report["default_dates"]:
+        assert report["whole"] == report["default"]
+
+    def test_new_data_only_true_keeps_the_window_and_says_so_once(
+        self, runs: list[dict[str, Any]]
+    ) -> None:
+        """new_data_only=True keeps rows since the threshold; stderr names it on the first call."""
+        run = next(r for r in runs if r["name"] == "caller_positional")
+        report = run["report"]
+        assert 0 < report["recent"]["rows"] < report["default"]["rows"]
+        for created, modified in report["recent_dates"]:
             days = [d for d in (_day(created), _day(modified)) if d is not None]
             assert max(days) >= NEW_DATA_SINCE
+        notices = [line for line in run["stderr"].splitlines() if "new_data_only=True" in line]
+        assert 1 == sum(line.startswith("legacy-api: ") for line in notices)
+        assert NEW_DATA_SINCE.isoformat() in notices[0]
+        assert "LEGACY_API_NEW_DATA_DAYS" in notices[0]
 
     def test_frames_have_raw_columns_in_server_order_and_raw_values(
         self, runs: list[dict[str, Any]]

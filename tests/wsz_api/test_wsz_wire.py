@@ -65,9 +65,9 @@ class TestWhatIsSent:
     def test_new_data_only_is_a_greater_or_equal_filter_on_both_dates(
         self, transport: ObservedTransport, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """The default call sends created_date >= T OR modified_date >= T, nothing raw."""
+        """new_data_only=True sends created_date >= T OR modified_date >= T, nothing raw."""
         monkeypatch.setenv("LEGACY_API_NEW_DATA_SINCE", "2025-06-01")
-        fetch_data_from_api("Artikel_Variante")
+        fetch_data_from_api("Artikel_Variante", new_data_only=True)
         params = _params(transport)
         filters = {v for k, v in params if k == "$filter"}
         assert {'created_date >= "2025-06-01" OR modified_date >= "2025-06-01"'} == filters
@@ -79,7 +79,9 @@ class TestWhatIsSent:
     ) -> None:
         """date_created_start adds created_date >= D with AND, in parentheses."""
         monkeypatch.setenv("LEGACY_API_NEW_DATA_SINCE", "2025-06-01")
-        fetch_data_from_api("Artikel_Variante", date_created_start=dt.datetime(2024, 3, 5, 9, 0))
+        fetch_data_from_api(
+            "Artikel_Variante", new_data_only=True, date_created_start=dt.datetime(2024, 3, 5, 9, 0)
+        )
         filters = {v for k, v in _params(transport) if k == "$filter"}
         expected = (
             '(created_date >= "2025-06-01" OR modified_date >= "2025-06-01") '

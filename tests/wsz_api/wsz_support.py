@@ -16,7 +16,16 @@ def script_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env.update(
         {
             "LEGACY_API_SESSION_DIR": str(tmp_path / "sessions"),
-            "PYTHONPATH": str(SCRIPTS),
+            # The scripts' helpers first, then the caller's own path (absolute: the
+            # scripts run in tmp_path), so a worktree's src/ is what they import.
+            "PYTHONPATH": os.pathsep.join(
+                [str(SCRIPTS)]
+                + [
+                    os.path.abspath(p)
+                    for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                    if p
+                ]
+            ),
             "PYTHONWARNINGS": "default",
         }
     )

@@ -76,6 +76,10 @@ def register_health_check_plugin() -> bool:
         found = False
     if not found:
         return False
-    from legacy_adapters.django._health_check_v3 import register  # noqa: PLC0415
-
+    try:
+        from legacy_adapters.django._health_check_v3 import register  # noqa: PLC0415
+    except ImportError:
+        # 3.2x bridge releases keep plugin_dir but drop BaseHealthCheckBackend: no plugin,
+        # and Django still starts.
+        return False
     return register()

@@ -265,8 +265,10 @@ class Exchange:
     def _log_error(
         self, request: HttpRequest, response: HttpResponse, err: LegacyError, table: str | None
     ) -> None:
+        # A 404 is an answer the caller receives as RecordNotFound/UnknownTable: a WARNING
+        # line beside the raised error would only be noise (13 lines per table listing).
         log_http(
-            "warning",
+            "info" if response.status == 404 else "warning",
             request,
             status=response.status,
             table=table,

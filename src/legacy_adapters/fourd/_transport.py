@@ -25,7 +25,7 @@ from urllib3.exceptions import ConnectTimeoutError, IncompleteRead, NewConnectio
 from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 from urllib3.util.retry import Retry
 
-from legacy_core.errors import ProtocolError, ServerUnavailable, Timeout
+from legacy_core.errors import InvalidQuery, ProtocolError, ServerUnavailable, Timeout
 
 __all__ = [
     "HttpRequest",
@@ -223,7 +223,7 @@ class RequestsTransport:
                 request.method,
                 request.url,
                 params=encode_query(request.params) or None,
-                headers=dict(request.headers),
+                headers=_wire_headers(request.headers),
                 data=request.body,
                 timeout=request.timeout,
                 allow_redirects=False,
@@ -293,3 +293,24 @@ def _is_incomplete(exc: BaseException) -> bool:
 
 def _is_refused(exc: BaseException) -> bool:
     return any(isinstance(c, (NewConnectionError, ConnectionRefusedError)) for c in _causes(exc))
+
+
+def _wire_headers(headers: Mapping[str, str]) -> dict[str, str | bytes]:
+    """Headers as sent: values beyond Latin-1 (a password with "€") go as UTF-8 bytes.
+
+    http.client encodes str header values as Latin-1 and raises UnicodeEncodeError for
+    anything else; 4D reads the login headers as UTF-8.
+    """
+    out: dict[str, str | bytes] = {}
+    for name, value in headers.items():
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            try:
+                out[name] = value.encode("utf-8")
+            except UnicodeEncodeError:
+                msg = f"header {name} holds a character that cannot be sent (a lone surrogate)"
+                raise InvalidQuery(msg, not_applied=True) from None
+            continue
+        out[name] = value
+    return out

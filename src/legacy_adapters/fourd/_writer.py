@@ -2,7 +2,9 @@
 
 Updates are sent as JSON arrays under the server's maximum request size; a stale
 ``__STAMP`` comes back as :class:`~legacy_core.errors.StampConflict` with the current
-values. Nothing here retries: the exchange resends only after a 401 (not applied).
+values. 4D saves the other entities of a non-atomic batch when one fails, so such a
+batch answers with one outcome per update (:class:`~legacy_core.errors.PartialWrite`).
+Nothing here retries: the exchange resends only after a 401 or 402 (not applied).
 """
 
 from __future__ import annotations
@@ -14,8 +16,16 @@ import attrs
 import orjson
 
 from legacy_adapters._wire import DecodeError, encode_values, parse_write_answer
-from legacy_core.errors import InvalidQuery, LegacyError, ServerError
-from legacy_core.model import FieldUpdate, Record, WriteResult, validate_identifier
+from legacy_core.errors import InvalidQuery, LegacyError, PartialWrite, ServerError
+from legacy_core.model import (
+    FieldUpdate,
+    OutcomeStatus,
+    Record,
+    WriteOutcome,
+    WriteResult,
+    outcome_status,
+    validate_identifier,
+)
 
 from ._errors import body_error, error_context
 from ._exchange import Exchange
@@ -36,7 +46,14 @@ class FourDWriter:
     max_request_size: int = 2_000_000
 
     def write(self, updates: Sequence[FieldUpdate], *, atomic: bool = False) -> list[WriteResult]:
-        """Apply ``updates`` (one table and environment) in batches under the request size."""
+        """Apply ``updates`` (one table and environment) in batches under the request size.
+
+        One update that fails raises its own error. Of several (not atomic), every one is
+        attempted; if some fail, :class:`PartialWrite` carries one outcome per update. A
+        request that fails as a whole leaves its updates ``not_sent`` or ``unknown`` and
+        the later batches ``not_sent``. With ``atomic`` a failure saves nothing and the
+        failing update's error is raised.
+        """
         if not updates:
             return []
         table = updates[0].table
@@ -52,10 +69,32 @@ class FourDWriter:
                 f"of {self.max_request_size} bytes; split it or drop atomic"
             )
             raise InvalidQuery(msg, environment=environment, table=table)
-        results: list[WriteResult] = []
-        for keys, body in batches:
-            results.extend(self._post(environment, table, keys, body, atomic=atomic))
-        return results
+        items: list[tuple[WriteResult | None, LegacyError | None, OutcomeStatus]] = []
+        for number, (keys, body) in enumerate(batches):
+            try:
+                answered = self._post(environment, table, keys, body, atomic=atomic)
+            except LegacyError as err:
+                if atomic or len(updates) == 1:
+                    raise
+                # The request failed as a whole: sent or not decides what may be applied.
+                status: OutcomeStatus = "not_sent" if err.not_applied else "unknown"
+                items.extend((None, err, status) for _ in keys)
+                later = sum(len(k) for k, _ in batches[number + 1 :])
+                items.extend((None, err, "not_sent") for _ in range(later))
+                break
+            items.extend((r, e, "saved" if e is None else outcome_status(e)) for r, e in answered)
+        failures = [e for _, e, _ in items if e is not None]
+        if not failures:
+            return [r for r, _, _ in items if r is not None]
+        if len(updates) == 1 or (
+            len(failures) == len(items) and all(e is failures[0] for e in failures)
+        ):
+            raise failures[0]  # one error for everything: nothing partial to report
+        outcomes = [
+            WriteOutcome(i, u.table, u.key, status, result=r, error=e)
+            for i, (u, (r, e, status)) in enumerate(zip(updates, items, strict=True))
+        ]
+        raise PartialWrite.of(outcomes, environment=environment)
 
     def create(self, environment: str, table: str, values: Record) -> WriteResult:
         """Create one entity (an update without ``__KEY``) and return it as saved."""
@@ -67,7 +106,10 @@ class FourDWriter:
                 raise InvalidQuery(msg, environment=environment, table=table)
         body = _dumps(encode_values(values), environment, table)
         self._check_size(len(body), environment, table)
-        (result,) = self._post(environment, table, [None], body, atomic=False)
+        ((result, failure),) = self._post(environment, table, [None], body, atomic=False)
+        if failure is not None:
+            raise failure
+        assert result is not None  # one of the two is set
         return result
 
     def _environment_of(self, update: FieldUpdate) -> str:
@@ -112,7 +154,7 @@ class FourDWriter:
         body: bytes,
         *,
         atomic: bool,
-    ) -> list[WriteResult]:
+    ) -> list[tuple[WriteResult | None, LegacyError | None]]:
         params: tuple[tuple[str, str], ...] = (("$method", "update"),)
         if atomic:
             params += (("$atomic", "true"),)
@@ -130,10 +172,9 @@ class FourDWriter:
             saved = parse_write_answer(answer.data)
         except DecodeError as exc:
             raise self._protocol(exc, request, table) from None
-        # The first failing entity names the cause (for atomic: why nothing was saved);
-        # then an error for the answer as a whole.
-        for part in (*saved, answer.data):
-            failure = body_error(
+
+        def failure_of(part: Any) -> LegacyError | None:
+            return body_error(
                 part,
                 request,
                 answer.response,
@@ -141,10 +182,19 @@ class FourDWriter:
                 context="write",
                 secrets=answer.secrets,
             )
-            if failure is not None:
-                raise failure
+
+        failures = [failure_of(part) for part in saved]
+        whole = failure_of(answer.data) if not isinstance(answer.data, list) else None
+        if atomic or len(saved) != len(keys):
+            # Atomic: the first failing entity names why nothing was saved. A count that
+            # does not match the request: only the answer as a whole can be reported.
+            for failure in (*failures, whole):
+                if failure is not None:
+                    raise failure
+        elif whole is not None and all(f is None for f in failures):
+            raise whole
         status = answer.response.status
-        if not 200 <= status < 300:
+        if not 200 <= status < 300 and all(f is None for f in failures):
             # An array answer under an error status but without any error entry.
             msg = f"{environment}: the update of {table} answered HTTP {status} without a cause"
             raise ServerError(msg, **error_context(request, answer.response, table))
@@ -152,8 +202,10 @@ class FourDWriter:
             mismatch = DecodeError(f"sent {len(keys)} entities, the answer holds {len(saved)}")
             raise self._protocol(mismatch, request, table)
         return [
-            self._result(entity, request, table, sent_key)
-            for sent_key, entity in zip(keys, saved, strict=True)
+            (None, failure)
+            if failure is not None
+            else (self._result(entity, request, table, sent_key), None)
+            for sent_key, entity, failure in zip(keys, saved, failures, strict=True)
         ]
 
     def _result(

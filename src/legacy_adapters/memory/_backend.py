@@ -34,11 +34,22 @@ from legacy_core.clock import SystemClock
 from legacy_core.errors import (
     EntitySetExpired,
     InvalidQuery,
+    LegacyError,
+    PartialWrite,
     RecordNotFound,
     StampConflict,
     UnknownTable,
 )
-from legacy_core.model import FieldUpdate, Page, Query, Record, WriteResult, validate_identifier
+from legacy_core.model import (
+    FieldUpdate,
+    Page,
+    Query,
+    Record,
+    WriteOutcome,
+    WriteResult,
+    outcome_status,
+    validate_identifier,
+)
 from legacy_core.ports import Clock
 from legacy_core.query import render
 
@@ -184,8 +195,9 @@ class MemoryBackend:
         """Apply ``updates`` (one table, one environment) in order; each save raises the stamp.
 
         The environment is ``update.environment``, else ``environment``, else the
-        backend's ``default_environment``. Without ``atomic`` the updates before a failing
-        one stay applied; with it nothing is.
+        backend's ``default_environment``. Without ``atomic`` every update is attempted and,
+        as on 4D, the others are saved when one fails (:class:`PartialWrite` with one
+        outcome per update; a single update raises its own error); with it nothing is.
         """
         if not updates:
             return []
@@ -199,35 +211,57 @@ class MemoryBackend:
         with self._lock:
             store = self._store(env, table)
             staged: dict[str, dict[str, Any]] = {}
-            results: list[WriteResult] = []
-            for update in updates:
-                current = staged.get(update.key) or self._row(store, env, update.key)
-                values = self._coerce(store, env, update.values)
-                stamp = int(current["__STAMP"])
-                if update.expected_stamp is not None and update.expected_stamp != stamp:
-                    msg = (
-                        f"stamp of {table}[{update.key}] has changed: expected "
-                        f"{update.expected_stamp}, current {stamp}"
+            outcomes: list[WriteOutcome] = []
+            for index, update in enumerate(updates):
+                try:
+                    result = self._apply(store, env, table, update, staged)
+                except LegacyError as err:
+                    if atomic or len(updates) == 1:
+                        raise  # atomic: nothing staged is stored
+                    outcomes.append(
+                        WriteOutcome(index, table, update.key, outcome_status(err), error=err)
                     )
-                    raise StampConflict(
-                        msg,
-                        key=update.key,
-                        current=copy_row(current),
-                        environment=env,
-                        table=table,
-                    )
-                saved = {
-                    **current,
-                    **values,
-                    "__STAMP": stamp + 1,
-                    "__TIMESTAMP": self._timestamp(),
-                }
-                staged[update.key] = saved
+                    continue
                 if not atomic:
-                    store.rows[update.key] = saved
-                results.append(WriteResult(table, update.key, stamp + 1, copy_row(saved)))
+                    store.rows[update.key] = staged[update.key]
+                outcomes.append(WriteOutcome(index, table, update.key, "saved", result=result))
             store.rows.update(staged)
-            return results
+        if any(not o.applied for o in outcomes):
+            # As 4D: the other entities of a non-atomic batch are saved.
+            raise PartialWrite.of(outcomes, environment=env)
+        return [o.result for o in outcomes if o.result is not None]
+
+    def _apply(
+        self,
+        store: Any,
+        env: str,
+        table: str,
+        update: FieldUpdate,
+        staged: dict[str, dict[str, Any]],
+    ) -> WriteResult:
+        current = staged.get(update.key) or self._row(store, env, update.key)
+        values = self._coerce(store, env, update.values)
+        stamp = int(current["__STAMP"])
+        if update.expected_stamp is not None and update.expected_stamp != stamp:
+            msg = (
+                f"stamp of {table}[{update.key}] has changed: expected "
+                f"{update.expected_stamp}, current {stamp}"
+            )
+            raise StampConflict(
+                msg,
+                key=update.key,
+                current=copy_row(current),
+                environment=env,
+                table=table,
+            )
+        saved = {
+            **current,
+            **values,
+            "__STAMP": stamp + 1,
+            "__TIMESTAMP": self._timestamp(),
+        }
+        staged[update.key] = saved
+        return WriteResult(table, update.key, stamp + 1, copy_row(saved))
 
     def create(self, environment: str, table: str, values: Record) -> WriteResult:
         """Create one entity (``__STAMP`` 1) with a new key and return it as saved."""

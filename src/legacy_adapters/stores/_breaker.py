@@ -6,15 +6,19 @@ TTL, so all workers see the same server-side time whatever their own clocks say.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import redis
 
 from legacy_core.model import Environment
 from legacy_core.resilience import BreakerSnapshot
 
 from ._redis import RedisSessionStore, _ms, redis_client, translate_errors
+
+# redis is the optional extra of this feature: imported for types only, used at runtime
+# through _redis.py when a store or breaker is actually built.
+if TYPE_CHECKING:
+    import redis
 
 __all__ = ["StoreBreakerState"]
 

@@ -12,15 +12,19 @@ import math
 import secrets
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import redis
 
-from legacy_core.errors import ServerUnavailable
+from legacy_core.errors import ConfigurationError, ServerUnavailable
 from legacy_core.ports import Versioned
 
 from ._backoff import retry_until
+
+# redis is the optional `redis` extra: importing this module must not need it, only
+# building a store does (ADR 0017).
+if TYPE_CHECKING:
+    import redis
 
 __all__ = ["RedisSessionStore"]
 
@@ -58,6 +62,8 @@ return 0
 @contextlib.contextmanager
 def translate_errors(client: redis.Redis[bytes], what: str) -> Iterator[None]:
     """Turn redis-py's connection failures into ServerUnavailable naming the store, not the URL."""
+    import redis  # noqa: PLC0415 - optional extra, present once a client exists
+
     try:
         yield
     except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -79,6 +85,11 @@ def _ms(seconds: float) -> int:
 def redis_client(client_or_url: redis.Redis[bytes] | str) -> redis.Redis[bytes]:
     """The client itself, or a new one for a ``redis://`` URL."""
     if isinstance(client_or_url, str):
+        try:
+            import redis  # noqa: PLC0415 - optional extra, needed only for this store
+        except ImportError as exc:
+            msg = "the redis session store needs the redis extra: pip install 'legacy-api[redis]'"
+            raise ConfigurationError(msg) from exc
         return redis.Redis.from_url(client_or_url)
     return client_or_url
 
