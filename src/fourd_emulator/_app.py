@@ -16,12 +16,12 @@ import orjson
 
 from fourd_emulator._config import EmulatorConfig, Faults
 from fourd_emulator._errors import (
+    ENTITY_KEY_NOT_FOUND,
     ENTITY_NOT_FOUND,
     ENTITY_SET_NOT_FOUND,
     INCOMPATIBLE_TYPES,
     INVALID_PARAMETER,
     NO_LICENCE,
-    PROCESSING_FAILED,
     QUERY_SYNTAX,
     UNKNOWN_TABLE,
     FourDError,
@@ -231,7 +231,9 @@ class Emulator:
                 msg = f"table {name}: attribute {attr!r} has unknown 4D type {type_!r}"
                 raise ValueError(msg)
             specs.append(AttributeSpec(attr, type_, simple_date=type_ == "date"))
-        spec = TableSpec(name, tuple(specs), size=lambda _rows: 0, generate=_no_generator)
+        # The catalog's key names the primary-key attribute; without one, __KEY stands in.
+        pk = key if any(a.name == key for a in specs) else "__KEY"
+        spec = TableSpec(name, tuple(specs), size=lambda _rows: 0, generate=_no_generator, key=pk)
         now = iso_ms(self.now())
         known = {a.name for a in specs} | _MANAGED
         encoded: list[bytes] = []
@@ -392,7 +394,7 @@ class Emulator:
                 # A bug of the emulator must still answer like a server, not drop the socket.
                 log.exception("legacy_api.emulator.internal_error", path=req.path)
                 msg = f"Internal error of the emulator: {type(exc).__name__}: {exc}"
-                resp = _error(500, [entry(PROCESSING_FAILED, msg, "emulator")])
+                resp = _error(500, [entry(None, msg, "emulator")])
             finally:
                 with self._lock:
                     self._inflight -= 1
@@ -669,7 +671,7 @@ class Emulator:
             sets = [
                 {
                     "id": e.id,
-                    "dataClass": e.table,
+                    "tableName": e.table,
                     "selectionSize": len(e.indexes),
                     "sorted": e.sorted,
                     "refreshed": iso_ms(e.last_used),
@@ -678,60 +680,59 @@ class Emulator:
                 for e in self._entity_sets.values()
             ]
         used = sum(t.materialized_rows() for t in self.db.tables.values()) * 1500
-        return _json(
-            200,
-            {
-                "cacheSize": max(209715200, used * 2),
-                "usedCache": used,
-                "entitySetCount": len(sets),
-                "entitySet": sets,
-                "ProgressInfo": [],
-                "sessionInfo": sessions,
-            },
-        )
+        info: dict[str, Any] = {
+            "cacheSize": max(209715200, used * 2),
+            "usedCache": used,
+            "entitySetCount": len(sets),
+        }
+        if sets:
+            info["entitySet"] = sets  # real servers leave the list out when there is none
+        info |= {
+            "ProgressInfo": [
+                {"UserInfo": p, "SessionCount": 0, "Title": "", "CanInterrupt": p != "flush"}
+                for p in ("indexProgressIndicator", "flushProgressIndicator")
+            ],
+            "sessionInfo": sessions,
+            "HTTPConnections": [],
+        }
+        return _json(200, info)
 
     def _catalog(self, what: str) -> Response:
-        def entry_of(t: Table, *, with_attributes: bool) -> dict[str, Any]:
+        version = self.config.fourd_version
+
+        def entry_of(t: Table) -> dict[str, Any]:
             out: dict[str, Any] = {
                 "name": t.name,
                 "className": t.name,
-                "collectionName": f"{t.name}Selection",
-                "tableNumber": list(self.db.tables).index(t.name) + 1,
+                "collectionName": f"{t.name}{'Selection' if version >= 18 else 'Collection'}",
+            }
+            if version >= 18:
+                out["tableNumber"] = list(self.db.tables).index(t.name) + 1
+            out |= {
                 "scope": "public",
                 "dataURI": f"/rest/{t.name}",
+                "attributes": [
+                    a.catalog(version, n, key=a.name == t.spec.key)
+                    for n, a in enumerate(t.spec.attributes, start=1)
+                ],
+                "key": [{"name": t.spec.key}],
             }
-            if with_attributes:
-                out["attributes"] = [a.catalog() for a in t.spec.attributes]
-                out["key"] = [{"name": "__KEY"}]
-            else:
-                out = {
-                    "name": t.name,
-                    "uri": f"/rest/$catalog/{t.name}",
-                    "dataURI": f"/rest/{t.name}",
-                }
             return out
 
+        def wrapped(classes: list[dict[str, Any]]) -> Response:
+            # v18+ stamps every catalog answer with an id; $catalog/{Table} is a list of one.
+            head: dict[str, Any] = {"__UNIQID": self._new_id()} if version >= 18 else {}
+            return _json(200, {**head, "dataClasses": classes})
+
         if what == "":
-            return _json(
-                200,
-                {
-                    "__UNIQID": self._new_id(),
-                    "dataClasses": [
-                        entry_of(t, with_attributes=False) for t in self.db.tables.values()
-                    ],
-                },
-            )
+            names = [
+                {"name": n, "uri": f"/rest/$catalog/{n}", "dataURI": f"/rest/{n}"}
+                for n in self.db.tables
+            ]
+            return wrapped(names)
         if what == "$all":
-            return _json(
-                200,
-                {
-                    "__UNIQID": self._new_id(),
-                    "dataClasses": [
-                        entry_of(t, with_attributes=True) for t in self.db.tables.values()
-                    ],
-                },
-            )
-        return _json(200, entry_of(self._table(what), with_attributes=True))
+            return wrapped([entry_of(t) for t in self.db.tables.values()])
+        return wrapped([entry_of(self._table(what))])
 
     def _directory(self, req: _Request, what: str) -> Response:
         s = req.session
@@ -890,14 +891,19 @@ class Emulator:
         with self._lock:
             self._stats["rows_sent"] += len(rows)
             gstamp = self._global_stamp
+        version = self.config.fourd_version
+        name = orjson.dumps(table.name)
+        # Envelope keys by version, as the real captures show them (docs/emulator.md).
         head = b'{"__ENTITYSET":' + orjson.dumps(entity_set) + b"," if entity_set else b"{"
+        if version >= 20:
+            head += b'"__DATACLASS":' + name + b","
+        head += b'"__entityModel":' + name
+        if version >= 18:
+            head += b',"__GlobalStamp":%d' % gstamp
         body = b"".join(
             (
                 head,
-                b'"__entityModel":',
-                orjson.dumps(table.name),
-                b',"__GlobalStamp":%d,"__COUNT":%d,"__FIRST":%d,"__SENT":%d,"__ENTITIES":['
-                % (gstamp, count, skip, len(rows)),
+                b',"__COUNT":%d,"__FIRST":%d,"__SENT":%d,"__ENTITIES":[' % (count, skip, len(rows)),
                 b",".join(rows),
                 b"]}",
             )
@@ -945,11 +951,11 @@ class Emulator:
                 raise FourDError(404, [entry(ENTITY_SET_NOT_FOUND, msg, "dbmg")])
             if req.query.get("$method") == "release":
                 del self._entity_sets[set_id]
-                return _json(200, {"ReleaseEntitySet": True})
+                return _json(200, {"ok": True})
             es.last_used = self.now()
         projection = self._projection(table, req, "")
-        uri = f"/rest/{table.name}/$entityset/{es.id}"
-        return self._page(table, req, es.indexes, projection, entity_set=uri)
+        # Only the answer that creates a set names it; its pages do not repeat __ENTITYSET.
+        return self._page(table, req, es.indexes, projection)
 
     def _entity(self, req: _Request, table: Table, key: str, path_attrs: str) -> Response:
         i = table.index_of(key)
@@ -962,7 +968,11 @@ class Emulator:
             raw = _project(raw, projection)
         with self._lock:
             self._stats["rows_sent"] += 1
-        return Response(200, b'{"__entityModel":' + orjson.dumps(table.name) + b"," + raw[1:])
+        name = orjson.dumps(table.name)
+        head = b'{"__entityModel":' + name + b","
+        if self.config.fourd_version >= 20:
+            head += b'"__DATACLASS":' + name + b","
+        return Response(200, head + raw[1:])
 
     # -- writing -----------------------------------------------------------------
 
@@ -1003,23 +1013,24 @@ class Emulator:
                 )
         if isinstance(payload, dict):
             r = results[0]
-            if r.ok:
-                return _json(200, {"__entityModel": table.name, **r.body})
-            return _json(r.status, {"__entityModel": table.name, **r.body})
-        body_out: dict[str, Any] = {"__ENTITIES": [r.body for r in results]}
+            return _json(200 if r.ok else r.status, r.body)
+        return self._batch_answer(results, atomic=atomic)
+
+    def _batch_answer(self, results: list[_ItemResult], *, atomic: bool) -> Response:
+        """The answer to an array update (shapes of docs/emulator.md, by version)."""
         failed = [r for r in results if not r.ok]
-        if atomic and failed:
-            first = failed[0]
-            body_out["__ERROR"] = [
-                *first.entries,
-                entry(
-                    PROCESSING_FAILED,
-                    f"The atomic update of {len(items)} entities was cancelled: nothing was saved",
-                    "dbrq",
-                ),
-            ]
-            return _json(first.status, body_out)
-        return _json(200, body_out)
+        if not (atomic and failed):
+            return _json(200, {"__ENTITIES": [r.body for r in results]})
+        first = failed[0]
+        if self.config.fourd_version < 20:
+            # v17/v18: every entity as it stands, the failing one with its __ERROR.
+            return _json(first.status, {"__ENTITIES": [r.body for r in results]})
+        if "__STATUS" in first.body:
+            return _json(first.status, first.body)  # a stale stamp: its own answer
+        # v20 answers one object: the first entity, then the cause of the failure.
+        lead = {k: v for k, v in results[0].body.items() if k != "__ERROR"}
+        lead.setdefault("__STATUS", {"success": True})
+        return _json(first.status, {**lead, "__ERROR": first.entries})
 
     def _apply_all(
         self, table: Table, items: list[Any], *, atomic: bool, user: str
@@ -1040,7 +1051,11 @@ class Emulator:
                 key = r.body.get("__KEY")
                 if r.ok:
                     pos = table.index_of(str(key)) if key is not None else None
-                    r.body = table.record(pos) if pos is not None else {"__KEY": None}
+                    r.body = (
+                        self._reply(table, table.record(pos), None)
+                        if pos is not None
+                        else {"__KEY": None}
+                    )
         return results, audit
 
     def _apply_one(
@@ -1069,8 +1084,9 @@ class Emulator:
             return self._create(table, values, now, user, audit)
         i = table.index_of(str(key))
         if i is None:
-            msg = f'Cannot find an entity with "{key}" as primary key in the dataclass {table.name}'
-            e = [entry(ENTITY_NOT_FOUND, msg, "dbmg")]
+            # An update of a missing (deleted) entity is 1542, not the 1800 of a read.
+            msg = f'Cannot find entity with "{key}" key in the "{table.name}" dataclass'
+            e = [entry(ENTITY_KEY_NOT_FOUND, msg, "dbmg")]
             return _ItemResult(False, 404, {"__KEY": str(key), "__ERROR": e}, e)
         old = table.row_bytes(i)
         rec: dict[str, Any] = orjson.loads(old)
@@ -1102,7 +1118,7 @@ class Emulator:
                 "user": user,
             }
         )
-        return _ItemResult(True, 200, self._saved(new, now))
+        return _ItemResult(True, 200, self._reply(table, new, now))
 
     def _create(
         self,
@@ -1144,12 +1160,29 @@ class Emulator:
                 "user": user,
             }
         )
-        return _ItemResult(True, 200, self._saved(new, now))
+        return _ItemResult(True, 200, self._reply(table, new, now))
 
-    def _saved(self, record: dict[str, Any], now: float) -> dict[str, Any]:
-        if self.config.quirks:
-            return {**record, "__TIMESTAMP": update_stamp_date(now)}
-        return record
+    def _reply(self, table: Table, record: dict[str, Any], now: float | None) -> dict[str, Any]:
+        """An entity as an update answers it: ``__KEY``, ``__STAMP``, ``uri``, ``__TIMESTAMP``.
+
+        v20 puts ``"__STATUS": {"success": true}`` first; with quirks the timestamp is the
+        day in ``!!YYYY-MM-DD!!`` (``now`` None: an entity reported, not saved, keeps it).
+        """
+        out: dict[str, Any] = {}
+        if self.config.fourd_version >= 20:
+            out["__STATUS"] = {"success": True}
+        key = record["__KEY"]
+        stamp = record["__TIMESTAMP"]
+        if now is not None and self.config.quirks:
+            stamp = update_stamp_date(now)
+        out |= {
+            "__KEY": key,
+            "__STAMP": record["__STAMP"],
+            "uri": f"/rest/{table.name}({key})",
+            "__TIMESTAMP": stamp,
+        }
+        out.update((k, v) for k, v in record.items() if not k.startswith("__"))
+        return out
 
     # -- admin -------------------------------------------------------------------
 

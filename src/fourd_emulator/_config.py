@@ -7,12 +7,21 @@ from typing import Any
 
 import attrs
 
-__all__ = ["EmulatorConfig", "Faults"]
+__all__ = ["FOURD_VERSIONS", "EmulatorConfig", "Faults"]
 
 
 def _check_cookie(_inst: object, _attribute: attrs.Attribute[Any], value: str) -> None:
     if value not in {"WASID4D", "4DSID"}:
         msg = f"cookie must be 'WASID4D' or '4DSID', not {value!r}"
+        raise ValueError(msg)
+
+
+FOURD_VERSIONS = (17, 18, 20)
+
+
+def _check_version(_inst: object, _attribute: attrs.Attribute[Any], value: int) -> None:
+    if value not in FOURD_VERSIONS:
+        msg = f"fourd_version must be one of {', '.join(map(str, FOURD_VERSIONS))}, not {value!r}"
         raise ValueError(msg)
 
 
@@ -64,6 +73,10 @@ class EmulatorConfig:
     """REST requests in progress server-wide beyond which 4D answers 503 (None: no limit)."""
     serialize_sessions: bool = False
     """Run the requests of one session one at a time, as 4D's legacy sessions do."""
+    fourd_version: int = attrs.field(default=18, validator=_check_version)
+    """The 4D version whose answers the emulator shapes (17, 18 or 20; docs/emulator.md):
+    v17 sends no ``__GlobalStamp``/``__DATACLASS``/``__UNIQID``, v18 adds ``__GlobalStamp``,
+    catalog ``fieldPos``/``tableNumber``, v20 adds ``__DATACLASS`` and ``__STATUS`` on saves."""
     pregenerate: bool = False
     """Generate every row at start-up instead of on first use (steadier benchmark timings)."""
 
@@ -77,7 +90,7 @@ class EmulatorConfig:
             f"<EmulatorConfig rows={self.rows} licences={self.licences} "
             f"cookie={self.cookie_name} require_login={self.require_login} "
             f"force_login={self.force_login} logout={self.logout} seed={self.seed} "
-            f"quirks={self.quirks}>"
+            f"quirks={self.quirks} fourd_version={self.fourd_version}>"
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ENTITY_KEY_NOT_FOUND",
     "ENTITY_NOT_FOUND",
     "ENTITY_SET_NOT_FOUND",
     "INCOMPATIBLE_TYPES",
@@ -24,6 +25,8 @@ __all__ = [
 
 NO_LICENCE = 1823
 ENTITY_NOT_FOUND = 1800
+ENTITY_KEY_NOT_FOUND = 1542
+ATTRIBUTE_LIST = 1804
 UNKNOWN_TABLE = 1801
 ENTITY_SET_NOT_FOUND = 1802
 INVALID_PARAMETER = 1804
@@ -78,6 +81,15 @@ class FourDError(Exception):
 
     @classmethod
     def unknown_attribute(cls, name: str, table: str, filter_text: str | None = None) -> FourDError:
-        """Error 1203: the dataclass has no such attribute."""
-        msg = f'The attribute "{name}" does not exist in the dataclass "{table}"'
-        return cls.query(UNKNOWN_ATTRIBUTE, msg, table=table, filter_text=filter_text)
+        """1500 + 1804: the dataclass has no such attribute (as real servers answer it).
+
+        ``filter_text`` is accepted for the callers' sake; the captured answers of v17
+        and v20 carry no query stack for an unknown attribute.
+        """
+        del filter_text
+        found = f'The "{name}" attribute cannot be found in The "{table}" dataclass'
+        listing = (
+            f'Cannot completely build a list of attributes with "{name}" '
+            f'for the "{table}" dataclass'
+        )
+        return cls(500, [entry(PROCESSING_FAILED, found), entry(ATTRIBUTE_LIST, listing)])

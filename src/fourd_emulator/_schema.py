@@ -16,7 +16,15 @@ import attrs
 
 from fourd_emulator._values import EMPTY_DATE, KeyCodec, wire_date
 
-__all__ = ["TABLES", "AttributeSpec", "GenContext", "TableSpec", "build_context"]
+__all__ = [
+    "TABLES",
+    "AttributeSpec",
+    "GenContext",
+    "TableSpec",
+    "alte_nummer",
+    "build_context",
+    "family_number",
+]
 
 NUMERIC_TYPES = frozenset({"long", "long64", "word", "byte", "number", "duration"})
 STRING_TYPES = frozenset({"string", "uuid"})
@@ -34,17 +42,46 @@ class AttributeSpec:
     """The related dataclass of a relation."""
     fk: str | None = None
     """For a ``relatedEntity``: the storage attribute holding the related key."""
+    inverse: str | None = None
+    """For a relation: the name of the relation that points back from ``target``."""
+    indexed: bool = False
 
-    def catalog(self) -> dict[str, Any]:
-        """Describe the attribute as ``$catalog/{Table}`` lists it."""
-        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "type": self.type}
+    def catalog(self, version: int, position: int, *, key: bool = False) -> dict[str, Any]:
+        """Describe the attribute as ``$catalog/{Table}`` of 4D ``version`` lists it.
+
+        Shapes follow the real catalogs in tests/conformance/captures: ``fieldPos`` from
+        v18 on, ``indexed`` only when true, ``identifying`` on the primary key, relations
+        with ``path`` (and, from v18 on, ``foreignKey``/``inverseName``).
+        """
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if version >= 18:
+            out["fieldPos"] = position
+        out["scope"] = "public"
         if self.kind == "storage":
-            out["scope"] = "public"
-            out["indexed"] = self.name in {"UID", "Nummer"}
-        if self.simple_date:
-            out["simpleDate"] = True
+            if self.indexed or key:
+                out["indexed"] = True
+            out["type"] = self.type
+            if key:
+                out["identifying"] = True
+            if self.simple_date:
+                out["simpleDate"] = True
+            return out
+        collection = "Selection" if version >= 18 else "Collection"
         if self.kind == "relatedEntities":
+            out["type"] = f"{self.target}{collection}"
+            if version >= 18 and self.inverse:
+                out["inverseName"] = self.inverse
             out["reversePath"] = True
+            out["path"] = self.inverse or self.name
+            return out
+        out["type"] = self.target
+        if version >= 18:
+            out["foreignKey"] = self.fk
+            if self.inverse:
+                out["inverseName"] = self.inverse
+            out["path"] = self.target
+        else:
+            out["path"] = f"{self.target}:{self.fk}"
         return out
 
 
@@ -61,6 +98,8 @@ class TableSpec:
     generate: Generator
     numeric_key: int | None = None
     """First key of a table with numeric-string keys (``Artikel_Stamm``)."""
+    key: str = "UID"
+    """The primary-key attribute (the catalog's ``key``); ``__KEY`` holds its value."""
 
     @property
     def by_name(self) -> Mapping[str, AttributeSpec]:
@@ -89,12 +128,18 @@ def _d(name: str) -> AttributeSpec:
     return AttributeSpec(name, "date", simple_date=True)
 
 
-def _rel(name: str, target: str, fk: str) -> AttributeSpec:
-    return AttributeSpec(name, target, kind="relatedEntity", target=target, fk=fk)
+def _rel(name: str, target: str, fk: str, inverse: str | None = None) -> AttributeSpec:
+    return AttributeSpec(name, target, kind="relatedEntity", target=target, fk=fk, inverse=inverse)
 
 
-def _rels(name: str, target: str) -> AttributeSpec:
-    return AttributeSpec(name, f"{target}Selection", kind="relatedEntities", target=target)
+def _rels(name: str, target: str, inverse: str | None = None) -> AttributeSpec:
+    return AttributeSpec(
+        name, f"{target}Selection", kind="relatedEntities", target=target, inverse=inverse
+    )
+
+
+def _ix(name: str, type_: str = "string") -> AttributeSpec:
+    return AttributeSpec(name, type_, indexed=True)
 
 
 _AUDIT = (
@@ -195,31 +240,78 @@ def _offset(seed: int) -> int:
     return mix(seed, 13)
 
 
+def family_number(fam: int) -> int:
+    """``Nummer`` of family ``fam``: the base SKU its variants' ``alteNummer`` starts with."""
+    return 10000 + fam * 2
+
+
+def _variant_color(seed: int, i: int) -> str:
+    # Four variants per family, four different colour codes (the "-BE" of "11400-BE").
+    return _COLORS[(i % 4 + mix(seed, 12, i // 4)) % len(_COLORS)]
+
+
+def alte_nummer(seed: int, i: int) -> str:
+    """``alteNummer`` of variant ``i``: ``"{family Nummer}-{colour}"``, e.g. ``"10022-BE"``."""
+    return f"{family_number(i // 4)}-{_variant_color(seed, i)}"
+
+
+_ART_GR = ("HK", "FI", "LE", "ZU", "PY")
+_GRUPPEN = ("Weihnachten", "Ostern", "Ganzjährig", "Sonderedition")
+
+
+@functools.lru_cache(maxsize=8192)
+def _family_facts(seed: int, fam: int) -> dict[str, Any]:
+    """What Artikel_Familie and its Art_Kalkulation row both state about family ``fam``."""
+    h = mix(seed, 14, fam)
+    breite, hoehe, tiefe = 3 + h % 40, 5 + (h >> 8) % 60, 2 + (h >> 16) % 25
+    return {
+        "Gewicht": _price(0.05 + ((h >> 24) % 3000) / 1000),
+        "Masse_Breite": breite,
+        "Masse_Hoehe": hoehe,
+        "Masse_Tiefe": tiefe,
+        "ArtGr": _ART_GR[(h >> 36) % len(_ART_GR)],
+        "Haengend": (h >> 40) % 4 == 0,
+        "Einseitig": (h >> 42) % 5 == 0,
+    }
+
+
 def _gen_familie(ctx: GenContext, i: int, rng: random.Random) -> dict[str, Any]:
+    name = _family_name(ctx.seed, i)
+    facts = _family_facts(ctx.seed, i)
+    kurz = name.split()[0]
     return {
         **_meta(rng, i),
         "UID": ctx.key("Artikel_Familie", i),
-        "Nummer": 10000 + i * 2,
-        "Bezeichnung": _family_name(ctx.seed, i),
+        "Nummer": family_number(i),
+        "Bezeichnung": name,
+        "Bezeichnung_ENG": None if rng.random() < 0.4 else f"{name} (EN)",
+        "Bez_kurz": kurz,
         "Beschreibung": None
         if rng.random() < 0.3
         else f"Handarbeit aus dem Erzgebirge, Serie {i % 97}",
-        "Aktiv": rng.random() < 0.9,
-        "Kategorie": rng.choice(("Weihnachten", "Ostern", "Ganzjährig", "Sonderedition")),
-        "Saison": {
-            "values": rng.sample(["Winter", "Frühling", "Sommer", "Herbst"], rng.randint(0, 2)),
-            "geerbt": False,
-        },
+        "Beschreibung_ENG": None if rng.random() < 0.6 else f"Handmade, series {i % 97}",
+        "Beschreibung_kurz": None if rng.random() < 0.5 else kurz,
+        "Beschreibung_kurz_ENG": None,
+        "ArtGr": facts["ArtGr"],
+        "Gruppe": rng.choice(_GRUPPEN),
+        "Gewicht": facts["Gewicht"],
+        "Masse_Breite": facts["Masse_Breite"],
+        "Masse_Hoehe": facts["Masse_Hoehe"],
+        "Masse_Tiefe": facts["Masse_Tiefe"],
+        "Haengend": facts["Haengend"],
+        "Einseitig": facts["Einseitig"],
+        "Release_date": "1!1!1991" if rng.random() < 0.4 else wire_date(_day(rng, 1995, 2025)),
+        "Neu": rng.random() < 0.05,
+        "aktiv": rng.random() < 0.9,
         **_audit(rng),
     }
 
 
 def _gen_variante(ctx: GenContext, i: int, rng: random.Random) -> dict[str, Any]:
     fam = i // 4
-    fam_nummer = 10000 + fam * 2
     laden = round(rng.uniform(4.0, 120.0) * 2) / 2
     n = max(ctx.sizes["Artikel_Variante"], 900_000)
-    color = _COLORS[(i % 4 + mix(ctx.seed, 12, fam)) % len(_COLORS)]
+    color = _variant_color(ctx.seed, i)
     name = _family_name(ctx.seed, fam)
     if color == "OX":
         name += " OX"
@@ -248,7 +340,7 @@ def _gen_variante(ctx: GenContext, i: int, rng: random.Random) -> dict[str, Any]
         "Masse_angepasst": rng.random() < 0.1,
         # An affine permutation keeps article numbers unique up to 1M rows.
         "Nummer": 100000 + (i * 611953 + _offset(ctx.seed) % n) % n,
-        "alteNummer": f"{fam_nummer // 2 + 6400}-{color}",
+        "alteNummer": alte_nummer(ctx.seed, i),
         "shopware": "00000000000000000000000000000000"
         if rng.random() < 0.6
         else f"{rng.getrandbits(128):032X}",
@@ -270,7 +362,8 @@ def _gen_stamm(ctx: GenContext, i: int, rng: random.Random) -> dict[str, Any]:
     return {
         **_meta(rng, i),
         "ID": 17000 + i,
-        "Artikelnr": f"{6400 + i // 2}-{_COLORS[i % len(_COLORS)]}",
+        # Variants 2i and 2i+1 point here with refOld: the first one's old number.
+        "Artikelnr": alte_nummer(ctx.seed, 2 * i),
         "Bezeichnung": _family_name(ctx.seed, i // 2),
         "Warengruppe": rng.choice(("Holzkunst", "Figuren", "Leuchter", "Zubehör")),
         "EK_Preis": _price(ek),
@@ -284,24 +377,20 @@ def _gen_stamm(ctx: GenContext, i: int, rng: random.Random) -> dict[str, Any]:
 
 
 def _gen_kalkulation(ctx: GenContext, i: int, rng: random.Random) -> dict[str, Any]:
-    ek = round(rng.uniform(1.0, 40.0), 2)
-    aufschlag = round(rng.uniform(1.5, 3.5), 2)
+    # One calculation row per family: ArtNr_Kalk is the family's Nummer (pyERP's parent SKU).
+    facts = _family_facts(ctx.seed, i)
+    name = _family_name(ctx.seed, i)
     return {
         **_meta(rng, i),
-        "UID": ctx.key("Art_Kalkulation", i),
-        "Variante_": ctx.key("Artikel_Variante", i % max(ctx.sizes["Artikel_Variante"], 1)),
-        "Gueltig_ab": wire_date(_day(rng, 2020, 2025)),
-        "Einkaufspreis": _price(ek),
-        "Aufschlag": _price(aufschlag),
-        "Verkaufspreis": _price(ek * aufschlag),
-        "Waehrung": "EUR" if rng.random() < 0.95 else "CHF",
-        "Kalkulation": {
-            "Coll": [
-                {"Posten": "Material", "Betrag": _price(ek * 0.6)},
-                {"Posten": "Arbeit", "Betrag": _price(ek * 0.4)},
-            ]
-        },
-        "Notiz": None if rng.random() < 0.7 else "Preis geprüft",
+        "ID": 1 + i,
+        "ArtNr_Kalk": str(family_number(i)),
+        "Bezeichnung": name,
+        "Bez_kurz": name.split()[0],
+        "Masse": f"{facts['Masse_Breite']}x{facts['Masse_Hoehe']}x{facts['Masse_Tiefe']}",
+        "Gewicht": facts["Gewicht"],
+        "haengen": facts["Haengend"],
+        "eineSeite": facts["Einseitig"],
+        "ArtGr": facts["ArtGr"],
         **_audit(rng),
     }
 
@@ -378,7 +467,7 @@ def _gen_position(ctx: GenContext, i: int, rng: random.Random) -> dict[str, Any]
         "Beleg_": ctx.key("Belege", i // 4 % max(ctx.sizes["Belege"], 1)),
         "Position": i % 4 + 1,
         "Variante_": ctx.key("Artikel_Variante", variante),
-        "Artikelnr": f"{6400 + variante // 8}-{_COLORS[variante % len(_COLORS)]}",
+        "Artikelnr": alte_nummer(ctx.seed, variante),
         "Bezeichnung": _family_name(ctx.seed, variante // 4),
         "Menge": menge,
         "Einzelpreis": _price(preis),
@@ -431,23 +520,32 @@ def _gen_lagerort(ctx: GenContext, i: int, rng: random.Random) -> dict[str, Any]
     }
 
 
-def _own(table: str, *names: str) -> tuple[AttributeSpec, ...]:
-    return tuple(_rels(n, table) for n in names)
-
-
 TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         "Artikel_Familie",
         (
-            _s("UID", "uuid"),
-            _s("Nummer", "long"),
+            _ix("UID", "uuid"),
+            _ix("Nummer", "long"),
             _s("Bezeichnung"),
+            _s("Bezeichnung_ENG"),
+            _s("Bez_kurz"),
             _s("Beschreibung"),
-            _s("Aktiv", "bool"),
-            _s("Kategorie"),
-            _s("Saison", "object"),
+            _s("Beschreibung_ENG"),
+            _s("Beschreibung_kurz"),
+            _s("Beschreibung_kurz_ENG"),
+            _s("ArtGr"),
+            _s("Gruppe"),
+            _s("Gewicht", "number"),
+            _s("Masse_Breite", "number"),
+            _s("Masse_Hoehe", "number"),
+            _s("Masse_Tiefe", "number"),
+            _s("Haengend", "bool"),
+            _s("Einseitig", "bool"),
+            _d("Release_date"),
+            _s("Neu", "bool"),
+            _s("aktiv", "bool"),
             *_AUDIT,
-            _rels("Varianten", "Artikel_Variante"),
+            _rels("Varianten", "Artikel_Variante", "ArtikelFamilie"),
         ),
         lambda rows: max(1, (rows + 3) // 4),
         _gen_familie,
@@ -455,8 +553,8 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         "Artikel_Variante",
         (
-            _s("UID", "uuid"),
-            _s("Familie_", "uuid"),
+            _ix("UID", "uuid"),
+            _ix("Familie_", "uuid"),
             _s("Aktiv", "bool"),
             _d("Auslaufdatum"),
             _s("Sperrinfo", "object"),
@@ -466,22 +564,23 @@ TABLES: tuple[TableSpec, ...] = (
             _s("SalesChannel", "object"),
             *_AUDIT,
             _s("Masse_angepasst", "bool"),
-            _s("Nummer", "long"),
-            _s("alteNummer"),
+            _ix("Nummer", "long"),
+            _ix("alteNummer"),
             _s("shopware", "uuid"),
-            _s("refOld", "long"),
+            _ix("refOld", "long"),
             _s("Bezeichnung"),
             _s("Tags_", "uuid"),
             _s("Bezeichnung_FS"),
             _s("Verkaufsartikel", "bool"),
             _s("Publish", "object"),
             _s("neu", "bool"),
-            _rel("ArtikelFamilie", "Artikel_Familie", "Familie_"),
-            _rel("oldStamm", "Artikel_Stamm", "refOld"),
-            _rel("Tags", "Artikel_Tags", "Tags_"),
-            *_own("Artikel_Variante", "Teile", "TeilVon"),
-            _rels("Kategorien", "Artikel_Kategorien"),
-            _rels("Properties", "Artikel_Properties"),
+            _rel("ArtikelFamilie", "Artikel_Familie", "Familie_", "Varianten"),
+            _rel("oldStamm", "Artikel_Stamm", "refOld", "Varianten"),
+            _rel("Tags", "Artikel_Tags", "Tags_", "Varianten"),
+            _rels("Teile", "Artikel_Variante", "TeilVon"),
+            _rels("TeilVon", "Artikel_Variante", "Teile"),
+            _rels("Kategorien", "Artikel_Kategorien", "Varianten"),
+            _rels("Properties", "Artikel_Properties", "Variante"),
         ),
         lambda rows: rows,
         _gen_variante,
@@ -489,8 +588,8 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         "Artikel_Stamm",
         (
-            _s("ID", "long"),
-            _s("Artikelnr"),
+            _ix("ID", "long"),
+            _ix("Artikelnr"),
             _s("Bezeichnung"),
             _s("Warengruppe"),
             _s("EK_Preis", "number"),
@@ -500,28 +599,31 @@ TABLES: tuple[TableSpec, ...] = (
             _s("Aktiv", "bool"),
             _d("Anlagedatum"),
             *_AUDIT,
+            _rels("Varianten", "Artikel_Variante", "oldStamm"),
         ),
         lambda rows: max(1, (rows + 1) // 2),
         _gen_stamm,
         numeric_key=17000,
+        key="ID",
     ),
     TableSpec(
         "Art_Kalkulation",
         (
-            _s("UID", "uuid"),
-            _s("Variante_", "uuid"),
-            _d("Gueltig_ab"),
-            _s("Einkaufspreis", "number"),
-            _s("Aufschlag", "number"),
-            _s("Verkaufspreis", "number"),
-            _s("Waehrung"),
-            _s("Kalkulation", "object"),
-            _s("Notiz"),
+            _ix("ID", "long"),
+            _ix("ArtNr_Kalk"),
+            _s("Bezeichnung"),
+            _s("Bez_kurz"),
+            _s("Masse"),
+            _s("Gewicht", "number"),
+            _s("haengen", "bool"),
+            _s("eineSeite", "bool"),
+            _s("ArtGr"),
             *_AUDIT,
-            _rel("Variante", "Artikel_Variante", "Variante_"),
         ),
-        lambda rows: rows,
+        lambda rows: max(1, (rows + 3) // 4),
         _gen_kalkulation,
+        numeric_key=1,
+        key="ID",
     ),
     TableSpec(
         "Kunden",
@@ -539,8 +641,8 @@ TABLES: tuple[TableSpec, ...] = (
             _d("Geburtsdatum"),
             _d("Erstkontakt"),
             *_AUDIT,
-            _rels("Adressen", "Adressen"),
-            _rels("Belege", "Belege"),
+            _rels("Adressen", "Adressen", "Kunde"),
+            _rels("Belege", "Belege", "Kunde"),
         ),
         lambda rows: max(10, rows // 10),
         _gen_kunde,
@@ -557,7 +659,7 @@ TABLES: tuple[TableSpec, ...] = (
             _s("Land"),
             _s("Standard", "bool"),
             *_AUDIT,
-            _rel("Kunde", "Kunden", "Kunde_"),
+            _rel("Kunde", "Kunden", "Kunde_", "Adressen"),
         ),
         lambda rows: max(20, rows // 5),
         _gen_adresse,
@@ -576,8 +678,8 @@ TABLES: tuple[TableSpec, ...] = (
             _s("Status", "long"),
             _s("Bezahlt", "bool"),
             *_AUDIT,
-            _rel("Kunde", "Kunden", "Kunde_"),
-            _rels("Positionen", "Belege_Pos"),
+            _rel("Kunde", "Kunden", "Kunde_", "Belege"),
+            _rels("Positionen", "Belege_Pos", "Beleg"),
         ),
         lambda rows: max(10, rows // 4),
         _gen_beleg,
@@ -596,8 +698,8 @@ TABLES: tuple[TableSpec, ...] = (
             _s("Rabatt", "number"),
             _s("Gesamtpreis", "number"),
             *_AUDIT,
-            _rel("Beleg", "Belege", "Beleg_"),
-            _rel("Variante", "Artikel_Variante", "Variante_"),
+            _rel("Beleg", "Belege", "Beleg_", "Positionen"),
+            _rel("Variante", "Artikel_Variante", "Variante_", "Positionen"),
         ),
         lambda rows: rows,
         _gen_position,

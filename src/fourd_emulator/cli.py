@@ -8,7 +8,7 @@ import sys
 import threading
 from types import FrameType
 
-from fourd_emulator._config import EmulatorConfig
+from fourd_emulator._config import FOURD_VERSIONS, EmulatorConfig
 from fourd_emulator._server import make_server
 
 __all__ = ["add_arguments", "config_from_args", "main", "run"]
@@ -59,6 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="idle lifetime of a session in seconds (default 3600)",
     )
+    parser.add_argument(
+        "--fourd-version",
+        type=int,
+        choices=FOURD_VERSIONS,
+        default=18,
+        help="4D version whose answers to imitate: 17, 18 (default) or 20",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     parser.add_argument(
         "--no-quirks",
@@ -85,6 +92,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         session_lifetime=args.session_lifetime,
         seed=args.seed,
         quirks=args.quirks,
+        fourd_version=args.fourd_version,
     )
 
 

@@ -138,6 +138,9 @@ def _decode_date(value: Any, *, simple: bool) -> dt.date | dt.datetime | None:
         msg = f"a 4D date must be a string, not {type(value).__name__}"
         raise DecodeError(msg)
     text = value.strip()
+    if m := _BANGS.match(text):
+        # v20 sends some dates as !!YYYY-MM-DD!!: the same date as D!M!YYYY, not a moment.
+        text = m.group(1).strip()
     parts: tuple[int, int, int] | None = None
     if m := _DMY.match(text):
         day, month, year = (int(g) for g in m.groups())
@@ -365,8 +368,19 @@ def _marker_for(spec: AttributeSpec | None) -> type:
     return _TYPE_MARKERS.get(spec.type, _AsSent)
 
 
-def _is_deferred(value: Any) -> bool:
-    return isinstance(value, Mapping) and isinstance(value.get("__deferred"), Mapping)
+def _names_one_entity(value: Any) -> bool:
+    """A deferred link to one entity (``__KEY``, or a URI ending in ``(key)``/``[key]``).
+
+    A deferred 1->N relation (``.../Teile?$expand=Teile``) or image names none: without a
+    catalog entry it is kept as sent rather than turned into a ``None`` key.
+    """
+    inner = value.get("__deferred") if isinstance(value, Mapping) else None
+    if not isinstance(inner, Mapping):
+        return False
+    if inner.get("__KEY") is not None:
+        return True
+    uri = inner.get("uri")
+    return isinstance(uri, str) and _RELATION_KEY.search(uri) is not None
 
 
 _Hook = Callable[[Any, type], Any]
@@ -401,8 +415,8 @@ def decode_record(record: Mapping[str, Any], schema: TableSchema | None) -> dict
         step = plan.get(name)
         if step is None:
             marker = _SYSTEM_MARKERS.get(name) or _AsSent
-            if marker is _AsSent and _is_deferred(value):
-                marker = _Relation  # deferred relation not in the schema: still a key
+            if marker is _AsSent and _names_one_entity(value):
+                marker = _Relation  # deferred N->1 relation not in the schema: still a key
             step = (_converter.get_structure_hook(marker), marker)
         hook, marker = step
         try:

@@ -104,6 +104,32 @@ class TestCommandLine:
         assert (False, True) == (no_quirks.quirks, no_quirks.logout)
         assert (True, False) == (no_logout.quirks, no_logout.logout)
 
+    def test_fourd_version_option(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--fourd-version takes 17, 18 (the default) or 20 and nothing else."""
+        parser = argparse.ArgumentParser()
+        cli.add_arguments(parser)
+        assert 18 == cli.config_from_args(parser.parse_args([])).fourd_version
+        for version in (17, 20):
+            args = parser.parse_args(["--fourd-version", str(version)])
+            assert version == cli.config_from_args(args).fourd_version
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--fourd-version", "19"])
+        assert "invalid choice" in capsys.readouterr().err
+
+    @pytest.mark.parametrize(
+        ("version", "envelope"),
+        [
+            ("17", ["__entityModel", "__COUNT", "__FIRST", "__SENT", "__ENTITIES"]),
+            ("20", ["__DATACLASS", "__entityModel", "__GlobalStamp", "__COUNT", "__FIRST"]),
+        ],
+    )
+    def test_fourd_version_process(self, version: str, envelope: list[str]) -> None:
+        """A process started with --fourd-version shapes its pages like that version."""
+        with emulator_process("--rows", "8", "--fourd-version", version) as (_proc, url):
+            body = requests.get(f"{url}/rest/Kunden", params={"$top": 1}, timeout=5).json()
+        assert envelope == list(body)[: len(envelope)]
+        assert ("__GlobalStamp" in body) is (version != "17")
+
     def test_force_login_process(self) -> None:
         """A process started with --force-login --session-lifetime 120 serves those semantics."""
         with emulator_process("--rows", "20", "--force-login", "--session-lifetime", "120") as (

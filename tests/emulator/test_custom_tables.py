@@ -52,7 +52,8 @@ class TestAddTable:
         )
         assert 3 == first["__STAMP"]
         assert "4" == http.get(f"{base}/Lager_Bewegung(4)", timeout=5).json()["__KEY"]
-        catalog = http.get(f"{base}/$catalog/Lager_Bewegung", timeout=5).json()["attributes"]
+        answer = http.get(f"{base}/$catalog/Lager_Bewegung", timeout=5).json()
+        catalog = answer["dataClasses"][0]["attributes"]
         assert [{"name": "Datum", "type": "date", "simpleDate": True}] == [
             {k: a[k] for k in ("name", "type", "simpleDate")}
             for a in catalog

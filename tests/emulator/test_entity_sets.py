@@ -75,7 +75,7 @@ class TestEntitySets:
         body = open_set(http, base, **{"$top": 1})
         root = base[: -len("/rest")]
         r = http.get(root + body["__ENTITYSET"], params={"$method": "release"}, timeout=5)
-        assert {"ReleaseEntitySet": True} == r.json()
+        assert {"ok": True} == r.json()
         r = http.get(root + body["__ENTITYSET"], timeout=5)
         assert 404 == r.status_code
         assert 1802 == r.json()["__ERROR"][0]["errCode"]
@@ -119,4 +119,4 @@ class TestEntitySets:
         open_set(http, base, **{"$filter": "Typ = 2", "$top": 1})
         info = http.get(f"{base}/$info", timeout=5).json()
         assert 1 == info["entitySetCount"]
-        assert "Artikel_Variante" == info["entitySet"][0]["dataClass"]
+        assert "Artikel_Variante" == info["entitySet"][0]["tableName"]

@@ -42,7 +42,8 @@ class World:
         self.types: dict[str, dict[str, str]] = {}
         self.rows: dict[str, list[dict[str, Any]]] = {}
         for table in TABLES:
-            catalog = self.http.get(f"{self.base}/$catalog/{table}", timeout=10).json()
+            answer = self.http.get(f"{self.base}/$catalog/{table}", timeout=10).json()
+            catalog = answer["dataClasses"][0]
             # Relations arrive as {"__deferred": ...} objects: to the adapter they are objects.
             types = {
                 a["name"]: a["type"] if a["kind"] == "storage" else "object"

@@ -120,10 +120,10 @@ class TestCollection:
         assert sorted(dates) == dates
 
     def test_orderby_unknown_attribute(self, base: str, http: requests.Session) -> None:
-        """Ordering by an unknown attribute answers 500 with errCode 1203."""
+        """Ordering by an unknown attribute answers 500 with 1500 + 1804."""
         r = get(http, f"{base}/Artikel_Variante", **{"$orderby": "Nope desc"})
         assert 500 == r.status_code
-        assert 1203 == r.json()["__ERROR"][0]["errCode"]
+        assert [1500, 1804] == [e["errCode"] for e in r.json()["__ERROR"]]
 
     def test_attributes_parameter(self, base: str, http: requests.Session) -> None:
         """$attributes projects to the named attributes plus __KEY, __TIMESTAMP, __STAMP."""
@@ -139,10 +139,11 @@ class TestCollection:
         assert ["__KEY", "__TIMESTAMP", "__STAMP", "Nummer", "Aktiv"] == list(body["__ENTITIES"][0])
 
     def test_unknown_projected_attribute(self, base: str, http: requests.Session) -> None:
-        """Projecting an unknown attribute is an error 1203."""
+        """Projecting an unknown attribute is 1500 + 1804, as a real v20 server answers it."""
         r = get(http, f"{base}/Artikel_Variante", **{"$attributes": "Nummer,Gibtsnicht"})
         assert 500 == r.status_code
-        assert 1203 == r.json()["__ERROR"][0]["errCode"]
+        assert [1500, 1804] == [e["errCode"] for e in r.json()["__ERROR"]]
+        assert '"Gibtsnicht" attribute cannot be found' in r.json()["__ERROR"][0]["message"]
 
     def test_unknown_table_is_404(self, base: str, http: requests.Session) -> None:
         """An unknown dataclass answers 404 with an __ERROR body."""
@@ -307,7 +308,7 @@ class TestCatalog:
 
     def test_catalog_of_a_table(self, base: str, http: requests.Session) -> None:
         """$catalog/{Table} lists name, kind and type; date-only fields have simpleDate."""
-        body = http.get(f"{base}/$catalog/Artikel_Variante", timeout=5).json()
+        body = http.get(f"{base}/$catalog/Artikel_Variante", timeout=5).json()["dataClasses"][0]
         attrs = {a["name"]: a for a in body["attributes"]}
         assert ("storage", "long") == (attrs["Nummer"]["kind"], attrs["Nummer"]["type"])
         assert ("storage", "bool") == (attrs["Aktiv"]["kind"], attrs["Aktiv"]["type"])
@@ -341,7 +342,10 @@ class TestCatalog:
     ) -> None:
         """The catalog's attribute order is the record's field order."""
         names = [
-            a["name"] for a in http.get(f"{base}/$catalog/Kunden", timeout=5).json()["attributes"]
+            a["name"]
+            for a in http.get(f"{base}/$catalog/Kunden", timeout=5).json()["dataClasses"][0][
+                "attributes"
+            ]
         ]
         row = get(http, f"{base}/Kunden", **{"$top": 1}).json()["__ENTITIES"][0]
         assert names == list(row)[3:]

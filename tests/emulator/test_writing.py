@@ -41,7 +41,9 @@ class TestUpdate:
         )
         assert 200 == r.status_code
         saved = r.json()
-        assert "Artikel_Variante" == saved["__entityModel"]
+        # A real update answer: no __entityModel, a uri, and the new stamp.
+        assert "__entityModel" not in saved
+        assert f"/rest/Artikel_Variante({before['__KEY']})" == saved["uri"]
         assert before["__STAMP"] + 1 == saved["__STAMP"]
         after = http.get(f"{base}/Artikel_Variante({before['__KEY']})", timeout=5).json()
         changed = {k for k in before if before[k] != after[k]}
@@ -99,17 +101,17 @@ class TestUpdate:
             assert r.json()["__STATUS"]["success"] is False
 
     def test_unknown_key(self, base: str, http: requests.Session) -> None:
-        """Updating an unknown key answers 404 with errCode 1800."""
+        """Updating an unknown (deleted) key answers 404 with errCode 1542, not a read's 1800."""
         r = update(http, base, {"__KEY": "F" * 32, "__STAMP": 1, "neu": True})
         assert 404 == r.status_code
-        assert 1800 == r.json()["__ERROR"][0]["errCode"]
+        assert [1542] == [e["errCode"] for e in r.json()["__ERROR"]]
 
     def test_unknown_attribute(self, base: str, http: requests.Session) -> None:
-        """An unknown attribute in an update is an error 1203 and nothing is saved."""
+        """An unknown attribute in an update is 1500 + 1804 and nothing is saved."""
         e = entity(http, base)
         r = update(http, base, {"__KEY": e["__KEY"], "__STAMP": e["__STAMP"], "Farbe": "rot"})
         assert 500 == r.status_code
-        assert 1203 == r.json()["__ERROR"][0]["errCode"]
+        assert [1500, 1804] == [e["errCode"] for e in r.json()["__ERROR"]]
         assert e == entity(http, base)
 
     def test_wrong_type(self, base: str, http: requests.Session) -> None:
@@ -202,7 +204,10 @@ class TestArrayAndCreate:
             **{"$atomic": "true"},
         )
         body = r.json()
-        assert "__ERROR" in body
+        # v18 (the default): every entity as it stands, the stale one with its __ERROR.
+        assert [a["__KEY"], b["__KEY"]] == [e["__KEY"] for e in body["__ENTITIES"][:2]]
+        assert "__ERROR" not in body["__ENTITIES"][0]
+        assert [1263, 1046, 1517] == [e["errCode"] for e in body["__ENTITIES"][1]["__ERROR"]]
         assert a == entity(http, base, skip=1)
         assert b == entity(http, base, skip=2)
         assert 0 == server.stats()["writes_applied"]

@@ -10,7 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from legacy_adapters.fourd import HttpRequest, HttpResponse
-from legacy_adapters.fourd._errors import body_error, parse_json, raise_for_response
+from legacy_adapters.fourd._errors import (
+    CODE_CATEGORIES,
+    body_error,
+    parse_json,
+    raise_for_response,
+)
 from legacy_core.errors import (
     AuthenticationFailed,
     EntitySetExpired,
@@ -253,3 +258,62 @@ class TestParseJson:
         else:
             text = ""
         assert "COOKIEVALUE123" not in text
+
+
+class TestCodeTable:
+    REQUIRED = (1046, 1112, 1162, *range(1200, 1205), 1263, 1279, 1280, 1500, 1517, 1542)
+    REQUIRED += (1800, 1801, 1802, 1804, 1808, 1809, 1822, 1823)
+
+    def test_required_codes_are_mapped(self) -> None:
+        """The one code table names a category for every code the issue lists."""
+        assert set(self.REQUIRED) <= set(CODE_CATEGORIES)
+
+    @pytest.mark.parametrize(
+        ("codes", "expected"),
+        [
+            ((1542,), RecordNotFound),
+            ((1500, 1804), InvalidQuery),
+            ((1801,), UnknownTable),
+            ((1822,), AuthenticationFailed),
+            ((1823,), LicenceExhausted),
+            ((1263, 1046, 1517), StampConflict),
+            ((1517,), WriteRejected),
+            ((1802,), EntitySetExpired),
+        ],
+    )
+    @pytest.mark.parametrize("status", [404, 500, 409])
+    def test_code_decides_over_status(
+        self, codes: tuple[int, ...], expected: type[LegacyError], status: int
+    ) -> None:
+        """Whatever the (rarely published) status, the 4D code picks the category."""
+        err = mapped(status, errors(*codes), context="collection")
+        assert expected is type(err)
+        assert codes == err.codes
+
+    @pytest.mark.parametrize(
+        ("status", "context", "expected"),
+        [
+            (404, "collection", UnknownTable),
+            (404, "entity", RecordNotFound),
+            (404, "entityset", EntitySetExpired),
+            (500, "collection", ServerError),
+            (400, "collection", InvalidQuery),
+        ],
+    )
+    def test_unknown_codes_keep_the_status_mapping(
+        self, status: int, context: Any, expected: type[LegacyError]
+    ) -> None:
+        """A code the table does not know leaves the status to decide, and is carried along."""
+        err = mapped(status, errors(4711, 9), context=context)
+        assert expected is type(err)
+        assert (4711, 9) == err.codes
+        assert "4D errors=4711,9" in str(err)
+
+    def test_failed_status_without_success_is_a_failure(self) -> None:
+        """``{"status": 3, "statusText": "Already Locked"}`` is a failure at HTTP 200."""
+        body = {"result": False, "__STATUS": {"status": 3, "statusText": "Already Locked"}}
+        err = body_error(body, REQUEST, answer(200, body), table="Artikel", context="write")
+        assert isinstance(err, WriteRejected)
+        assert "Already Locked" in str(err)
+        ok = {"__STATUS": {"success": True}, "__KEY": "1"}
+        assert body_error(ok, REQUEST, answer(200, ok), table="Artikel", context="write") is None

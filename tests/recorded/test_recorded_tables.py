@@ -139,6 +139,32 @@ class TestFromCassette:
         page = tables.read_page(Query("live", "Kunde", filter=field("Seit") >= "2019-12-31"))
         assert ["1"] == [r["__KEY"] for r in page.records]
 
+    def test_update_answers_add_no_uri_column(self):
+        """A real update answer's ``uri`` (and v20 ``__STATUS``) do not become columns."""
+        answers = iter(
+            [
+                json_response(
+                    {"__entityModel": "Kunde", "__ENTITIES": [{"__KEY": "1", "Name": "a"}]}
+                ),
+                json_response(
+                    {
+                        "__STATUS": {"success": True},
+                        "__KEY": "1",
+                        "__STAMP": 2,
+                        "uri": "/rest/Kunde(1)",
+                        "__TIMESTAMP": "!!2024-05-23!!",
+                        "Name": "b",
+                    }
+                ),
+            ]
+        )
+        recorder = Recorder(ScriptedTransport(lambda r: next(answers)), Cassette())
+        recorder.send(make_request("/rest/Kunde"))
+        recorder.send(make_request("/rest/Kunde", method="POST"))
+        tables = RecordedTables.from_cassette(recorder.cassette)
+        record = tables.get_record("live", "Kunde", "1")
+        assert ("b", False) == (record["Name"], "uri" in record)
+
 
 class RecordedTablesFixtures(ContractFixtures):
     """The contract fixtures served by RecordedTables loaded from JSON envelopes per test."""

@@ -35,10 +35,13 @@ from legacy_core.secrets import redact as _redact
 from ._transport import HttpRequest, HttpResponse
 
 __all__ = [
+    "CODE_CATEGORIES",
     "QUERY_CODES",
     "STAMP_CODES",
+    "Category",
     "Context",
     "body_error",
+    "category_of",
     "checked_json",
     "error_entries",
     "has_entities",
@@ -47,14 +50,69 @@ __all__ = [
     "redact",
 ]
 
-# 4D codes of query errors (bad filter, unknown attribute, type mismatch, bad $orderby…).
-QUERY_CODES = frozenset({1112, 1162, 1200, 1201, 1202, 1203, 1204, 1279, 1280, 1804, 1808, 1809})
-# A stale __STAMP: "Stamp has changed" (1263), "record modified" (1046). The 1517 that
-# comes with them only says "cannot be saved", so it alone is not a stamp conflict.
-STAMP_CODES = frozenset({1263, 1046})
+Category = Literal[
+    "licence",
+    "login",
+    "stamp",
+    "entity_set",
+    "not_found",
+    "unknown_table",
+    "write",
+    "query",
+    "server",
+]
+
+# One table, 4D error code -> category (ADR 0018). The code decides, the HTTP status only
+# when no code is known: real servers rarely publish the status of an error answer.
+CODE_CATEGORIES: Mapping[int, Category] = {
+    1823: "licence",  # no client licence free ("Maximum number of sessions")
+    1822: "login",  # REST login failed (force-login servers)
+    1263: "stamp",  # given stamp does not match the current one
+    1046: "stamp",  # cannot save record (comes with 1263 on a stale stamp)
+    1802: "entity_set",  # entity set cannot be found (unknown or expired)
+    1542: "not_found",  # cannot find entity with key (update of a deleted entity)
+    1800: "not_found",  # entity not found
+    1801: "unknown_table",  # dataclass unknown or not exposed
+    1517: "write",  # entity cannot be saved
+    1569: "write",  # value fails a validation rule
+    1570: "write",  # entity fails validation
+    1112: "query",  # incompatible types
+    1162: "query",  # bad value or comparator in a query
+    1200: "query",  # error while running the query
+    1201: "query",
+    1202: "query",
+    1203: "query",  # unknown attribute in a query
+    1204: "query",
+    1279: "query",  # query syntax
+    1280: "query",  # query refused
+    1500: "server",  # "cannot process": wraps the specific code, alone a server failure
+    1804: "query",  # cannot build the list of attributes / invalid parameter
+    1808: "query",
+    1809: "query",
+}
+# When several codes name categories, the most specific wins: a stale stamp's 1517 says
+# only "cannot be saved", a 1500 wraps whatever failed inside it.
+_PRIORITY: tuple[Category, ...] = (
+    "licence",
+    "login",
+    "stamp",
+    "entity_set",
+    "not_found",
+    "unknown_table",
+    "write",
+    "query",
+    "server",
+)
+QUERY_CODES = frozenset(c for c, k in CODE_CATEGORIES.items() if k == "query")
+STAMP_CODES = frozenset(c for c, k in CODE_CATEGORIES.items() if k == "stamp")
 LICENCE_CODE = 1823
-ENTITY_NOT_FOUND = 1800
-ENTITY_SET_NOT_FOUND = 1802
+
+
+def category_of(codes: set[int] | frozenset[int]) -> Category | None:
+    """Return the category the 4D ``codes`` name (None: no known code among them)."""
+    found = {CODE_CATEGORIES[c] for c in codes if c in CODE_CATEGORIES}
+    return next((k for k in _PRIORITY if k in found), None)
+
 
 Context = Literal["collection", "entity", "entityset", "catalog", "write", "info", "login"]
 
@@ -156,11 +214,23 @@ def has_entities(body: Any) -> bool:
 
 
 def _failed_status(body: Any) -> Mapping[str, Any] | None:
+    """The ``__STATUS`` of a body when it reports a failure.
+
+    4D documents failures without a ``success`` key (``{"status": 3, "statusText":
+    "Already Locked"}``): ``success: false`` or a status other than 0 is a failure.
+    """
     if not isinstance(body, Mapping):
         return None
     status = body.get("__STATUS")
-    if isinstance(status, Mapping) and status.get("success") is False:
+    if not isinstance(status, Mapping):
+        return None
+    success = status.get("success")
+    if success is False:
         return status
+    if success is None:
+        code = status.get("status")
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            return status
     return None
 
 
@@ -173,32 +243,37 @@ def body_error(
     context: Context,
     secrets: tuple[str, ...] = (),
 ) -> LegacyError | None:
-    """Return the error hidden in a body (``__ERROR``, ``__STATUS.success == false``)."""
+    """Return the error hidden in a body (``__ERROR``, a failed ``__STATUS``), by code first."""
     entries = error_entries(body)
     status = _failed_status(body)
     if not entries and status is None:
         return None
     codes = {e.code for e in entries if e.code is not None}
+    category = category_of(codes)
     ctx = error_context(request, response, table)
     shown = redact(response.body, secrets)
     text = _first_message(entries, status)
-    if status is not None or codes & STAMP_CODES:
+    stale = category == "stamp" or (
+        category is None and status is not None and status.get("status") == 2
+    )
+    if stale:
         current = {k: v for k, v in body.items() if k not in {"__STATUS", "__ERROR"}}
         key = current.get("__KEY")
-        stale = codes & STAMP_CODES or (status is not None and status.get("status") == 2)
-        if stale:
-            msg = f"stamp conflict on {table}[{key}]: the entity changed since it was read ({text})"
-            return StampConflict(
-                msg,
-                key=str(key) if key is not None else None,
-                current=current,
-                body=shown,
-                errors=entries,
-                **ctx,
-            )
-        msg = f"{request.environment} rejected the write to {table}[{key}]: {text}"
+        msg = f"stamp conflict on {table}[{key}]: the entity changed since it was read ({text})"
+        return StampConflict(
+            msg,
+            key=str(key) if key is not None else None,
+            current=current,
+            body=shown,
+            errors=entries,
+            **ctx,
+        )
+    if category is None and status is not None:
+        key = body.get("__KEY")
+        where = f"{table}[{key}]" if key is not None else f"{table or ctx['path']}"
+        msg = f"{request.environment} refused the request on {where}: {text}"
         return WriteRejected(msg, body=shown, errors=entries, **ctx)
-    return _by_codes(codes, entries, text, ctx, shown, context=context, default_write=True)
+    return _by_category(category, entries, text, ctx, shown, context=context)
 
 
 def checked_json(
@@ -230,34 +305,42 @@ def _first_message(entries: tuple[FourDErrorEntry, ...], status: Mapping[str, An
     return "no message"
 
 
-def _by_codes(
-    codes: set[int],
+# category -> (error class, message after "{env}: ", refused before 4D did anything)
+_CATEGORY_ERRORS: Mapping[Category, tuple[type[LegacyError], str, bool]] = {
+    "licence": (LicenceExhausted, "no 4D client licence is free ({text})", True),
+    "login": (AuthenticationFailed, "the server refused the REST login ({text})", True),
+    "stamp": (StampConflict, "stamp conflict on {what}: the entity changed ({text})", False),
+    "entity_set": (
+        EntitySetExpired,
+        "the entity set of {what} is unknown or expired ({text})",
+        False,
+    ),
+    "not_found": (RecordNotFound, "no such entity in {what} ({text})", False),
+    "unknown_table": (UnknownTable, "unknown table {what} ({text})", False),
+    "write": (WriteRejected, "the write to {what} was rejected: {text}", False),
+    "query": (InvalidQuery, "4D rejected the query on {what}: {text}", False),
+    "server": (ServerError, "4D failed on {what}: {text}", False),
+}
+
+
+def _by_category(
+    category: Category | None,
     entries: tuple[FourDErrorEntry, ...],
     text: str,
     ctx: dict[str, Any],
     shown: str,
     *,
     context: Context,
-    default_write: bool,
 ) -> LegacyError:
-    env, table = ctx["environment"], ctx["table"]
-    if LICENCE_CODE in codes:
-        msg = f"{env}: no 4D client licence is free ({text})"
-        return LicenceExhausted(msg, not_applied=True, body=shown, errors=entries, **ctx)
-    if ENTITY_SET_NOT_FOUND in codes:
-        msg = f"{env}: the entity set of {table} is unknown or expired ({text})"
-        return EntitySetExpired(msg, body=shown, errors=entries, **ctx)
-    if ENTITY_NOT_FOUND in codes:
-        msg = f"{env}: no such entity in {table} ({text})"
-        return RecordNotFound(msg, body=shown, errors=entries, **ctx)
-    if codes & QUERY_CODES:
-        msg = f"{env}: 4D rejected the query on {table}: {text}"
-        return InvalidQuery(msg, body=shown, errors=entries, **ctx)
-    if default_write and context == "write":
-        msg = f"{env} rejected the write to {table}: {text}"
-        return WriteRejected(msg, body=shown, errors=entries, **ctx)
-    msg = f"{env}: 4D failed on {table or ctx['path']}: {text}"
-    return ServerError(msg, body=shown, errors=entries, **ctx)
+    """The error of ``category``; without one, a write is rejected and anything else failed."""
+    what = ctx["table"] or ctx["path"]
+    if category in {None, "server"}:
+        # A write refused without a specific code is rejected; anything else failed.
+        category = "write" if context == "write" else "server"
+    assert category is not None
+    cls, template, refused = _CATEGORY_ERRORS[category]
+    msg = f"{ctx['environment']}: " + template.format(what=what, text=text)
+    return cls(msg, not_applied=refused, body=shown, errors=entries, **ctx)
 
 
 def raise_for_response(
@@ -269,24 +352,30 @@ def raise_for_response(
     sent_cookie: bool,
     secrets: tuple[str, ...] = (),
 ) -> None:
-    """Raise the core error matching a non-2xx answer; return quietly for a 2xx."""
+    """Raise the core error matching a non-2xx answer; return quietly for a 2xx.
+
+    The 4D error codes decide (:data:`CODE_CATEGORIES`); the status only where no code is
+    known, and for 401 (session or credentials), 402 (licence) and 503 (busy), which say
+    that 4D did not process the request at all.
+    """
     status = response.status
     if 200 <= status < 300:
         return
     body = _decoded(response)
     entries = error_entries(body)
     codes = {e.code for e in entries if e.code is not None}
+    category = category_of(codes)
     text = _first_message(entries, None) if entries else f"HTTP {status}"
     ctx = error_context(request, response, table)
     shown = redact(response.body, secrets)
     env = request.environment
     if status == 401:
         if sent_cookie and context != "login":
-            msg = f"{env}: the session is no longer valid (HTTP 401)"
+            msg = f"{env}: the session is no longer valid (HTTP 401: {text})"
             raise SessionExpired(msg, not_applied=True, body=shown, errors=entries, **ctx)
-        msg = f"{env}: the server rejected the credentials (HTTP 401)"
+        msg = f"{env}: the server rejected the credentials (HTTP 401: {text})"
         raise AuthenticationFailed(msg, not_applied=True, body=shown, errors=entries, **ctx)
-    if status == 402 or LICENCE_CODE in codes:
+    if status == 402 or category == "licence":
         msg = f"{env}: no 4D client licence is free (HTTP {status}: {text})"
         raise LicenceExhausted(msg, not_applied=True, body=shown, errors=entries, **ctx)
     if status == 503:
@@ -301,26 +390,23 @@ def raise_for_response(
         )
     if context == "write" and has_entities(body):
         return  # per-entity errors (an atomic batch that failed): the writer raises them
-    if context == "write" and (codes & STAMP_CODES or _failed_status(body) is not None):
-        # 4D does not document the status of a stale-stamp answer: the body decides.
+    if category is not None or _failed_status(body) is not None:
         err = body_error(body, request, response, table=table, context=context, secrets=secrets)
         if err is not None:
             raise err
+    # No known code: the status decides, and the codes travel with the error.
     if status == 404:
         # Never an expired session: 4D answers 404 for unknown tables, entities and sets.
-        raise _not_found(codes, entries, text, ctx, shown, context=context)
+        raise _not_found(entries, text, ctx, shown, context=context)
     if status in {400, 413}:
         what = "request too large" if status == 413 else "bad request"
         msg = f"{env}: {what} for {table or request.path} (HTTP {status}: {text})"
         raise InvalidQuery(msg, not_applied=True, body=shown, errors=entries, **ctx)
-    if status == 500 and codes & (QUERY_CODES | {ENTITY_NOT_FOUND, ENTITY_SET_NOT_FOUND}):
-        raise _by_codes(codes, entries, text, ctx, shown, context=context, default_write=False)
     msg = f"{env}: server error on {table or request.path} (HTTP {status}: {text})"
     raise ServerError(msg, body=shown, errors=entries, transient=status in {502, 504}, **ctx)
 
 
 def _not_found(
-    codes: set[int],
     entries: tuple[FourDErrorEntry, ...],
     text: str,
     ctx: dict[str, Any],
@@ -329,10 +415,10 @@ def _not_found(
     context: Context,
 ) -> LegacyError:
     env, table = ctx["environment"], ctx["table"]
-    if ENTITY_SET_NOT_FOUND in codes or (context == "entityset" and not codes):
+    if context == "entityset":
         msg = f"{env}: the entity set of {table} is unknown or expired ({text})"
         return EntitySetExpired(msg, body=shown, errors=entries, **ctx)
-    if ENTITY_NOT_FOUND in codes or (context == "entity" and not codes):
+    if context == "entity":
         msg = f"{env}: no such entity in {table} ({text})"
         return RecordNotFound(msg, body=shown, errors=entries, **ctx)
     msg = f"{env}: unknown table {table or ctx['path']} (HTTP 404: {text})"

@@ -70,10 +70,14 @@ class _Collected:
         key = row.get("__KEY")
         if key is None or not _IDENTIFIER.match(table):
             return
+        listed = self.types.get(table, {})
         clean = {
             k: v
             for k, v in row.items()
-            if (k in _KEEP_MANAGED or not k.startswith("__")) and _IDENTIFIER.match(k)
+            if (k in _KEEP_MANAGED or not k.startswith("__"))
+            and _IDENTIFIER.match(k)
+            # An update answer's "uri" names the entity; it is no attribute of the table.
+            and not (k == "uri" and k not in listed and isinstance(v, str))
         }
         clean["__KEY"] = str(key)
         rows = self.rows.setdefault(table, {})
@@ -109,7 +113,7 @@ class _Collected:
         if "dataClasses" in body or (path_table is None and "attributes" in body):
             self.add_catalog(body)
             return
-        table = body.get("__entityModel") or body.get("__dataclass") or path_table
+        table = body.get("__entityModel") or body.get("__DATACLASS") or path_table
         if not isinstance(table, str):
             return
         entities = body.get("__ENTITIES")
