@@ -29,6 +29,7 @@ from fourd_emulator._errors import (
     error_body,
 )
 from fourd_emulator._filter import compile_filter, parse_params, resolve_attribute
+from fourd_emulator._log import get_logger
 from fourd_emulator._schema import (
     NUMERIC_TYPES,
     STRING_TYPES,
@@ -39,7 +40,6 @@ from fourd_emulator._schema import (
 from fourd_emulator._store import ColumnKey, Database, Table, assemble, compact
 from fourd_emulator._values import iso_ms, ms_since_midnight, update_stamp_date, utc_date, wire_date
 from fourd_emulator._writes import as_int, coerce, default_value, stamp_errors
-from legacy_core._log import get_logger
 
 __all__ = ["FAULT_KEY", "SOCKET_KEY", "TIMELINE_CAP", "Emulator", "Response"]
 

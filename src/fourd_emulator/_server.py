@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 from fourd_emulator._app import FAULT_KEY, SOCKET_KEY, Emulator
 from fourd_emulator._config import EmulatorConfig
-from legacy_core._log import get_logger
+from fourd_emulator._log import get_logger
 
 __all__ = ["EmulatorServer", "make_server", "serve"]
 

@@ -180,3 +180,26 @@ class TestCommandLine:
             args = parser.parse_args(["--port", str(s.getsockname()[1])])
             assert 2 == cli.run(args)
         assert "cannot start" in capsys.readouterr().err
+
+
+class TestIndependence:
+    def test_emulator_imports_nothing_from_the_client(self) -> None:
+        """The oracle stays independent: no module of fourd_emulator imports legacy_*."""
+        import ast  # noqa: PLC0415
+        from pathlib import Path  # noqa: PLC0415
+
+        import fourd_emulator  # noqa: PLC0415
+
+        found = []
+        for path in Path(fourd_emulator.__file__).parent.glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                found += [
+                    f"{path.name}: {n}" for n in names if n.split(".")[0].startswith("legacy")
+                ]
+        assert [] == found
+        assert len(list(Path(fourd_emulator.__file__).parent.glob("*.py"))) > 5
