@@ -6,7 +6,6 @@ import random
 import re
 import threading
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
@@ -37,6 +36,7 @@ from fourd_emulator._schema import (
     GenContext,
     TableSpec,
 )
+from fourd_emulator._sessions import TIMELINE_CAP, Session, SessionTable
 from fourd_emulator._store import ColumnKey, Database, Table, assemble, compact
 from fourd_emulator._values import iso_ms, ms_since_midnight, update_stamp_date, utc_date, wire_date
 from fourd_emulator._writes import as_int, coerce, default_value, stamp_errors
@@ -49,7 +49,6 @@ FAULT_KEY = "fourd_emulator.fault"
 """environ key the app sets to ``reset``/``truncate``; the emulator's server acts on it."""
 SOCKET_KEY = "fourd_emulator.transport"
 """environ key the emulator's server sets: it can reset and truncate for real."""
-TIMELINE_CAP = 200_000
 """Entries the licence timeline keeps (the oldest are dropped); read at each reset."""
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -102,22 +101,6 @@ def _unauthorized() -> Response:
 
 
 @attrs.define
-class _Session:
-    id: str = attrs.field(repr=False)
-    number: int
-    created: float
-    last_used: float
-    lifetime: float
-    user: str = ""
-    authenticated: bool = False
-    lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
-
-    @property
-    def expires(self) -> float:
-        return self.last_used + self.lifetime
-
-
-@attrs.define
 class _EntitySet:
     id: str
     table: str
@@ -137,7 +120,7 @@ class _Request:
     path: str
     query: dict[str, str]
     environ: Mapping[str, Any]
-    session: _Session | None = None
+    session: Session | None = None
 
 
 @attrs.define
@@ -168,17 +151,15 @@ class Emulator:
             self.db = Database(cfg.seed, cfg.rows)
         else:
             db.restore()
-        self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._entity_sets: dict[str, _EntitySet] = {}
         self._audit: list[dict[str, Any]] = []
         self._clock_offset = 0.0
-        self._peak = 0
-        self._timeline: deque[tuple[float, int]] = deque([(self.now(), 0)], maxlen=TIMELINE_CAP)
+        # TIMELINE_CAP is read here (tests shrink it): from this module's namespace.
+        self._sessions = SessionTable(self.now, TIMELINE_CAP)
         self._faults = Faults(seed=cfg.seed)
         self._fault_rng = random.Random(cfg.seed)  # noqa: S311 - seeded faults must repeat
         self._id_rng = random.Random(cfg.seed ^ 0x4D4D4D)  # noqa: S311 - ids are not secrets here
         self._global_stamp = 0
-        self._session_numbers = 0
         self._inflight = 0
         self._stats: dict[str, Any] = {
             "sessions_created": 0,
@@ -268,8 +249,8 @@ class Emulator:
             self._purge(full=True)
             out = orjson.loads(orjson.dumps(self._stats))
             out["active_sessions"] = len(self._sessions)
-            out["active_sessions_peak"] = self._peak
-            out["authenticated_sessions"] = sum(s.authenticated for s in self._sessions.values())
+            out["active_sessions_peak"] = self._sessions.peak
+            out["authenticated_sessions"] = sum(s.authenticated for s in self._sessions)
             out["active_entity_sets"] = len(self._entity_sets)
             out["licences"] = self._licence_cap()
             out["clock_offset"] = self._clock_offset
@@ -313,28 +294,18 @@ class Emulator:
     def expire_sessions(self, session_id: str | None = None) -> int:
         """End one session (by its cookie value) or all; return how many ended."""
         with self._lock:
-            if session_id is None:
-                n = len(self._sessions)
-                self._sessions.clear()
-            else:
-                n = 1 if self._sessions.pop(session_id, None) is not None else 0
-            if n:
-                self._record()
-            return n
+            return self._sessions.kill(session_id)
 
     def reset_peak(self) -> int:
         """Set the peak to the live sessions now and start a new timeline; return the peak."""
         with self._lock:
-            self._purge(full=True)
-            self._peak = len(self._sessions)
-            self._timeline = deque([(self.now(), self._peak)], maxlen=TIMELINE_CAP)
-            return self._peak
+            return self._sessions.reset_peak()
 
     def licence_timeline(self) -> list[tuple[float, int]]:
         """``(t, active)`` after every change of the live sessions since the last reset."""
         with self._lock:
-            self._purge(full=True)
-            return list(self._timeline)
+            self._sessions.purge(full=True)
+            return list(self._sessions.timeline)
 
     def advance_clock(self, seconds: float) -> float:
         """Move the emulator's clock forward (sessions and entity sets age); return the offset."""
@@ -487,29 +458,12 @@ class Emulator:
         f = self._faults
         return f.licences if f.licences_override else self.config.licences
 
-    def _record(self) -> None:
-        """Note the live-session count after a change (the caller holds ``self._lock``)."""
-        active = len(self._sessions)
-        self._peak = max(self._peak, active)
-        self._timeline.append((self.now(), active))
-
     def _purge(self, *, full: bool) -> None:
-        now = self.now()
-        before = len(self._sessions)
+        self._sessions.purge(full=full)
         if full:
-            for sid in [sid for sid, s in self._sessions.items() if s.expires <= now]:
-                del self._sessions[sid]
+            now = self.now()
             for eid in [e for e, s in self._entity_sets.items() if s.expires <= now]:
                 del self._entity_sets[eid]
-        else:
-            # Sessions are ordered by last use: expired ones gather at the front.
-            while self._sessions:
-                first = next(iter(self._sessions.values()))
-                if first.expires > now:
-                    break
-                self._sessions.popitem(last=False)
-        if len(self._sessions) != before:
-            self._record()
 
     def _session_cookie(self, req: _Request) -> tuple[str | None, Response | None]:
         """Return the session cookie's value (None: no cookie) or the 401 it deserves."""
@@ -544,22 +498,16 @@ class Emulator:
 
     def _session_for(
         self, req: _Request, value: str | None
-    ) -> tuple[_Session | None, str | None, Response | None]:
+    ) -> tuple[Session | None, str | None, Response | None]:
         """Return the request's session, the cookie to set (new session) or a refusal."""
         force = self.config.force_login
         login = req.path.rstrip("/") == "$directory/login"
         with self._lock:
-            now = self.now()
-            s = self._sessions.get(value) if value is not None else None
-            if s is not None and s.expires <= now:
-                del self._sessions[s.id]
-                self._record()
-                s = None
+            s = self._sessions.find(value)
             if s is not None:
                 if force and not s.authenticated and not login:
                     return None, None, _unauthorized()
-                s.last_used = now
-                self._sessions.move_to_end(s.id)
+                self._sessions.touch(s)
                 return s, None, None
             refused = self._before_login(req, login=login) if force else None
             if refused is not None:
@@ -577,11 +525,8 @@ class Emulator:
                     ),
                 )
             sid = self._new_id()
-            self._session_numbers += 1
-            s = _Session(sid, self._session_numbers, now, now, self.config.session_lifetime)
-            self._sessions[sid] = s
+            s = self._sessions.open(sid, self.config.session_lifetime)
             self._stats["sessions_created"] += 1
-            self._record()
         log.debug("legacy_api.emulator.session_opened", session=s.number)
         return s, sid, None
 
@@ -666,7 +611,7 @@ class Emulator:
                     "lifeTime": round(s.lifetime / 60),
                     "expiration": iso_ms(s.expires),
                 }
-                for s in self._sessions.values()
+                for s in self._sessions
             ]
             sets = [
                 {
@@ -763,7 +708,7 @@ class Emulator:
     def _logout(self, req: _Request, value: str | None, delay: float) -> Response:
         """End the caller's live session: ``{"result": true}`` only if one was closed."""
         with self._lock:
-            s = self._sessions.get(value) if value is not None else None
+            s = self._sessions.find(value)
         if s is not None and self.config.serialize_sessions:
             # A logout is a request of the session: it waits for the one running.
             with s.lock:
@@ -772,7 +717,7 @@ class Emulator:
         time.sleep(delay)
         return self._logout_now(req, s)
 
-    def _logout_now(self, req: _Request, s: _Session | None) -> Response:
+    def _logout_now(self, req: _Request, s: Session | None) -> Response:
         if not self.config.logout:
             return _error(404, [entry(None, "Unknown resource $directory/logout", "http")])
         if req.method not in {"GET", "POST"}:
@@ -783,16 +728,12 @@ class Emulator:
         log.info("legacy_api.emulator.logout", session=s.number, closed=closed)
         return _json(200, {"result": closed})
 
-    def _close(self, s: _Session) -> bool:
+    def _close(self, s: Session) -> bool:
         """Drop ``s``; return whether it was still alive (a logout, not an expiry)."""
         with self._lock:
-            if self._sessions.get(s.id) is not s:
-                return False
-            alive = s.expires > self.now()
-            del self._sessions[s.id]
+            alive = self._sessions.close(s)
             if alive:
                 self._stats["sessions_logged_out"] += 1
-            self._record()
             return alive
 
     # -- reading ---------------------------------------------------------------
