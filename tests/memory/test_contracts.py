@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from legacy_adapters.memory import MemoryBackend
+from legacy_adapters.memory import MemoryBackend, MemoryTable
 from legacy_adapters.testing.contracts import (
+    CONTRACT_TABLES,
     ContractFixtures,
     FieldWriterContract,
     TableReaderContract,
@@ -56,3 +57,17 @@ class TestMemoryTableReader(TableReaderContract, MemoryFixtures):
 
 class TestMemoryFieldWriter(FieldWriterContract, MemoryFixtures):
     """The in-memory backend is a FieldWriter."""
+
+
+class TestOneFixtureIsEnough(TableReaderContract, FieldWriterContract):
+    """With the shipped defaults an adapter provides only ``reader`` (a plugin author's view)."""
+
+    @pytest.fixture
+    def reader(self) -> TableReader:
+        """A fresh MemoryBackend serving the contract tables in "live"."""
+        backend = MemoryBackend()
+        for table in CONTRACT_TABLES:
+            backend.add_table(
+                "live", MemoryTable(name=table.name, attributes=table.attributes, rows=table.rows)
+            )
+        return backend
