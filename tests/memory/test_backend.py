@@ -294,9 +294,8 @@ class TestMemoryBackendWriting:
         self, backend: MemoryBackend, memory_env: str, values: dict[str, Any], offending: str
     ) -> None:
         """A value that does not fit the attribute's 4D type is refused, naming the field."""
-        update = FieldUpdate(ARTIKEL, KEY(1001), values, environment=memory_env)
-        with pytest.raises(InvalidQuery, match=offending):
-            backend.write([update])
+        with pytest.raises(InvalidQuery, match=offending):  # NaN already at construction
+            backend.write([FieldUpdate(ARTIKEL, KEY(1001), values, environment=memory_env)])
 
     @pytest.mark.parametrize(
         ("value", "stored"),
