@@ -324,8 +324,11 @@ class _Renderer:
         if isinstance(value, int):
             return str(int(value))
         if isinstance(value, float):
-            # Plain decimal notation: 4D's parser is not documented to read 1e+16.
-            return format(Decimal(repr(float(value))), "f")
+            # Plain decimal notation: 4D's parser is not documented to read 1e+16. A whole
+            # float is written exactly (3.958462780413798e16 is ...984, not ...980: the
+            # shortest repr would compare a different integer).
+            number = float(value)
+            return format(Decimal(number) if number.is_integer() else Decimal(repr(number)), "f")
         if isinstance(value, dt.datetime):
             return self.string(value.isoformat())
         if isinstance(value, dt.date):
