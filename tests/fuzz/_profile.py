@@ -1,4 +1,4 @@
-"""How many examples the fuzz tests run: a few thousand in ``make test``, many more in ``make fuzz``.
+"""Example budgets of the fuzz tests: thousands in ``make test``, many more in ``make fuzz``.
 
 ``HYPOTHESIS_PROFILE=fuzz`` (what ``make fuzz`` sets) multiplies every count by
 ``FUZZ_FACTOR``; the conftest loads the profile and reports the number of cases run.

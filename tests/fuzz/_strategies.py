@@ -24,7 +24,7 @@ names = st.one_of(
     valid_names,
     valid_names.map(lambda s: s + "\n"),
     valid_names.map(lambda s: " " + s),
-    st.sampled_from(sorted(RESERVED) + ["Nummer\n", "__KEY", "a.b", "1abc", "", "Nü"]),
+    st.sampled_from([*sorted(RESERVED), "Nummer\n", "__KEY", "a.b", "1abc", "", "Nü"]),
     odd_text,
 )
 any_names = st.one_of(names, st.integers(), st.none(), st.binary(max_size=4))

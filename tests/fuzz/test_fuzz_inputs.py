@@ -245,7 +245,8 @@ def test_write_values(key: Any, name: str, value: Any) -> None:
         _encoded_size(update)  # the service sizes batches with it before the writer runs
     except LegacyError:
         return
-    assert isinstance(key, str) and valid_name(name)
+    assert isinstance(key, str)
+    assert valid_name(name)
     body = orjson.loads(orjson.dumps(encode_values(update.values)))
     assert arrived_as_meant(value, body[name]), (value, body)
 
