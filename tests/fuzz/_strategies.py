@@ -20,6 +20,13 @@ odd_text = st.lists(st.one_of(st.characters(), st.sampled_from(ODD_CHARS)), max_
 )
 
 valid_names = st.from_regex(IDENT, fullmatch=True).filter(lambda s: s.casefold() not in RESERVED)
+
+
+def mostly(common: st.SearchStrategy[Any], rare: st.SearchStrategy[Any], tenths: int = 7) -> Any:
+    """``common`` in ``tenths`` of ten draws, else ``rare`` (one_of would dedupe repeats)."""
+    return st.integers(0, 9).flatmap(lambda i: common if i < tenths else rare)
+
+
 names = st.one_of(
     valid_names,
     valid_names.map(lambda s: s + "\n"),
@@ -27,7 +34,7 @@ names = st.one_of(
     st.sampled_from([*sorted(RESERVED), "Nummer\n", "__KEY", "a.b", "1abc", "", "Nü"]),
     odd_text,
 )
-any_names = st.one_of(names, st.integers(), st.none(), st.binary(max_size=4))
+any_names = mostly(names, st.one_of(st.integers(), st.none(), st.binary(max_size=4)))
 
 
 class Big(int):
@@ -63,7 +70,7 @@ weird = st.one_of(
     st.times(),
     st.timedeltas(),
 )
-values = st.one_of(scalars, weird)
+values = mostly(scalars, weird)
 nested = st.recursive(
     st.one_of(scalars, st.binary(max_size=3)),
     lambda inner: st.one_of(
@@ -72,7 +79,7 @@ nested = st.recursive(
     ),
     max_leaves=8,
 )
-counts = st.one_of(
+odd_counts = st.one_of(
     st.none(),
     ints,
     st.booleans(),
@@ -82,6 +89,7 @@ counts = st.one_of(
     ),
     odd_text,
 )
+counts = mostly(st.one_of(st.none(), st.integers(0, 10**6)), odd_counts)
 
 
 def deep(levels: int) -> Any:
@@ -105,4 +113,10 @@ write_values = st.one_of(
     st.sampled_from([Decimal("1e400"), Decimal("NaN"), float("nan"), float("-inf")]),
     st.builds(deep, st.integers(150, 400)),
     st.builds(cyclic),
+)
+
+# Mostly well-formed input, so that the accepted path (and its oracle) is exercised too.
+mostly_valid_names = mostly(valid_names, any_names)
+mostly_scalars = mostly(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(), st.dates()), values
 )

@@ -19,8 +19,10 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
+from tests.fourd.rawserver import RawRequest, RawServer, http_response
+from tests.fuzz._profile import budget, count
 
 from legacy_adapters.fourd import FourDBackend, FourDLogin, RequestsTransport
 from legacy_adapters.stores import MemorySessionStore
@@ -29,8 +31,6 @@ from legacy_core.model import Environment, FieldUpdate, Query
 from legacy_core.resilience import RetryPolicy
 from legacy_core.service import LegacyClient
 from legacy_core.sessions import SharedSessionProvider
-from tests.fourd.rawserver import RawRequest, RawServer, http_response
-from tests.fuzz._profile import budget, count
 
 pytestmark = pytest.mark.integration
 
@@ -324,4 +324,5 @@ def test_mutated_answers(
     try:
         run(operation, backend, env)
     except LegacyError:
+        event("refused")
         assert not (pristine and where == "answer"), operation
