@@ -87,33 +87,44 @@ OPERATIONS = {
     "client_count": "page",
 }
 
+# Values that broke a parser before: Unicode digits ("²".isdigit() is True), numbers
+# as text, 4D's empty and impossible dates, huge numbers, cookie-shaped text.
+POISON = [
+    "²",
+    "¹²",
+    "-٣",
+    "٣",
+    "1279",
+    " 1800 ",
+    "-1",
+    "99999999999",
+    "1" * 30,
+    "1e999",
+    "NaN",
+    "",
+    "0!0!0",
+    "31!2!2025",
+    "2025-13-01",
+    "!!2025-01-01!!",
+    "4!3!2025\n",
+    "²!1!2020",
+    "/rest/T/$entityset/",
+    "WASID4D=x",
+    1e308,
+    -1e308,
+    2**64,
+    -(2**63) - 1,
+    1.5,
+    True,
+    [],
+    {},
+]
 json_scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(-(2**70), 2**70),
     st.floats(allow_nan=False, allow_infinity=False),
-    st.sampled_from(
-        [
-            "²",
-            "¹²",
-            "-٣",
-            "1279",
-            " 1800 ",
-            "99999999999",
-            "1e999",
-            "",
-            "0!0!0",
-            "31!2!2025",
-            "2025-13-01",
-            "!!2025-01-01!!",
-            "4!3!2025\n",
-            "\u00b2!1!2020",
-            "/rest/T/$entityset/",
-            "WASID4D=x",
-            "NaN",
-            "-1",
-        ]
-    ),
+    st.sampled_from(POISON),
     st.text(max_size=8),
 )
 json_values = st.recursive(
@@ -123,6 +134,7 @@ json_values = st.recursive(
     ),
     max_leaves=6,
 )
+poison = st.integers(0, 1).flatmap(lambda i: st.sampled_from(POISON) if i else json_values)
 KEYS = {
     "errCode",
     "message",
@@ -201,7 +213,7 @@ def answers(draw: st.DrawFn, base_name: str) -> tuple[bytes, bool]:
     body = BASES[draw(st.sampled_from([base_name] * 6 + sorted(BASES)))]
     pristine = body is BASES[base_name]
     for _ in range(draw(st.integers(0, 3))):
-        kind = draw(st.sampled_from(["path", "key", "key", "error", "status"]))
+        kind = draw(st.sampled_from(["path", "key", "key", "key", "error", "error", "status"]))
         if kind == "path":
             path = draw(st.sampled_from(list(paths(body))))
             delete = bool(path) and draw(st.booleans())
@@ -210,12 +222,12 @@ def answers(draw: st.DrawFn, base_name: str) -> tuple[bytes, bool]:
             # A field 4D documents (errCode, __STAMP, __COUNT…), wherever it occurs.
             keyed = [p for p in paths(body) if p and p[-1] in KEYS]
             if keyed:
-                body = replaced(body, draw(st.sampled_from(keyed)), draw(json_values), delete=False)
+                body = replaced(body, draw(st.sampled_from(keyed)), draw(poison), delete=False)
         elif kind == "error" and isinstance(body, dict):
-            entry = {"errCode": draw(json_values), "message": draw(json_values)}
+            entry = {"errCode": draw(poison), "message": draw(json_values)}
             body = {**body, "__ERROR": [entry, {"componentSignature": draw(json_values)}]}
         elif isinstance(body, dict):
-            status = {"success": draw(json_values), "status": draw(json_values)}
+            status = {"success": draw(poison), "status": draw(poison)}
             body = {**body, "__STATUS": {**status, "statusText": draw(json_values)}}
         pristine = False
     raw = json.dumps(body).encode()  # stdlib: writes 2**70 too, as a server may
@@ -239,9 +251,9 @@ class Stage:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.login = http_response(
-            body=orjson.dumps(LOGIN), headers=[("Set-Cookie", "WASID4D=S1; path=/")]
+            body=orjson.dumps(LOGIN), headers=[("Set-Cookie", "WASID4D=S1; path=/")], close=True
         )
-        self.schema = http_response(body=orjson.dumps(SCHEMA))
+        self.schema = http_response(body=orjson.dumps(SCHEMA), close=True)
         self.answer = http_response(body=b"{}")
 
     def __call__(self, request: RawRequest, _n: int) -> Any:
@@ -252,7 +264,8 @@ class Stage:
                 chosen = self.schema
             else:
                 chosen = self.answer
-        # Send and close: a truncated body then ends at once instead of at the read timeout.
+        # Send and close (every answer says "Connection: close", so no pooled connection
+        # goes stale): a truncated body then ends at once instead of at the read timeout.
         return ("bytes", chosen, "close")
 
 
@@ -306,10 +319,10 @@ def test_mutated_answers(
     where = data.draw(st.sampled_from(["answer", "answer", "answer", "login", "schema"]))
     with script.lock:
         script.login = http_response(
-            body=orjson.dumps(LOGIN), headers=[("Set-Cookie", "WASID4D=S1; path=/")]
+            body=orjson.dumps(LOGIN), headers=[("Set-Cookie", "WASID4D=S1; path=/")], close=True
         )
-        script.schema = http_response(body=orjson.dumps(SCHEMA))
-        script.answer = http_response(body=orjson.dumps(BASES[OPERATIONS[operation]]))
+        script.schema = http_response(body=orjson.dumps(SCHEMA), close=True)
+        script.answer = http_response(body=orjson.dumps(BASES[OPERATIONS[operation]]), close=True)
         if where == "login":
             # Keep the cookie: the mutation is in the $info body the login reads.
             script.login = answer.replace(
@@ -326,3 +339,42 @@ def test_mutated_answers(
     except LegacyError:
         event("refused")
         assert not (pristine and where == "answer"), operation
+
+
+KNOWN = [
+    ("read", 200, {"__ERROR": [{"errCode": "²", "message": "x"}]}, []),
+    ("read", 500, {"__ERROR": [{"errCode": "-٣", "message": "x"}]}, []),
+    ("get", 404, {"__ERROR": [{"errCode": "1" * 5000, "message": "x"}]}, []),
+    ("get_typed", 200, {**ENTITY, "__STAMP": "¹²"}, []),
+    ("read_typed", 200, {**PAGE, "__ENTITIES": [{**ENTITY, "__STAMP": "²"}]}, []),
+    ("read_typed", 200, {**PAGE, "__ENTITIES": [{**ENTITY, "Datum": "٣!3!2025"}]}, []),
+    ("write", 200, {**STALE, "__STAMP": "²"}, []),
+    ("client_read", 503, {}, [("Retry-After", "nan")]),
+    ("client_read", 503, {}, [("Retry-After", "inf")]),
+]
+
+
+@pytest.mark.parametrize(("operation", "status", "body", "headers"), KNOWN)
+def test_known_bad_answers(
+    stage: tuple[Stage, RawServer, RequestsTransport],
+    operation: str,
+    status: int,
+    body: Any,
+    headers: list[tuple[str, str]],
+) -> None:
+    """The answers of the issue (errCode "²", __STAMP "¹²", Retry-After nan) are LegacyErrors."""
+    script, server, transport = stage
+    with script.lock:
+        script.login = http_response(
+            body=orjson.dumps(LOGIN), headers=[("Set-Cookie", "WASID4D=S1; path=/")], close=True
+        )
+        script.schema = http_response(body=orjson.dumps(SCHEMA), close=True)
+        script.answer = http_response(status, json.dumps(body).encode(), headers, close=True)
+    env = Environment("live", server.base_url, connect_timeout=2.0, read_timeout=2.0)
+    login = FourDLogin(transport)
+    provider = SharedSessionProvider(MemorySessionStore(), login, logout=login.logout, margin=0.0)
+    with pytest.raises(LegacyError) as info:
+        run(operation, FourDBackend({"live": env}, provider, transport), env)
+    assert info.value.environment == "live"
+    if status == 503:
+        assert info.value.retry_after is None  # "nan"/"inf" are no delay to honour
