@@ -227,8 +227,8 @@ def answers(draw: st.DrawFn, base_name: str) -> tuple[bytes, bool]:
             entry = {"errCode": draw(poison), "message": draw(json_values)}
             body = {**body, "__ERROR": [entry, {"componentSignature": draw(json_values)}]}
         elif isinstance(body, dict):
-            status = {"success": draw(poison), "status": draw(poison)}
-            body = {**body, "__STATUS": {**status, "statusText": draw(json_values)}}
+            envelope = {"success": draw(poison), "status": draw(poison)}
+            body = {**body, "__STATUS": {**envelope, "statusText": draw(json_values)}}
         pristine = False
     raw = json.dumps(body).encode()  # stdlib: writes 2**70 too, as a server may
     status = draw(st.sampled_from(STATUSES))

@@ -234,7 +234,7 @@ def arrived_as_meant(source: Any, wire: Any) -> bool:
             arrived_as_meant(a, b) for a, b in zip(source, wire, strict=True)
         )
     if isinstance(source, (bool, str)):
-        return wire == source
+        return bool(wire == source)
     if isinstance(source, (int, float, Decimal)):
         return isinstance(wire, (int, float)) and math.isclose(wire, float(source), rel_tol=1e-15)
     return wire is not None  # dates, times: rendered by the wire converter
