@@ -475,10 +475,15 @@ class LegacyClient:
     # -- internals: planning -------------------------------------------------------------
 
     def _env(self, environment: str | None) -> str:
+        if environment is not None and not isinstance(environment, str):
+            # environment=["live"] would raise TypeError (unhashable) in the lookup below.
+            msg = f"environment must be a name such as 'live', not {describe(environment)}"
+            raise ConfigurationError(msg)
         name = environment or self.default_environment
         if self.environments and name not in self.environments:
             msg = (
-                f"unknown environment {name!r} (configured: {', '.join(sorted(self.environments))})"
+                f"unknown environment {describe(name)} "
+                f"(configured: {', '.join(sorted(self.environments))})"
             )
             raise ConfigurationError(msg, environment=name)
         return name

@@ -297,3 +297,53 @@ def test_where_on_the_wire(captured: tuple[Capture, LegacyClient], where: dict[A
         want_op, want_const = meant(want)
         assert op == want_op
         assert same_value(value, want_const), (value, want_const)
+
+
+facade_kwargs = st.fixed_dictionaries(
+    {},
+    optional={
+        "where": st.one_of(
+            st.none(),
+            st.dictionaries(s.mostly_valid_names, s.mostly_scalars, max_size=2),
+            s.odd_text,
+            st.integers(),
+        ),
+        "fields": st.one_of(st.none(), st.lists(s.mostly_valid_names, max_size=2), st.integers()),
+        "order_by": st.one_of(st.none(), s.names, st.lists(s.names, max_size=2), st.integers()),
+        "limit": s.counts,
+        "skip": s.counts,
+        "page_size": s.counts,
+        "workers": st.one_of(st.none(), st.integers(-1, 3), st.sampled_from(s.BIG_INTS)),
+        "raw": st.booleans(),
+        "environment": s.mostly(
+            st.none(), st.one_of(st.just("live\n"), s.odd_text, st.integers(), st.just(["live"]))
+        ),
+    },
+)
+
+
+@budget(800)
+@given(
+    table=s.mostly(st.just("Kunden"), st.one_of(s.any_names, s.ints)),
+    kwargs=facade_kwargs,
+    key=s.mostly(st.just("1"), st.one_of(s.odd_text, s.ints, st.none(), st.floats())),
+)
+def test_facade_arguments(
+    memory_wsz: MemoryBackend, table: Any, kwargs: dict[str, Any], key: Any
+) -> None:
+    """``LegacyClient`` reads refuse odd arguments with a LegacyError and honour ``limit``."""
+    count("facade arguments")
+    client = LegacyClient(memory_wsz, memory_wsz, ("live",), "live", page_size=2)
+    environment = kwargs.get("environment")
+    with contextlib.suppress(LegacyError):
+        client.get_record(table, key, environment=environment)
+    with contextlib.suppress(LegacyError):
+        client.count(table, kwargs.get("where"), environment=environment)
+    try:
+        frame = client.fetch_frame(table, **kwargs)
+    except LegacyError:
+        event("refused")
+        return
+    limit = kwargs.get("limit")
+    if isinstance(limit, int):
+        assert len(frame) <= limit
