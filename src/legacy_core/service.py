@@ -475,9 +475,10 @@ class LegacyClient:
     # -- internals: planning -------------------------------------------------------------
 
     def _env(self, environment: str | None) -> str:
-        if environment is not None and not isinstance(environment, str):
-            # environment=["live"] would raise TypeError (unhashable) in the lookup below.
-            msg = f"environment must be a name such as 'live', not {describe(environment)}"
+        given: object = environment  # callers are not type-checked: environment=["live"]
+        if given is not None and not isinstance(given, str):
+            # A list would raise TypeError (unhashable) in the lookup below.
+            msg = f"environment must be a name such as 'live', not {describe(given)}"
             raise ConfigurationError(msg)
         name = environment or self.default_environment
         if self.environments and name not in self.environments:
