@@ -38,7 +38,7 @@ def valid_name(name: object) -> bool:
     )
 
 
-@budget(2500)
+@budget(2000)
 @given(st.dictionaries(s.mostly_valid_names, s.mostly_scalars, min_size=1, max_size=3))
 def test_where_dicts(where: dict[Any, Any]) -> None:
     """A where dict is refused with InvalidQuery or reaches the emulator as its equalities."""
@@ -194,7 +194,7 @@ def tree(spec: Any) -> Any:
     return spec[1] & tree(spec[2])  # an int or dict on the left
 
 
-@budget(2000)
+@budget(1500)
 @given(trees)
 def test_filter_trees(spec: Any) -> None:
     """Any built filter is refused with InvalidQuery or is valid syntax for the emulator."""
