@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 import cattrs
 
+from legacy_core._checks import ascii_int, describe
 from legacy_core.model import Page, Record
 
 __all__ = [
@@ -38,8 +39,9 @@ __all__ = [
 ]
 
 _MS_PER_DAY = 86_400_000
-_DMY = re.compile(r"^(\d{1,2})!(\d{1,2})!(\d{1,4})$")
-_ISO_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+# ASCII digits, whole text: \d alone matches "٣" and $ a trailing newline.
+_DMY = re.compile(r"([0-9]{1,2})!([0-9]{1,2})!([0-9]{1,4})")
+_ISO_DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _BANGS = re.compile(r"^!!(.*)!!$")
 _RELATION_KEY = re.compile(r"[\[(]\"?([^\]\")]*)\"?[\])]\s*/?$")
 _ENTITY_SET = re.compile(r"/\$entityset/([^/?#]+)")
@@ -142,10 +144,10 @@ def _decode_date(value: Any, *, simple: bool) -> dt.date | dt.datetime | None:
         # v20 sends some dates as !!YYYY-MM-DD!!: the same date as D!M!YYYY, not a moment.
         text = m.group(1).strip()
     parts: tuple[int, int, int] | None = None
-    if m := _DMY.match(text):
+    if m := _DMY.fullmatch(text):
         day, month, year = (int(g) for g in m.groups())
         parts = (year, month, day)
-    elif m := _ISO_DAY.match(text):
+    elif m := _ISO_DAY.fullmatch(text):
         year, month, day = (int(g) for g in m.groups())
         parts = (year, month, day)
     if parts is not None:
@@ -195,7 +197,7 @@ def _decode_timestamp(value: Any, _cls: type | None) -> dt.datetime | None:
     m = _BANGS.match(text)
     if m:
         text = m.group(1).strip()
-    day = _ISO_DAY.match(text)
+    day = _ISO_DAY.fullmatch(text)
     if day:
         year, month, dom = (int(g) for g in day.groups())
         if (year, month, dom) == (0, 0, 0):
@@ -229,9 +231,12 @@ def _stamp(value: Any, _cls: type) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    msg = f"__STAMP must be an int, not {value!r}"
+    if isinstance(value, str):
+        # ASCII digits only: "²".isdigit() is True, and int("²") raises ValueError.
+        stamp = ascii_int(value)
+        if stamp is not None and stamp >= 0:
+            return stamp
+    msg = f"__STAMP must be an int, not {describe(value)}"
     raise DecodeError(msg)
 
 

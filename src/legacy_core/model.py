@@ -7,13 +7,13 @@ adapters' converters); only what every adapter and the facade agree on.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from legacy_core._checks import INT64_MAX, check_text, check_write_value, describe
 from legacy_core.errors import (
     ConfigurationError,
     InvalidQuery,
@@ -47,23 +47,24 @@ Record = Mapping[str, Any]
 # 4D names: a letter or underscore first, then letters, digits and underscores. 4D also
 # allows spaces in field names, but REST cannot address those without quoting rules that
 # 4D does not document, so they are refused here. ``__KEY``/``__STAMP`` are addressable.
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+# Matched with fullmatch: "$" would also accept a trailing newline ("Nummer\n").
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 # Words of the 4D query language: as a bare attribute name they would change the query.
 _RESERVED = frozenset({"and", "or", "except", "not", "in", "null", "true", "false", "begin"})
-_ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
 def validate_identifier(name: object, what: str = "identifier") -> str:
     """Return ``name`` if it is a valid 4D table or attribute name, else raise InvalidQuery."""
     if not isinstance(name, str):
-        msg = f"{what} must be a str, not {type(name).__name__}: {name!r}"
+        msg = f"{what} must be a str, not {type(name).__name__}: {describe(name)}"
         raise InvalidQuery(msg)
     if name.casefold() in _RESERVED:
-        msg = f"invalid {what} {name!r}: it is a word of the 4D query language"
+        msg = f"invalid {what} {describe(name)}: it is a word of the 4D query language"
         raise InvalidQuery(msg)
-    if not _IDENTIFIER.match(name):
+    if not _IDENTIFIER.fullmatch(name):
         msg = (
-            f"invalid {what} {name!r}: 4D names are letters, digits and '_', "
+            f"invalid {what} {describe(name)}: 4D names are letters, digits and '_', "
             "not starting with a digit"
         )
         raise InvalidQuery(msg)
@@ -93,7 +94,7 @@ class Environment:
     read_timeout: float = 60.0
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _ENV_NAME.match(self.name):
+        if not isinstance(self.name, str) or not _ENV_NAME.fullmatch(self.name):
             msg = f"invalid environment name {self.name!r}: lowercase letters, digits, '-' and '_'"
             raise ConfigurationError(msg)
         if not self.base_url.startswith(("http://", "https://")) or "@" in self.base_url:
@@ -153,8 +154,8 @@ def _non_negative(_inst: object, attribute: attrs.Attribute[Any], value: int | N
     if isinstance(value, bool) or not isinstance(value, int):
         msg = f"{attribute.name} must be an int, not {type(value).__name__}"
         raise InvalidQuery(msg)
-    if value < 0:
-        msg = f"{attribute.name} must be >= 0, got {value}"
+    if not 0 <= value <= INT64_MAX:
+        msg = f"{attribute.name} must be >= 0 and fit 64 bits, got {describe(value)}"
         raise InvalidQuery(msg)
 
 
@@ -173,6 +174,7 @@ class OrderBy:
         if not isinstance(spec, str):
             msg = f"order_by entries must be str or OrderBy, not {type(spec).__name__}"
             raise InvalidQuery(msg)
+        check_text(spec, "order_by")
         parts = spec.strip().split()
         if len(parts) == 1 and parts[0].startswith("-"):
             return cls(parts[0][1:], descending=True)
@@ -180,24 +182,33 @@ class OrderBy:
             return cls(parts[0], descending=parts[1].lower() == "desc")
         if len(parts) == 1:
             return cls(parts[0])
-        msg = f"invalid order_by {spec!r}: use 'Field', 'Field desc' or '-Field'"
+        msg = f"invalid order_by {describe(spec)}: use 'Field', 'Field desc' or '-Field'"
         raise InvalidQuery(msg)
+
+
+def _entries(value: object, what: str) -> list[Any]:
+    # A str is a comma-separated list; any other iterable holds the entries (fields=5
+    # or fields=b"Nummer" is a caller's mistake, not a TypeError from iterating it).
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, (bytes, bytearray, memoryview, Mapping)) or not isinstance(
+        value, Iterable
+    ):
+        msg = f"{what} must be a str or a list of str, not {type(value).__name__}"
+        raise InvalidQuery(msg)
+    return list(value)
 
 
 def _order_tuple(value: Sequence[str | OrderBy] | str | None) -> tuple[OrderBy, ...]:
     if value is None:
         return ()
-    if isinstance(value, str):
-        value = [v for v in value.split(",") if v.strip()]
-    return tuple(OrderBy.parse(v) for v in value)
+    return tuple(OrderBy.parse(v) for v in _entries(value, "order_by"))
 
 
 def _attr_tuple(value: Sequence[str] | str | None) -> tuple[str, ...]:
     if value is None:
         return ()
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    return tuple(validate_identifier(v, "attribute") for v in value)
+    return tuple(validate_identifier(v, "attribute") for v in _entries(value, "fields"))
 
 
 def _check_filter(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
@@ -226,9 +237,18 @@ class Query:
     order_by: tuple[OrderBy, ...] = attrs.field(default=(), converter=_order_tuple)
     top: int | None = attrs.field(default=None, validator=_non_negative)
     skip: int = attrs.field(default=0, validator=_non_negative)
-    entity_set: str | None = None
+    entity_set: str | None = attrs.field(default=None)
     typed: bool = False
     """Decode values to Python types (dates, times, keys); False keeps them as sent."""
+
+    @entity_set.validator
+    def _check_entity_set(self, _attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is None:
+            return
+        if not isinstance(value, str) or not value.strip():
+            msg = f"entity_set must be a non-empty str, got {describe(value)}"
+            raise InvalidQuery(msg, environment=self.environment, table=self.table)
+        check_text(value, "entity_set", environment=self.environment, table=self.table)
 
     def page(self, skip: int, top: int | None) -> Query:
         """The same query for another window."""
@@ -267,8 +287,11 @@ class FieldUpdate:
     @key.validator
     def _check_key(self, _attribute: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, str) or not value:
-            msg = f"key must be a non-empty str (4D __KEY is always a string), got {value!r}"
-            raise InvalidQuery(msg, table=self.table)
+            msg = (
+                f"key must be a non-empty str (4D __KEY is always a string), got {describe(value)}"
+            )
+            raise InvalidQuery(msg, environment=self.environment, table=self.table)
+        check_text(value, f"key of {self.table}", environment=self.environment, table=self.table)
 
     @values.validator
     def _check_values(self, _attribute: attrs.Attribute[Any], value: Mapping[str, Any]) -> None:
@@ -280,26 +303,13 @@ class FieldUpdate:
             if name.startswith("__"):
                 msg = f"{name} is managed by 4D and cannot be written"
                 raise InvalidQuery(msg, table=self.table)
-            if not _finite(item):
-                # JSON has no NaN or infinity: orjson would send null and 4D store it.
-                msg = (
-                    f"update of {self.table}[{self.key}]: {name} holds a NaN or infinite "
-                    "number, which 4D cannot store (send None for null)"
-                )
-                raise InvalidQuery(msg, table=self.table, not_applied=True)
-
-
-def _finite(value: Any, depth: int = 0) -> bool:
-    """Whether ``value`` holds no NaN or infinite float (nested objects included)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if depth > 50:
-        return True  # deeper nesting is refused by the encoder
-    if isinstance(value, Mapping):
-        return all(_finite(v, depth + 1) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return all(_finite(v, depth + 1) for v in value)
-    return True
+            check_write_value(
+                item,
+                f"{self.table}[{describe(self.key)}].{name}",
+                environment=self.environment,
+                table=self.table,
+                not_applied=True,  # refused before anything was sent
+            )
 
 
 @attrs.frozen

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal, TypeAlias
 
 import attrs
 
+from legacy_core._checks import check_int, check_text, describe
 from legacy_core.errors import InvalidQuery
 from legacy_core.model import validate_identifier
 
@@ -44,6 +45,7 @@ __all__ = [
     "Value",
     "field",
     "render",
+    "where_filter",
 ]
 
 Value: TypeAlias = str | int | float | bool | dt.date | dt.datetime | None
@@ -53,8 +55,12 @@ _SAFE_INLINE_MAX = 4000
 
 
 def _check_value(value: object, *, context: str) -> Value:
-    if value is None or isinstance(value, (str, bool, int, dt.date)):
+    if value is None or isinstance(value, (bool, dt.date)):
         return value
+    if isinstance(value, str):
+        return check_text(value, context)
+    if isinstance(value, int):
+        return check_int(value, context)
     if isinstance(value, float):
         if not math.isfinite(value):
             msg = f"{context}: {value!r} cannot be compared in 4D (not finite)"
@@ -77,6 +83,13 @@ class Filter:
 
     def __or__(self, other: Filter) -> Filter:
         return Or((*_parts(self, Or), *_parts(_as_filter(other), Or)))
+
+    def __rand__(self, other: object) -> Filter:
+        # `5 & f` or `{...} & f`: a typed error rather than Python's TypeError.
+        return And((*_parts(_as_filter(other), And), *_parts(self, And)))
+
+    def __ror__(self, other: object) -> Filter:
+        return Or((*_parts(_as_filter(other), Or), *_parts(self, Or)))
 
     def __invert__(self) -> Filter:
         return Not(self)
@@ -166,8 +179,9 @@ class Raw(Filter):
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.text, str) or not self.text.strip():
-            msg = "Raw filter must be a non-empty str"
+            msg = f"Raw filter must be a non-empty str, got {describe(self.text)}"
             raise InvalidQuery(msg)
+        check_text(self.text, "Raw filter")
 
 
 @attrs.frozen(eq=False)
@@ -218,7 +232,7 @@ class Field:
 
     def in_(self, values: Iterable[object]) -> In:
         """Any of ``values`` (4D ``IN [..]``)."""
-        if isinstance(values, (str, bytes)):
+        if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
             msg = f"{self.name}.in_: needs a list of values, not a single {type(values).__name__}"
             raise InvalidQuery(msg)
         return In(self.name, tuple(_check_value(v, context=f"{self.name} IN") for v in values))
@@ -310,8 +324,11 @@ class _Renderer:
         if isinstance(value, int):
             return str(int(value))
         if isinstance(value, float):
-            # Plain decimal notation: 4D's parser is not documented to read 1e+16.
-            return format(Decimal(repr(float(value))), "f")
+            # Plain decimal notation: 4D's parser is not documented to read 1e+16. A whole
+            # float is written exactly (3.958462780413798e16 is ...984, not ...980: the
+            # shortest repr would compare a different integer).
+            number = float(value)
+            return format(Decimal(number) if number.is_integer() else Decimal(repr(number)), "f")
         if isinstance(value, dt.datetime):
             return self.string(value.isoformat())
         if isinstance(value, dt.date):
@@ -345,6 +362,32 @@ def render(node: object) -> Rendered:
     r = _Renderer()
     text = r.node(node, top=True)
     return Rendered(text, tuple(r.params))
+
+
+def where_filter(where: object, *, table: str | None = None) -> Filter | None:
+    """Turn a ``where`` argument into a filter: a Filter, a dict of equalities or None.
+
+    A plain string is refused (raw 4D text must be wrapped in :class:`Raw` explicitly);
+    ``{"Gesperrt": False, "Nummer": 1}`` is ``field("Gesperrt") == False & ...``.
+    """
+    if where is None or isinstance(where, Filter):
+        return where
+    if isinstance(where, str):
+        msg = (
+            f"where={describe(where)}: a plain string is not accepted; build the filter with "
+            "legacy_core.query (field('Nummer') == 1) or pass Raw(...) explicitly"
+        )
+        raise InvalidQuery(msg, table=table)
+    if isinstance(where, Mapping):
+        if not where:
+            return None
+        parts = [Field(name) == value for name, value in where.items()]
+        combined: Filter = parts[0]
+        for part in parts[1:]:
+            combined = combined & part
+        return combined
+    msg = f"where must be a filter, a dict of equalities or None, not {type(where).__name__}"
+    raise InvalidQuery(msg, table=table)
 
 
 def attributes_of(node: Filter) -> Sequence[str]:

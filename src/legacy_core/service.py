@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import attrs
 
+from legacy_core._checks import INT64_MAX, check_int, check_text, describe
 from legacy_core._log import get_logger
 from legacy_core.clock import SystemClock
 from legacy_core.errors import (
@@ -51,7 +52,7 @@ from legacy_core.model import (
     request_outcome,
 )
 from legacy_core.ports import Clock, FieldWriter, HealthProbe, SessionProvider, TableReader
-from legacy_core.query import Filter, Value, field
+from legacy_core.query import Filter, Value, where_filter
 from legacy_core.resilience import CircuitBreaker, RetryPolicy
 
 if TYPE_CHECKING:
@@ -552,10 +553,16 @@ class LegacyClient:
     # -- internals: planning -------------------------------------------------------------
 
     def _env(self, environment: str | None) -> str:
+        given: object = environment  # callers are not type-checked: environment=["live"]
+        if given is not None and not isinstance(given, str):
+            # A list would raise TypeError (unhashable) in the lookup below.
+            msg = f"environment must be a name such as 'live', not {describe(given)}"
+            raise ConfigurationError(msg)
         name = environment or self.default_environment
         if self.environments and name not in self.environments:
             msg = (
-                f"unknown environment {name!r} (configured: {', '.join(sorted(self.environments))})"
+                f"unknown environment {describe(name)} "
+                f"(configured: {', '.join(sorted(self.environments))})"
             )
             raise ConfigurationError(msg, environment=name)
         return name
@@ -563,9 +570,11 @@ class LegacyClient:
     @staticmethod
     def _key(table: str, key: str | int) -> str:
         if isinstance(key, bool) or not isinstance(key, (str, int)) or key == "":
-            msg = f"key must be a non-empty str or int (4D __KEY), got {key!r}"
+            msg = f"key must be a non-empty str or int (4D __KEY), got {describe(key)}"
             raise InvalidQuery(msg, table=table)
-        return str(key)
+        if isinstance(key, int):
+            return str(check_int(key, f"key of {table}", table=table))
+        return check_text(key, f"key of {table}", table=table)
 
     def _plan(
         self,
@@ -586,13 +595,14 @@ class LegacyClient:
         size = self.page_size if page_size is None else page_size
         count = self.workers if workers is None else workers
         for name, value, low in (("page_size", size, 1), ("workers", count, 1), ("skip", skip, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                msg = f"{name} must be an int >= {low}, not {value!r}"
+            wrong = isinstance(value, bool) or not isinstance(value, int)
+            if wrong or not low <= value <= INT64_MAX:
+                msg = f"{name} must be an int >= {low} (64 bits), not {describe(value)}"
                 raise InvalidQuery(msg, environment=env, table=table)
         if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+            isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= INT64_MAX
         ):
-            msg = f"limit must be None or an int >= 0, not {limit!r}"
+            msg = f"limit must be None or an int >= 0 (64 bits), not {describe(limit)}"
             raise InvalidQuery(msg, environment=env, table=table)
         query = Query(
             env,
@@ -849,24 +859,7 @@ def _ordered_parallel(
 
 
 def _filter(where: object, table: str) -> Filter | None:
-    if where is None or isinstance(where, Filter):
-        return where
-    if isinstance(where, str):
-        msg = (
-            f"where={where!r}: a plain string is not accepted; build the filter with "
-            "legacy_core.query (field('Nummer') == 1) or pass Raw(...) explicitly"
-        )
-        raise InvalidQuery(msg, table=table)
-    if isinstance(where, Mapping):
-        if not where:
-            return None
-        parts = [field(name) == value for name, value in where.items()]
-        combined: Filter = parts[0]
-        for part in parts[1:]:
-            combined = combined & part
-        return combined
-    msg = f"where must be a filter, a dict of equalities or None, not {type(where).__name__}"
-    raise InvalidQuery(msg, table=table)
+    return where_filter(where, table=table)
 
 
 def _update_from_mapping(data: Mapping[str, Any], environment: str) -> FieldUpdate:

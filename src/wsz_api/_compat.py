@@ -11,12 +11,14 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from legacy_core._checks import INT64_MAX, ascii_int, check_int, describe
 from legacy_core._log import get_logger
 from legacy_core.errors import InvalidQuery
-from legacy_core.query import Raw
+from legacy_core.query import Filter, Raw, where_filter
 
 __all__ = [
     "WszApiWarning",
+    "as_text",
     "check_count",
     "deprecated",
     "parse_day",
@@ -78,11 +80,15 @@ def pop_environment(function: str, extra: dict[str, Any]) -> str | None:
     mode = extra.pop("mode", None)
     environment = extra.pop("environment", None)
     if mode is not None and environment is not None and mode != environment:
-        msg = f"{function}(): mode={mode!r} and environment={environment!r} disagree"
+        msg = (
+            f"{function}(): mode={describe(mode)} and environment={describe(environment)} disagree"
+        )
         raise InvalidQuery(msg)
     chosen = environment if environment is not None else mode
     if chosen is not None and not isinstance(chosen, str):
-        msg = f"{function}(): mode must be an environment name such as 'live', got {chosen!r}"
+        msg = (
+            f"{function}(): mode must be an environment name such as 'live', got {describe(chosen)}"
+        )
         raise InvalidQuery(msg)
     return chosen
 
@@ -92,15 +98,28 @@ def check_count(value: object, name: str, table: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        # Scripts sometimes pass counts read from text; accept "100", refuse "all".
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value)
-        msg = f"{name} must be a whole number of rows, got {value!r}"
-        raise InvalidQuery(msg, table=table)
-    if value < 0:
-        msg = f"{name} must be >= 0, got {value}"
+        # Scripts sometimes pass counts read from text; accept "100", refuse "all" and
+        # "²" (str.isdigit() accepts it, int() does not).
+        number = ascii_int(value) if isinstance(value, str) else None
+        if number is None:
+            msg = f"{name} must be a whole number of rows, got {describe(value)}"
+            raise InvalidQuery(msg, table=table)
+        value = number
+    if not 0 <= value <= INT64_MAX:
+        msg = f"{name} must be >= 0 and fit 64 bits, got {describe(value)}"
         raise InvalidQuery(msg, table=table)
     return value
+
+
+def as_text(value: object, what: str, table: str | None = None) -> str:
+    """The old functions' ``str(value)`` for names and keys, without builtin failures.
+
+    ``str()`` of an int over 4,300 digits raises ValueError; such a key or name is refused
+    as InvalidQuery instead (no 4D key or name is that long).
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(check_int(value, what, table=table))
+    return value if isinstance(value, str) else str(value)
 
 
 def parse_day(value: object, name: str, table: str) -> dt.date | None:
@@ -116,15 +135,17 @@ def parse_day(value: object, name: str, table: str) -> dt.date | None:
             return dt.date.fromisoformat(value.strip()[:10])
         except ValueError:
             pass
-    msg = f"{name} must be 'YYYY-MM-DD', a date or a datetime, got {value!r}"
+    msg = f"{name} must be 'YYYY-MM-DD', a date or a datetime, got {describe(value)}"
     raise InvalidQuery(msg, table=table)
 
 
-def to_filter(where: object) -> object:
-    """Turn a legacy ``where`` string into an explicit filter; pass anything else on.
+def to_filter(where: object, table: str | None = None) -> Filter | None:
+    """Turn a legacy ``where`` into a filter: text, a dict of equalities, a filter or None.
 
     A string is the caller's own 4D ``$filter`` text (what the old package forwarded),
-    so it becomes an explicit :class:`~legacy_core.query.Raw`; dicts and filter objects
-    are the facade's to check.
+    so it becomes an explicit :class:`~legacy_core.query.Raw`. A dict becomes its
+    equalities here, so that ``new_data_only`` can add its part with ``&``.
     """
-    return Raw(where) if isinstance(where, str) else where
+    if isinstance(where, str):
+        return Raw(where)
+    return where_filter(where, table=table)

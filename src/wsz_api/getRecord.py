@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from wsz_api import _client
-from wsz_api._compat import deprecated, pop_environment, warn_extras
+from wsz_api._compat import as_text, deprecated, pop_environment, warn_extras
 
 __all__ = ["getRecord", "get_record"]
 
@@ -46,4 +46,6 @@ def fetch_record(
     warn_extras(function, legacy, depth=1)
     client = _client.get_client()
     env = environment or client.default_environment
-    return dict(client.get_record(str(table_name), str(record_id), environment=env, raw=True))
+    table = as_text(table_name, "table")
+    key = as_text(record_id, f"key of {table}", table)
+    return dict(client.get_record(table, key, environment=env, raw=True))

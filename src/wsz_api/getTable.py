@@ -19,6 +19,7 @@ from legacy_core.errors import InvalidQuery
 from legacy_core.query import Filter
 from wsz_api import _client
 from wsz_api._compat import (
+    as_text,
     check_count,
     deprecated,
     parse_day,
@@ -92,12 +93,12 @@ def fetch_table(
     """
     legacy = dict(legacy)
     environment = pop_environment(function, legacy)
-    table = str(table_name)
+    table = as_text(table_name, "table")
     limit = _merge_alias(table, "top", top, "limit", legacy.pop("limit", None))
     # skip=0 is the default, so only a non-zero skip can disagree with offset.
     skip_value = None if skip in (None, 0) else skip
     offset = _merge_alias(table, "skip", skip_value, "offset", legacy.pop("offset", None)) or 0
-    where = to_filter(legacy.pop("where", None))
+    where = to_filter(legacy.pop("where", None), table)
     fields = legacy.pop("fields", None)
     order_by = legacy.pop("order_by", None)
     warn_extras(function, legacy, depth=1)
@@ -105,7 +106,7 @@ def fetch_table(
     if new_data_only is None:
         new_data_only = new_data_only_default()
     threshold = new_data_threshold() if new_data_only else None
-    parts: list[Any] = [where] if where is not None else []
+    parts: list[Filter] = [where] if where is not None else []
     parts.extend(filters)
     if threshold is not None:
         parts.append(new_data_filter(threshold))

@@ -12,7 +12,7 @@ from typing import Any
 
 from legacy_core._log import get_logger
 from wsz_api import _client
-from wsz_api._compat import deprecated, pop_environment, warn_extras
+from wsz_api._compat import as_text, deprecated, pop_environment, warn_extras
 
 __all__ = ["push_data", "push_field_to_api"]
 
@@ -54,11 +54,15 @@ def _push(
     client = _client.get_client()
     env = environment or client.default_environment
     # 4D keys are strings; scripts pass numeric keys as ints ("17000" vs 17000).
-    result = client.push_field(str(table), str(key), str(column), value, environment=env)
+    table_name = as_text(table, "table")
+    key_text = as_text(key, f"key of {table_name}", table_name)
+    result = client.push_field(
+        table_name, key_text, as_text(column, "field", table_name), value, environment=env
+    )
     _log.info(
         "legacy_api.wsz.push",
-        table=table,
-        key=str(key),
+        table=table_name,
+        key=key_text,
         field=column,
         environment=env,
         stamp=result.stamp,

@@ -131,7 +131,7 @@ class TestRefusedBeforeSending:
         client = _client(server, tmp_path)
         (row,) = _rows(client, 1)
         requests_before = server.stats()["requests_total"]
-        with pytest.raises(InvalidQuery, match=rf"{FIELD}.*NaN or infinite") as info:
+        with pytest.raises(InvalidQuery, match=rf"{FIELD}.*not a finite number") as info:
             client.push_field(TABLE, str(row["__KEY"]), FIELD, value)
         assert str(row["__KEY"]) in str(info.value)
         assert info.value.not_applied

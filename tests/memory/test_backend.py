@@ -294,7 +294,7 @@ class TestMemoryBackendWriting:
         self, backend: MemoryBackend, memory_env: str, values: dict[str, Any], offending: str
     ) -> None:
         """A value that does not fit the attribute's 4D type is refused, naming the field."""
-        with pytest.raises(InvalidQuery, match=offending):  # NaN: already by FieldUpdate
+        with pytest.raises(InvalidQuery, match=offending):  # NaN already at construction
             backend.write([FieldUpdate(ARTIKEL, KEY(1001), values, environment=memory_env)])
 
     @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ that end up in error messages. No I/O here.
 from __future__ import annotations
 
 import email.utils
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from typing import Any, Literal
 
 import orjson
 
+from legacy_core._checks import ascii_int
 from legacy_core.errors import (
     AuthenticationFailed,
     EntitySetExpired,
@@ -162,8 +164,8 @@ def error_entries(body: Any) -> tuple[FourDErrorEntry, ...]:
         if not isinstance(item, Mapping):
             continue
         code = item.get("errCode")
-        if isinstance(code, str) and code.strip().lstrip("-").isdigit():
-            code = int(code)
+        if isinstance(code, str):
+            code = ascii_int(code, max_digits=10)  # "²".isdigit() is True; int("²") fails
         if not isinstance(code, int) or isinstance(code, bool):
             code = None
         # An empty message would render as nothing; say so instead.
@@ -191,9 +193,12 @@ def _retry_after(value: str | None) -> float | None:
         return None
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        # "nan" and "inf" parse as floats but are no delay to wait for.
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

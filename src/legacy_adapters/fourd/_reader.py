@@ -21,6 +21,7 @@ from legacy_adapters._wire import (
     parse_page,
     parse_schema,
 )
+from legacy_core._checks import check_text, describe
 from legacy_core.errors import EntitySetExpired, InvalidQuery, LegacyError, UnknownTable
 from legacy_core.model import Page, Query, Record, validate_identifier
 from legacy_core.query import render
@@ -143,8 +144,10 @@ class FourDReader:
         """One entity by ``__KEY`` (decoded when ``typed``); RecordNotFound if there is none."""
         validate_identifier(table, "table")
         if not isinstance(key, str) or not key:
-            msg = f"key must be a non-empty str, got {key!r}"
+            msg = f"key must be a non-empty str, got {describe(key)}"
             raise InvalidQuery(msg, environment=environment, table=table)
+        # A lone surrogate would fail in the transport's percent-encoding instead.
+        check_text(key, f"key of {table}", environment=environment, table=table)
         body, request, *_ = self.exchange.call(
             environment, "GET", entity_path(table, key), table=table, context="entity"
         )
