@@ -285,7 +285,13 @@ class StampConflict(LegacyError):
     def current_stamp(self) -> int | None:
         """The server's current ``__STAMP`` of the entity, when known."""
         stamp = self.current.get("__STAMP")
-        return int(stamp) if stamp is not None else None
+        if isinstance(stamp, int) and not isinstance(stamp, bool):
+            return stamp
+        # A server's text: ASCII digits only ("²".isdigit() is true, int("²") fails).
+        text = stamp.strip() if isinstance(stamp, str) else ""
+        if text.isascii() and text.isdigit() and len(text) <= 19:
+            return int(text)
+        return None
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "key": self.key, "current": self.current}

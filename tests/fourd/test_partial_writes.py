@@ -168,3 +168,21 @@ class TestUnicodeCredentials:
             assert client.count(TABLE) == 10
             stats = srv.stats()
         assert (1, 0) == (stats["logins"], stats["login_failures"])
+
+
+class TestLeftoverInputs:
+    """Server words and create values that used to escape as untyped errors or nulls."""
+
+    def test_stamp_conflict_with_a_unicode_digit_stamp(self) -> None:
+        """A ``__STAMP`` of "²" gives no current stamp instead of a ValueError."""
+        assert None is StampConflict("x", current={"__STAMP": "²"}).current_stamp
+        assert 7 == StampConflict("x", current={"__STAMP": " 7 "}).current_stamp
+
+    def test_create_refuses_nan(self, server: EmulatorServer, tmp_path: Any) -> None:
+        """A create with NaN is refused before sending, like an update."""
+        client = _client(server, tmp_path)
+        before = server.stats()["requests_total"]
+        with pytest.raises(InvalidQuery, match="not a finite number") as info:
+            client.writer.create("live", TABLE, {FIELD: math.nan})
+        assert info.value.not_applied
+        assert before == server.stats()["requests_total"]

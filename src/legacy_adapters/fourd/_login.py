@@ -207,7 +207,8 @@ def _lifetime(info: Mapping[str, Any] | None) -> float | None:
     if info is None:
         return None
     minutes = info.get("lifeTime")
-    if isinstance(minutes, (int, float)) and not isinstance(minutes, bool) and minutes > 0:
+    # A week bounds any real 4D lifetime; beyond it (1e308, inf) the answer is not believed.
+    if isinstance(minutes, (int, float)) and not isinstance(minutes, bool) and 0 < minutes <= 10080:
         return float(minutes) * 60.0
     expiration = info.get("expiration")
     if isinstance(expiration, str):
@@ -218,5 +219,5 @@ def _lifetime(info: Mapping[str, Any] | None) -> float | None:
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
         remaining = when.timestamp() - time.time()
-        return remaining if remaining > 0 else None
+        return remaining if 0 < remaining <= 7 * 24 * 3600 else None
     return None

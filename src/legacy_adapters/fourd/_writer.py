@@ -16,6 +16,7 @@ import attrs
 import orjson
 
 from legacy_adapters._wire import DecodeError, encode_values, parse_write_answer
+from legacy_core._checks import check_write_value
 from legacy_core.errors import InvalidQuery, LegacyError, PartialWrite, ServerError
 from legacy_core.model import (
     FieldUpdate,
@@ -99,11 +100,15 @@ class FourDWriter:
     def create(self, environment: str, table: str, values: Record) -> WriteResult:
         """Create one entity (an update without ``__KEY``) and return it as saved."""
         validate_identifier(table, "table")
-        for name in values:
+        for name, value in values.items():
             validate_identifier(name, "field")
             if name.startswith("__"):
                 msg = f"{name} is managed by 4D and cannot be written"
                 raise InvalidQuery(msg, environment=environment, table=table)
+            # The same checks as an update's: NaN would be stored as null.
+            check_write_value(
+                value, f"new {table}.{name}", environment=environment, table=table, not_applied=True
+            )
         body = _dumps(encode_values(values), environment, table)
         self._check_size(len(body), environment, table)
         ((result, failure),) = self._post(environment, table, [None], body, atomic=False)
