@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 import orjson
 import pytest
 
-from legacy_adapters._wire import decode_record, parse_schema
 from legacy_adapters.fourd import Credentials, FourDBackend, FourDLogin, RequestsTransport
 from legacy_adapters.fourd._exchange import Exchange
+from legacy_adapters.wire import decode_record, parse_schema
 from legacy_core.errors import (
     AuthenticationFailed,
     EntitySetExpired,

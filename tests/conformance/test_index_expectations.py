@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 import pytest
 
-from legacy_adapters._wire import decode_record
 from legacy_adapters.fourd import FourDBackend
+from legacy_adapters.wire import decode_record
 from legacy_core.errors import LegacyError
 from legacy_core.model import FieldUpdate, Query
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from legacy_adapters._wire import (
+from legacy_adapters.wire import (
     DecodeError,
     decode_record,
     encode_values,

@@ -27,10 +27,10 @@ from tests.fuzz._oracle import comparisons, decoded, meant, same_value
 from tests.fuzz._profile import budget, count
 
 from fourd_emulator import EmulatorConfig, EmulatorServer, serve
-from legacy_adapters._wire import encode_values
 from legacy_adapters.fourd import FourDBackend, FourDLogin, RequestsTransport
 from legacy_adapters.memory import MemoryBackend, MemoryTable
 from legacy_adapters.stores import MemorySessionStore
+from legacy_adapters.wire import encode_values
 from legacy_core.errors import CircuitOpen, InvalidQuery, LegacyError, ServerUnavailable
 from legacy_core.model import Environment
 from legacy_core.resilience import RetryPolicy

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import attrs
 
-from legacy_adapters._wire import DecodeError
+from legacy_adapters.wire import DecodeError
 from legacy_core._log import get_logger
 from legacy_core.errors import (
     ConfigurationError,

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import attrs
 
-from legacy_adapters._wire import (
+from legacy_adapters.wire import (
     DecodeError,
     TableSchema,
     parse_catalog,

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import orjson
 
-from legacy_adapters._wire import DecodeError, encode_values, parse_write_answer
+from legacy_adapters.wire import DecodeError, encode_values, parse_write_answer
 from legacy_core._checks import check_write_value
 from legacy_core.errors import InvalidQuery, LegacyError, PartialWrite, ServerError
 from legacy_core.model import (

@@ -16,7 +16,6 @@ from typing import Any
 
 import attrs
 
-from legacy_adapters._wire import AttributeSpec, TableSchema, decode_record
 from legacy_adapters.memory._evaluate import check_attributes, compile_filter, sort_rows
 from legacy_adapters.memory._tables import (
     BOOL_TYPES,
@@ -30,6 +29,7 @@ from legacy_adapters.memory._tables import (
     copy_value,
     wire_date,
 )
+from legacy_adapters.wire import AttributeSpec, TableSchema, decode_record
 from legacy_core.clock import SystemClock
 from legacy_core.errors import (
     EntitySetExpired,

@@ -8,12 +8,12 @@ locking or snapshots (``_backend``).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from legacy_adapters.wire import date_parts
 from legacy_core.errors import ConfigurationError, InvalidQuery
 from legacy_core.model import validate_identifier
 
@@ -50,21 +50,10 @@ MANAGED: Mapping[str, str] = {"__KEY": "string", "__TIMESTAMP": "string", "__STA
 DateKey = tuple[int, int, int]
 """A date as (year, month, day); the empty date ``0!0!0`` is (0, 0, 0), below every real date."""
 
-_WIRE_DATE = re.compile(r"^(\d{1,2})!(\d{1,2})!(\d{1,4})$")
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-
 
 def date_key(value: str) -> DateKey | None:
     """Parse a stored date (``"D!M!YYYY"``, ``"0!0!0"``, ``"YYYY-MM-DD"``); None if neither."""
-    m = _WIRE_DATE.match(value)
-    if m:
-        day, month, year = (int(g) for g in m.groups())
-        return (year, month, day)
-    m = _ISO_DATE.match(value)
-    if m:
-        year, month, day = (int(g) for g in m.groups())
-        return (year, month, day)
-    return None
+    return date_parts(value)
 
 
 def parse_date_constant(value: object) -> DateKey | None:

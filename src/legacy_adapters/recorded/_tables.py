@@ -22,6 +22,7 @@ import attrs
 from legacy_adapters.memory import FOURD_TYPES, MemoryBackend, MemoryTable
 from legacy_adapters.recorded._cassette import Cassette
 from legacy_adapters.recorded._scrub import restore_placeholders
+from legacy_adapters.wire import is_wire_date
 from legacy_core._log import get_logger
 from legacy_core.errors import ConfigurationError
 from legacy_core.model import FieldUpdate, Page, Query, Record, WriteResult
@@ -31,7 +32,6 @@ __all__ = ["RecordedTables", "infer_type"]
 
 _log = get_logger()
 
-_WIRE_DATE = re.compile(r"^\d{1,2}!\d{1,2}!\d{1,4}$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 _TABLE_PATH = re.compile(r"^/rest/([A-Za-z_][A-Za-z0-9_]*)(?:[(\[/]|$)")
 _KEEP_MANAGED = frozenset({"__KEY", "__STAMP", "__TIMESTAMP"})
@@ -54,7 +54,7 @@ def infer_type(values: Iterable[Any]) -> str:
     for python_type, kind in kinds:
         if isinstance(value, python_type):
             return kind
-    if isinstance(value, str) and _WIRE_DATE.match(value):
+    if is_wire_date(value):
         return "date"
     return "string"
 

@@ -1,4 +1,4 @@
-"""The 4D wire format: one private cattrs converter for values, entities and page envelopes.
+"""4D wire values: one private cattrs converter, the one ``D!M!YYYY`` implementation.
 
 Shared by every adapter that holds or receives 4D JSON (the HTTP adapter, the in-memory
 adapter, the recorded fake); it does no I/O and imports no HTTP library.
@@ -16,26 +16,22 @@ import datetime as dt
 import decimal
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 import cattrs
 
 from legacy_core._checks import ascii_int, describe
-from legacy_core.model import Page, Record
 
 __all__ = [
+    "AttributeSpec",
     "DecodeError",
     "TableSchema",
+    "date_parts",
     "decode_record",
     "encode_values",
-    "parse_catalog",
-    "parse_entity",
-    "parse_entity_set_id",
-    "parse_page",
-    "parse_schema",
-    "parse_write_answer",
+    "is_wire_date",
 ]
 
 _MS_PER_DAY = 86_400_000
@@ -44,7 +40,6 @@ _DMY = re.compile(r"([0-9]{1,2})!([0-9]{1,2})!([0-9]{1,4})")
 _ISO_DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _BANGS = re.compile(r"^!!(.*)!!$")
 _RELATION_KEY = re.compile(r"[\[(]\"?([^\]\")]*)\"?[\])]\s*/?$")
-_ENTITY_SET = re.compile(r"/\$entityset/([^/?#]+)")
 
 
 class DecodeError(ValueError):
@@ -143,13 +138,7 @@ def _decode_date(value: Any, *, simple: bool) -> dt.date | dt.datetime | None:
     if m := _BANGS.match(text):
         # v20 sends some dates as !!YYYY-MM-DD!!: the same date as D!M!YYYY, not a moment.
         text = m.group(1).strip()
-    parts: tuple[int, int, int] | None = None
-    if m := _DMY.fullmatch(text):
-        day, month, year = (int(g) for g in m.groups())
-        parts = (year, month, day)
-    elif m := _ISO_DAY.fullmatch(text):
-        year, month, day = (int(g) for g in m.groups())
-        parts = (year, month, day)
+    parts = date_parts(text)
     if parts is not None:
         # 0!0!0 (and 0000-00-00) is 4D's empty date.
         return None if parts == (0, 0, 0) else _make_date(*parts, value)
@@ -157,6 +146,26 @@ def _decode_date(value: Any, *, simple: bool) -> dt.date | dt.datetime | None:
     if moment is None or not simple:
         return moment
     return moment.date()
+
+
+def date_parts(text: str) -> tuple[int, int, int] | None:
+    """``(year, month, day)`` of ``D!M!YYYY`` or ``YYYY-MM-DD`` (``0!0!0``: zeros), else None.
+
+    ASCII digits and the whole text only: a digit class would also take "٣" and an
+    end-of-line anchor a trailing newline.
+    """
+    if m := _DMY.fullmatch(text):
+        day, month, year = (int(g) for g in m.groups())
+        return (year, month, day)
+    if m := _ISO_DAY.fullmatch(text):
+        year, month, day = (int(g) for g in m.groups())
+        return (year, month, day)
+    return None
+
+
+def is_wire_date(value: object) -> bool:
+    """Whether ``value`` is a date as 4D sends it: ``D!M!YYYY`` (``0!0!0`` included)."""
+    return isinstance(value, str) and _DMY.fullmatch(value) is not None
 
 
 def _make_date(year: int, month: int, day: int, value: str) -> dt.date:
@@ -439,125 +448,3 @@ def encode_values(values: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in values.items():
         out[name] = _converter.unstructure(value)
     return out
-
-
-def _int_field(body: Mapping[str, Any], name: str, default: int | None) -> int:
-    value = body.get(name, default)
-    if value is None:
-        msg = f"the answer has no {name}"
-        raise DecodeError(msg)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        msg = f"{name} must be a non-negative int, got {value!r}"
-        raise DecodeError(msg)
-    return value
-
-
-def _entities(body: Any) -> list[Mapping[str, Any]]:
-    if not isinstance(body, Mapping):
-        msg = f"expected a JSON object, got {type(body).__name__}"
-        raise DecodeError(msg)
-    entities = body.get("__ENTITIES")
-    if not isinstance(entities, list):
-        msg = "the answer has no __ENTITIES array"
-        raise DecodeError(msg)
-    for entity in entities:
-        if not isinstance(entity, Mapping):
-            msg = f"__ENTITIES holds a {type(entity).__name__}, not an object"
-            raise DecodeError(msg)
-    return entities
-
-
-def parse_entity_set_id(uri: Any) -> str:
-    """Return the set id of ``"/rest/{Table}/$entityset/{ID}"`` (or of a bare id)."""
-    if not isinstance(uri, str) or not uri.strip():
-        msg = f"__ENTITYSET must be a non-empty string, got {uri!r}"
-        raise DecodeError(msg)
-    m = _ENTITY_SET.search(uri)
-    ident = m.group(1) if m else uri.strip()
-    if "/" in ident or "?" in ident:
-        msg = f"cannot read an entity set id from {uri!r}"
-        raise DecodeError(msg)
-    return ident
-
-
-def parse_page(
-    body: Any,
-    *,
-    skip: int,
-    schema: TableSchema | None,
-    typed: bool,
-    want_entity_set: bool = False,
-    entity_set: str | None = None,
-) -> Page:
-    """Validate a collection answer and build a Page (typed values when ``typed``)."""
-    entities = _entities(body)
-    count = _int_field(body, "__COUNT", None)
-    first = _int_field(body, "__FIRST", skip)
-    sent = _int_field(body, "__SENT", len(entities))
-    if sent != len(entities):
-        msg = f"__SENT is {sent} but __ENTITIES holds {len(entities)}"
-        raise DecodeError(msg)
-    if want_entity_set:
-        entity_set = parse_entity_set_id(body.get("__ENTITYSET"))
-    records: Sequence[Record] = [decode_record(e, schema) for e in entities] if typed else entities
-    return Page(records=records, count=count, first=first, sent=sent, entity_set=entity_set)
-
-
-def parse_entity(body: Any, *, schema: TableSchema | None, typed: bool) -> dict[str, Any]:
-    """Validate a single-entity answer (it must have a ``__KEY``)."""
-    if not isinstance(body, Mapping) or "__KEY" not in body:
-        msg = "expected one entity with a __KEY"
-        raise DecodeError(msg)
-    return decode_record(body, schema) if typed else dict(body)
-
-
-def parse_write_answer(body: Any) -> list[Mapping[str, Any]]:
-    """Return the saved entities of an update answer (``{"__ENTITIES": [...]}`` or one)."""
-    if isinstance(body, Mapping) and "__ENTITIES" in body:
-        return _entities(body)
-    if isinstance(body, Mapping):
-        return [body]
-    if isinstance(body, list) and all(isinstance(e, Mapping) for e in body):
-        return body
-    msg = f"unexpected update answer: {type(body).__name__}"
-    raise DecodeError(msg)
-
-
-def parse_catalog(body: Any) -> list[str]:
-    """Return the dataclass names of a ``$catalog`` answer."""
-    if not isinstance(body, Mapping) or not isinstance(body.get("dataClasses"), list):
-        msg = "the catalog has no dataClasses array"
-        raise DecodeError(msg)
-    names: list[str] = []
-    for item in body["dataClasses"]:
-        name = item.get("name") if isinstance(item, Mapping) else None
-        if not isinstance(name, str):
-            msg = f"catalog entry without a name: {item!r}"
-            raise DecodeError(msg)
-        names.append(name)
-    return names
-
-
-def parse_schema(body: Any, table: str) -> TableSchema:
-    """Return the schema of ``table`` from ``$catalog/{Table}`` (or ``$catalog/$all``)."""
-    entry: Any = body
-    if isinstance(body, Mapping) and isinstance(body.get("dataClasses"), list):
-        entry = next(
-            (d for d in body["dataClasses"] if isinstance(d, Mapping) and d.get("name") == table),
-            None,
-        )
-    if not isinstance(entry, Mapping) or not isinstance(entry.get("attributes"), list):
-        msg = f"the catalog of {table} has no attributes array"
-        raise DecodeError(msg)
-    specs: dict[str, AttributeSpec] = {}
-    for item in entry["attributes"]:
-        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
-            msg = f"catalog attribute without a name: {item!r}"
-            raise DecodeError(msg)
-        specs[item["name"]] = AttributeSpec(
-            name=item["name"],
-            kind=str(item.get("kind", "storage")),
-            type=str(item.get("type", "string")),
-            simple_date=bool(item.get("simpleDate", False)),
-        )
-    return TableSchema(table=table, attributes=specs)
