@@ -18,23 +18,20 @@ before the rebuild that the new snapshot no longer holds are not taken back.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import gc
 import json
 import threading
-from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import attrs
 
 from legacy_core._checks import INT64_MAX, check_int, check_text, describe
 from legacy_core._log import get_logger
+from legacy_core._paging import Pager, Progress, _Read, _Restart
 from legacy_core.clock import SystemClock
 from legacy_core.errors import (
     ConfigurationError,
-    EntitySetExpired,
     InvalidQuery,
     LegacyError,
     LicenceExhausted,
@@ -67,9 +64,6 @@ T = TypeVar("T")
 Where: TypeAlias = Filter | Mapping[str, Value] | None
 """A filter object, a dict of equalities (``{"Nummer": 803721}``) or None."""
 
-Progress: TypeAlias = Callable[[int, int], None]
-"""Called with ``(rows_done, total)`` after every page."""
-
 _log = get_logger()
 
 DEFAULT_MAX_REQUEST_SIZE = 2_000_000
@@ -78,7 +72,6 @@ DEFAULT_MAX_REQUEST_SIZE = 2_000_000
 _REQUEST_OVERHEAD = 16 * 1024
 """Bytes kept free below the maximum for headers and the JSON envelope."""
 
-_MAX_REBUILDS = 3
 """Expired snapshots rebuilt per read before giving up (it expiring again means trouble)."""
 
 
@@ -114,30 +107,6 @@ class _GcPause:
 
 
 _gc_paused = _GcPause()
-
-
-@attrs.frozen
-class _Restart:
-    """Marker in the page stream: the snapshot was rebuilt, everything before is stale."""
-
-    rebuilds: int
-
-
-@attrs.frozen
-class _Read:
-    """One read as planned: the base query (no window) and how to page it."""
-
-    query: Query
-    limit: int | None
-    skip: int
-    page_size: int
-    workers: int
-    consistent: bool
-
-    @property
-    def single_request(self) -> bool:
-        # A limit that fits one page needs no snapshot: one request is consistent.
-        return self.limit is not None and self.limit <= self.page_size
 
 
 def _environments(
@@ -250,7 +219,7 @@ class LegacyClient:
             like_records=raw and dtype_backend == "default",
         )
         with _gc_paused() if self.pause_gc else contextlib.nullcontext():
-            for item in self._stream(spec, progress, dedupe=False):
+            for item in self._pager().stream(spec, progress, dedupe=False):
                 if isinstance(item, _Restart):
                     builder.reset()
                 else:
@@ -287,7 +256,7 @@ class LegacyClient:
             raw=raw,
             environment=environment,
         )
-        for item in self._stream(spec, progress, dedupe=True):
+        for item in self._pager().stream(spec, progress, dedupe=True):
             if not isinstance(item, _Restart):  # pragma: no branch - dedupe never restarts
                 yield item
 
@@ -645,6 +614,9 @@ class LegacyClient:
                 self._breaker_cache[environment] = breaker
             return breaker
 
+    def _pager(self) -> Pager:
+        return Pager(self.reader, self._call, self.clock, self.snapshot_timeout)
+
     def _call(self, environment: str, fn: Callable[[], T], *, idempotent: bool, describe: str) -> T:
         """Run one request through the environment's breaker, retried per the policy."""
         breaker = self._breaker(environment)
@@ -660,202 +632,6 @@ class LegacyClient:
                 raise
 
         return self.retry.call(attempt, idempotent=idempotent, describe=describe)
-
-    # -- internals: paging ---------------------------------------------------------------
-
-    def _stream(
-        self, spec: _Read, progress: Progress | None, *, dedupe: bool
-    ) -> Iterator[Page | _Restart]:
-        """Yield the pages of ``spec`` in order; on an expired snapshot rebuild it.
-
-        With ``dedupe`` the rebuilt snapshot's rows already yielded (by ``__KEY``) are
-        skipped; without it a ``_Restart`` marker tells the consumer to start over.
-        """
-        query = spec.query
-        started = self.clock.monotonic()
-        _log.info(
-            "legacy_api.fetch.start",
-            environment=query.environment,
-            table=query.table,
-            limit=spec.limit,
-            skip=spec.skip,
-            page_size=spec.page_size,
-            workers=spec.workers,
-            consistent=spec.consistent,
-        )
-        rebuilds = 0
-        rows = pages = 0
-        seen: set[str] | None = None
-        while True:
-            try:
-                for item in self._one_pass(spec, progress, rows):
-                    page, records = item, item.records
-                    if seen is not None and rebuilds:
-                        records = [r for r in records if r.get("__KEY") not in seen]
-                        page = Page(records, page.count, page.first, entity_set=page.entity_set)
-                    if dedupe and seen is None and page.entity_set is not None:
-                        seen = set()
-                    if seen is not None:
-                        seen.update(k for r in records if isinstance(k := r.get("__KEY"), str))
-                    if spec.limit is not None and rows + len(records) > spec.limit:
-                        records = records[: spec.limit - rows]  # old rows + rebuilt ones
-                        page = Page(records, page.count, page.first, entity_set=page.entity_set)
-                    rows += len(records)
-                    pages += 1
-                    yield page
-                break
-            except EntitySetExpired as exc:
-                rebuilds += 1
-                if rebuilds > _MAX_REBUILDS:
-                    exc.add_note(f"snapshot rebuilt {_MAX_REBUILDS} times and expired again")
-                    raise
-                _log.warning(
-                    "legacy_api.snapshot.rebuild",
-                    environment=query.environment,
-                    table=query.table,
-                    rows_before=rows,
-                    rebuilds=rebuilds,
-                )
-                if not dedupe:
-                    rows = 0
-                    yield _Restart(rebuilds)
-        _log.info(
-            "legacy_api.fetch.done",
-            environment=query.environment,
-            table=query.table,
-            rows=rows,
-            pages=pages,
-            rebuilds=rebuilds,
-            elapsed=round(self.clock.monotonic() - started, 4),
-        )
-
-    def _one_pass(self, spec: _Read, progress: Progress | None, rows_before: int) -> Iterator[Page]:
-        """One read from a fresh first page (and snapshot); raises EntitySetExpired."""
-        query = spec.query
-        env, table = query.environment, query.table
-        if spec.limit == 0:
-            if progress is not None:
-                progress(0, 0)
-            return
-        first_top = spec.page_size if spec.limit is None else min(spec.page_size, spec.limit)
-        first_query = query.page(spec.skip, first_top)
-        snapshot: str | None = None
-        try:
-            if spec.consistent and not spec.single_request:
-                first = self._call(
-                    env,
-                    lambda: self.reader.open_snapshot(first_query, self.snapshot_timeout),
-                    idempotent=True,
-                    describe=f"open snapshot of {table}",
-                )
-                snapshot = first.entity_set
-            else:
-                first = self._read(first_query)
-            available = max(first.count - spec.skip, 0)
-            want = available if spec.limit is None else min(available, spec.limit)
-            done = 0
-            with contextlib.closing(self._pages(spec, first, want, snapshot)) as pages:
-                for item in pages:
-                    page, records = item, item.records
-                    if done + len(records) > want:  # a server sending more than asked
-                        records = records[: want - done]
-                        page = Page(records, page.count, page.first, entity_set=page.entity_set)
-                    done += len(records)
-                    if progress is not None:
-                        progress(rows_before + done, rows_before + want)
-                    yield page
-                    if done >= want:
-                        break
-        finally:
-            if snapshot is not None:
-                self._release(env, table, snapshot)
-
-    def _pages(
-        self, spec: _Read, first: Page, want: int, snapshot: str | None
-    ) -> Generator[Page, None, None]:
-        yield first
-        end = spec.skip + want
-        start = spec.skip + len(first.records)
-        if start >= end or (not first.records and want):
-            return
-        base = attrs.evolve(spec.query, entity_set=snapshot)
-        windows = ((o, min(spec.page_size, end - o)) for o in range(start, end, spec.page_size))
-
-        def fetch(offset: int, top: int) -> Page:
-            page = self._read_window(base, offset, top)
-            return attrs.evolve(page, entity_set=snapshot) if page.entity_set != snapshot else page
-
-        if spec.workers == 1:
-            for offset, top in windows:
-                yield fetch(offset, top)
-            return
-        yield from _ordered_parallel(fetch, windows, spec.workers)
-
-    def _read_window(self, base: Query, offset: int, top: int) -> Page:
-        """Read ``top`` rows from ``offset``, in several requests if the server sends fewer."""
-        got: list[Record] = []
-        page: Page | None = None
-        first = offset
-        while top > 0:
-            query = base.page(offset, top)
-            page = self._read(query)
-            if not got and len(page.records) >= top:
-                return page  # the usual case: one request, no copy
-            got.extend(page.records)
-            if not page.records:
-                break
-            offset += len(page.records)
-            top -= len(page.records)
-        count = page.count if page is not None else 0
-        return Page(got, count, first, entity_set=base.entity_set)
-
-    def _read(self, query: Query) -> Page:
-        return self._call(
-            query.environment,
-            lambda: self.reader.read_page(query),
-            idempotent=True,
-            describe=f"read {query.table}",
-        )
-
-    def _release(self, env: str, table: str, snapshot: str) -> None:
-        # Retried like a read (releasing twice is harmless), but a failure is only logged:
-        # the rows were read correctly and an unreleased set expires after snapshot_timeout.
-        try:
-            self._call(
-                env,
-                lambda: self.reader.release_snapshot(env, table, snapshot),
-                idempotent=True,
-                describe=f"release snapshot of {table}",
-            )
-        except LegacyError as exc:
-            _log.warning(
-                "legacy_api.snapshot.release_failed",
-                category=type(exc).__name__,
-                **exc.context(),
-            )
-
-
-def _ordered_parallel(
-    fetch: Callable[[int, int], Page], windows: Iterator[tuple[int, int]], workers: int
-) -> Iterator[Page]:
-    """Run ``fetch`` over ``windows`` on a bounded pool; yield results in window order.
-
-    At most ``2 * workers`` pages are in flight or waiting, so memory stays bounded even
-    when the consumer is slower than the server. Each task runs in a copy of the caller's
-    contextvars (structlog's bound request ids reach the worker threads).
-    """
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="legacy-api-read")
-    pending: deque[Future[Page]] = deque()
-    try:
-        for offset, top in windows:
-            context = contextvars.copy_context()
-            pending.append(pool.submit(context.run, fetch, offset, top))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _filter(where: object, table: str) -> Filter | None:

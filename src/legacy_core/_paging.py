@@ -1,0 +1,272 @@
+"""The paging engine: a read as ordered pages over one consistent snapshot.
+
+A read opens a 4D entity set with its first page alone (which also establishes or
+validates the session before anything runs in parallel), fetches the remaining windows
+in order — on a bounded pool when ``workers > 1`` — and releases the set. An expired
+snapshot is rebuilt (up to three times), either skipping rows already yielded (by
+``__KEY``) or telling the consumer to start over. Every request goes through the
+client's call wrapper (retries and the breaker). Pure: the reader is a port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol, TypeVar
+
+import attrs
+
+from legacy_core._log import get_logger
+from legacy_core.errors import EntitySetExpired, LegacyError
+from legacy_core.model import Page, Query, Record
+from legacy_core.ports import Clock, TableReader
+
+__all__ = ["Pager", "Progress"]
+
+_log = get_logger()
+_MAX_REBUILDS = 3
+T = TypeVar("T")
+
+Progress = Callable[[int, int], None]
+"""Called with ``(rows_done, total)`` after every page."""
+
+
+class Call(Protocol):
+    """The client's wrapper around one request: retries and the environment's breaker."""
+
+    def __call__(
+        self, environment: str, fn: Callable[[], T], *, idempotent: bool, describe: str
+    ) -> T:
+        """Run ``fn`` for ``environment``."""
+        ...
+
+
+@attrs.frozen
+class _Restart:
+    """Marker in the page stream: the snapshot was rebuilt, everything before is stale."""
+
+    rebuilds: int
+
+
+@attrs.frozen
+class _Read:
+    """One read as planned: the base query (no window) and how to page it."""
+
+    query: Query
+    limit: int | None
+    skip: int
+    page_size: int
+    workers: int
+    consistent: bool
+
+    @property
+    def single_request(self) -> bool:
+        # A limit that fits one page needs no snapshot: one request is consistent.
+        return self.limit is not None and self.limit <= self.page_size
+
+
+@attrs.define
+class Pager:
+    """Pages one planned read (see the module docstring)."""
+
+    reader: TableReader
+    call: Call
+    clock: Clock
+    snapshot_timeout: float
+
+    def stream(
+        self, spec: _Read, progress: Progress | None, *, dedupe: bool
+    ) -> Iterator[Page | _Restart]:
+        """Yield the pages of ``spec`` in order; on an expired snapshot rebuild it.
+
+        With ``dedupe`` the rebuilt snapshot's rows already yielded (by ``__KEY``) are
+        skipped; without it a ``_Restart`` marker tells the consumer to start over.
+        """
+        query = spec.query
+        started = self.clock.monotonic()
+        _log.info(
+            "legacy_api.fetch.start",
+            environment=query.environment,
+            table=query.table,
+            limit=spec.limit,
+            skip=spec.skip,
+            page_size=spec.page_size,
+            workers=spec.workers,
+            consistent=spec.consistent,
+        )
+        rebuilds = 0
+        rows = pages = 0
+        seen: set[str] | None = None
+        while True:
+            try:
+                for item in self._one_pass(spec, progress, rows):
+                    page, records = item, item.records
+                    if seen is not None and rebuilds:
+                        records = [r for r in records if r.get("__KEY") not in seen]
+                        page = Page(records, page.count, page.first, entity_set=page.entity_set)
+                    if dedupe and seen is None and page.entity_set is not None:
+                        seen = set()
+                    if seen is not None:
+                        seen.update(k for r in records if isinstance(k := r.get("__KEY"), str))
+                    if spec.limit is not None and rows + len(records) > spec.limit:
+                        records = records[: spec.limit - rows]  # old rows + rebuilt ones
+                        page = Page(records, page.count, page.first, entity_set=page.entity_set)
+                    rows += len(records)
+                    pages += 1
+                    yield page
+                break
+            except EntitySetExpired as exc:
+                rebuilds += 1
+                if rebuilds > _MAX_REBUILDS:
+                    exc.add_note(f"snapshot rebuilt {_MAX_REBUILDS} times and expired again")
+                    raise
+                _log.warning(
+                    "legacy_api.snapshot.rebuild",
+                    environment=query.environment,
+                    table=query.table,
+                    rows_before=rows,
+                    rebuilds=rebuilds,
+                )
+                if not dedupe:
+                    rows = 0
+                    yield _Restart(rebuilds)
+        _log.info(
+            "legacy_api.fetch.done",
+            environment=query.environment,
+            table=query.table,
+            rows=rows,
+            pages=pages,
+            rebuilds=rebuilds,
+            elapsed=round(self.clock.monotonic() - started, 4),
+        )
+
+    def _one_pass(self, spec: _Read, progress: Progress | None, rows_before: int) -> Iterator[Page]:
+        """One read from a fresh first page (and snapshot); raises EntitySetExpired."""
+        query = spec.query
+        env, table = query.environment, query.table
+        if spec.limit == 0:
+            if progress is not None:
+                progress(0, 0)
+            return
+        first_top = spec.page_size if spec.limit is None else min(spec.page_size, spec.limit)
+        first_query = query.page(spec.skip, first_top)
+        snapshot: str | None = None
+        try:
+            if spec.consistent and not spec.single_request:
+                first = self.call(
+                    env,
+                    lambda: self.reader.open_snapshot(first_query, self.snapshot_timeout),
+                    idempotent=True,
+                    describe=f"open snapshot of {table}",
+                )
+                snapshot = first.entity_set
+            else:
+                first = self._read(first_query)
+            available = max(first.count - spec.skip, 0)
+            want = available if spec.limit is None else min(available, spec.limit)
+            done = 0
+            with contextlib.closing(self._pages(spec, first, want, snapshot)) as pages:
+                for item in pages:
+                    page, records = item, item.records
+                    if done + len(records) > want:  # a server sending more than asked
+                        records = records[: want - done]
+                        page = Page(records, page.count, page.first, entity_set=page.entity_set)
+                    done += len(records)
+                    if progress is not None:
+                        progress(rows_before + done, rows_before + want)
+                    yield page
+                    if done >= want:
+                        break
+        finally:
+            if snapshot is not None:
+                self._release(env, table, snapshot)
+
+    def _pages(
+        self, spec: _Read, first: Page, want: int, snapshot: str | None
+    ) -> Generator[Page, None, None]:
+        yield first
+        end = spec.skip + want
+        start = spec.skip + len(first.records)
+        if start >= end or (not first.records and want):
+            return
+        base = attrs.evolve(spec.query, entity_set=snapshot)
+        windows = ((o, min(spec.page_size, end - o)) for o in range(start, end, spec.page_size))
+
+        def fetch(offset: int, top: int) -> Page:
+            page = self._read_window(base, offset, top)
+            return attrs.evolve(page, entity_set=snapshot) if page.entity_set != snapshot else page
+
+        if spec.workers == 1:
+            for offset, top in windows:
+                yield fetch(offset, top)
+            return
+        yield from _ordered_parallel(fetch, windows, spec.workers)
+
+    def _read_window(self, base: Query, offset: int, top: int) -> Page:
+        """Read ``top`` rows from ``offset``, in several requests if the server sends fewer."""
+        got: list[Record] = []
+        page: Page | None = None
+        first = offset
+        while top > 0:
+            query = base.page(offset, top)
+            page = self._read(query)
+            if not got and len(page.records) >= top:
+                return page  # the usual case: one request, no copy
+            got.extend(page.records)
+            if not page.records:
+                break
+            offset += len(page.records)
+            top -= len(page.records)
+        count = page.count if page is not None else 0
+        return Page(got, count, first, entity_set=base.entity_set)
+
+    def _read(self, query: Query) -> Page:
+        return self.call(
+            query.environment,
+            lambda: self.reader.read_page(query),
+            idempotent=True,
+            describe=f"read {query.table}",
+        )
+
+    def _release(self, env: str, table: str, snapshot: str) -> None:
+        # Retried like a read (releasing twice is harmless), but a failure is only logged:
+        # the rows were read correctly and an unreleased set expires after snapshot_timeout.
+        try:
+            self.call(
+                env,
+                lambda: self.reader.release_snapshot(env, table, snapshot),
+                idempotent=True,
+                describe=f"release snapshot of {table}",
+            )
+        except LegacyError as exc:
+            _log.warning(
+                "legacy_api.snapshot.release_failed",
+                category=type(exc).__name__,
+                **exc.context(),
+            )
+
+
+def _ordered_parallel(
+    fetch: Callable[[int, int], Page], windows: Iterator[tuple[int, int]], workers: int
+) -> Iterator[Page]:
+    """Run ``fetch`` over ``windows`` on a bounded pool; yield results in window order.
+
+    At most ``2 * workers`` pages are in flight or waiting, so memory stays bounded even
+    when the consumer is slower than the server. Each task runs in a copy of the caller's
+    contextvars (structlog's bound request ids reach the worker threads).
+    """
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="legacy-api-read")
+    pending: deque[Future[Page]] = deque()
+    try:
+        for offset, top in windows:
+            context = contextvars.copy_context()
+            pending.append(pool.submit(context.run, fetch, offset, top))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
