@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import attrs
+
 from legacy_core.secrets import redact
 
 if TYPE_CHECKING:
@@ -24,6 +26,7 @@ __all__ = [
     "CircuitOpen",
     "ConfigurationError",
     "EntitySetExpired",
+    "ErrorContext",
     "FourDErrorEntry",
     "InvalidQuery",
     "LegacyError",
@@ -74,6 +77,18 @@ class FourDErrorEntry(tuple[int | None, str, str]):
         return self[2]
 
 
+@attrs.frozen
+class ErrorContext:
+    """Where an error happened; frozen: an error's context never changes after it is built."""
+
+    environment: str | None = None
+    table: str | None = None
+    status: int | None = None
+    request_id: str | None = None
+    method: str | None = None
+    path: str | None = None
+
+
 class LegacyError(Exception):
     """Root of every error legacy-api raises.
 
@@ -102,17 +117,19 @@ class LegacyError(Exception):
         # A server may echo the request (cookie, password) into any of these: every
         # registered secret is scrubbed here, so str/repr/pickles/logs never carry one.
         self.message = redact(message)
-        self.environment = environment
-        self.table = table
-        self.status = status
-        self.request_id = request_id
-        self.method = method
-        self.path = redact(path) if path else path
+        self.ctx = ErrorContext(
+            environment=environment,
+            table=table,
+            status=status,
+            request_id=request_id,
+            method=method,
+            path=redact(path) if path else path,
+        )
         self.body = _truncate(redact(body) if isinstance(body, str) else body)
         self.errors = tuple(
             FourDErrorEntry(e.code, redact(e.message), redact(e.component)) for e in errors
         )
-        self.retry_after = retry_after
+        self._retry_after = retry_after
         # True when the server certainly did not apply the request (refused before
         # sending, 503, 402, 401): the only case where a write may be retried.
         self.not_applied = not_applied
@@ -120,6 +137,54 @@ class LegacyError(Exception):
             # Instance override: e.g. a truncated body on a GET is worth retrying.
             self.transient = transient  # type: ignore[misc]
         super().__init__(self._render())
+
+    @property
+    def environment(self) -> str | None:
+        """The environment (``live``, ``test``) the error happened in."""
+        return self.ctx.environment
+
+    @property
+    def table(self) -> str | None:
+        """The 4D table (dataclass) concerned, if any."""
+        return self.ctx.table
+
+    @property
+    def status(self) -> int | None:
+        """The HTTP status of the answer, if there was one."""
+        return self.ctx.status
+
+    @property
+    def request_id(self) -> str | None:
+        """The ``X-Request-ID`` the request carried."""
+        return self.ctx.request_id
+
+    @property
+    def method(self) -> str | None:
+        """The HTTP method of the request."""
+        return self.ctx.method
+
+    @property
+    def path(self) -> str | None:
+        """The URL path of the request (never the query or a cookie)."""
+        return self.ctx.path
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds after which a retry may succeed (Retry-After, a shared backoff)."""
+        return self._retry_after
+
+    def evolve(self, **changes: Any) -> LegacyError:
+        """A copy of this error with some context or state changed (errors are frozen).
+
+        The copy keeps the cause, the notes and the traceback: ``raise err.evolve(...)``.
+        """
+        state = {**self._state(), **changes}
+        new = _rebuild(type(self), self.message, state)
+        new.__cause__ = self.__cause__
+        new.__traceback__ = self.__traceback__
+        for note in getattr(self, "__notes__", ()):
+            new.add_note(note)
+        return new
 
     @property
     def codes(self) -> tuple[int, ...]:

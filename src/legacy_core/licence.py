@@ -63,8 +63,8 @@ class LicencePolicy:
                 not_applied=True,
             )
 
-    def start(self, environment: Environment, error: LicenceExhausted) -> bool:
-        """Start (or double) the shared backoff after ``error``; set its ``retry_after``."""
+    def start(self, environment: Environment, error: LicenceExhausted) -> float | None:
+        """Start (or double) the shared backoff after ``error``; return its delay."""
         key = backoff_key(environment)
         for _ in range(10):
             versioned = self.store.get(key)
@@ -86,9 +86,8 @@ class LicencePolicy:
                     delay=delay,
                     attempt=generation,
                 )
-                error.retry_after = delay
-                return True
-        return False
+                return delay
+        return None
 
     def clear(self, environment: Environment) -> None:
         """Forget the backoff (a login succeeded)."""

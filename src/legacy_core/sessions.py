@@ -523,9 +523,11 @@ class SharedSessionProvider:
             except LicenceExhausted as exc:
                 self._count("licence_refusals")
                 if attempt >= len(waits):
-                    if self._licence.start(environment, exc):
-                        self._count("licence_backoffs")
-                    raise
+                    delay = self._licence.start(environment, exc)
+                    if delay is None:
+                        raise
+                    self._count("licence_backoffs")
+                    raise exc.evolve(retry_after=delay) from exc.__cause__
             # A 402 right after a loss is often an orphan being logged out elsewhere.
             self.clock.sleep(waits[attempt])
             attempt += 1

@@ -14,6 +14,7 @@ from legacy_core.errors import (
     CircuitOpen,
     ConfigurationError,
     EntitySetExpired,
+    ErrorContext,
     FourDErrorEntry,
     InvalidQuery,
     LegacyError,
@@ -106,8 +107,12 @@ class TestHierarchy:
         assert transient is cls("x").transient
 
     def test_every_exported_error_is_a_legacy_error(self) -> None:
-        """Everything the module exports (but the entry tuple) derives from LegacyError."""
-        exported = [getattr(errors, n) for n in errors.__all__ if n != "FourDErrorEntry"]
+        """Everything the module exports (but the entry tuple and the context) is a LegacyError."""
+        exported = [
+            getattr(errors, n)
+            for n in errors.__all__
+            if n not in {"FourDErrorEntry", "ErrorContext"}
+        ]
         assert all(issubclass(cls, LegacyError) for cls in exported)
 
 
@@ -242,3 +247,33 @@ class TestPickling:
         entry = FourDErrorEntry(1802, "entity set not found")
         assert (1802, "entity set not found", "") == (entry.code, entry.message, entry.component)
         assert entry == pickle.loads(pickle.dumps(entry))
+
+
+class TestFrozenContext:
+    """Errors are frozen: their context never changes after construction."""
+
+    def test_context_cannot_be_assigned(self) -> None:
+        """Assigning a context field raises; ``evolve`` makes a changed copy instead."""
+        err = ServerUnavailable("down", environment="live", not_applied=True)
+        with pytest.raises(AttributeError):
+            err.table = "Artikel"  # type: ignore[misc]
+        copy = err.evolve(table="Artikel")
+        assert ("live", "Artikel", True) == (copy.environment, copy.table, copy.not_applied)
+        assert None is err.table
+        assert isinstance(copy, ServerUnavailable)
+        assert "table=Artikel" in str(copy)
+
+    def test_evolve_keeps_cause_and_notes(self) -> None:
+        """The copy keeps the chained cause and the notes of the original."""
+        try:
+            try:
+                raise OSError("socket")
+            except OSError as exc:
+                raise LicenceExhausted("402", environment="live") from exc
+        except LicenceExhausted as err:
+            err.add_note("after 3 grace retries")
+            copy = err.evolve(retry_after=30.0)
+        assert isinstance(copy.__cause__, OSError)
+        assert ["after 3 grace retries"] == copy.__notes__
+        assert 30.0 == copy.retry_after
+        assert isinstance(copy.ctx, ErrorContext)

@@ -193,12 +193,19 @@ class Exchange:
         return data
 
     def protocol_error(
-        self, exc: DecodeError, request: HttpRequest, *, table: str | None, status: int = 200
+        self,
+        exc: DecodeError,
+        request: HttpRequest,
+        *,
+        table: str | None,
+        status: int = 200,
+        transient: bool | None = None,
     ) -> ProtocolError:
         """Build a ProtocolError with the request's context for a body of the wrong shape."""
         msg = f"unexpected answer from {request.environment}: {exc}"
         ctx = {**error_context(request, None, table), "status": status}
-        err = ProtocolError(msg, transient=request.method == "GET", **ctx)
+        retry = request.method == "GET" if transient is None else transient
+        err = ProtocolError(msg, transient=retry, **ctx)
         log_http("warning", request, status=status, table=table, error="ProtocolError")
         return err
 
@@ -206,9 +213,9 @@ class Exchange:
         started = time.perf_counter()
         try:
             return self.transport.send(request)
-        except LegacyError as err:
-            if err.table is None:
-                err.table = table
+        except LegacyError as caught:
+            # The transport does not know the table: add it (errors are frozen: a copy).
+            err = caught.evolve(table=table) if caught.table is None else caught
             log_http(
                 "warning",
                 request,
@@ -218,7 +225,9 @@ class Exchange:
                 error=type(err).__name__,
                 not_applied=err.not_applied,
             )
-            raise
+            if err is caught:
+                raise
+            raise err from caught.__cause__
 
     def _log_error(
         self, request: HttpRequest, response: HttpResponse, err: LegacyError, table: str | None

@@ -226,9 +226,8 @@ class FourDWriter:
         return WriteResult(table=table, key=str(key), stamp=stamp, record=dict(entity))
 
     def _protocol(self, exc: DecodeError, request: HttpRequest, table: str) -> LegacyError:
-        err = self.exchange.protocol_error(exc, request, table=table)
-        err.transient = False  # type: ignore[misc]  # a write's answer: never resend blindly
-        return err
+        # A write's answer: never resend blindly.
+        return self.exchange.protocol_error(exc, request, table=table, transient=False)
 
 
 def _dumps(entity: Mapping[str, Any], environment: str, table: str) -> bytes:
