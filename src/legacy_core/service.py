@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import attrs
 
+from legacy_core import instrument
 from legacy_core._log import get_logger
 from legacy_core.clock import SystemClock
 from legacy_core.errors import (
@@ -649,7 +650,8 @@ class LegacyClient:
                     breaker.open_for(exc.retry_after, "HTTP 402: shared licence backoff")
                 raise
 
-        return self.retry.call(attempt, idempotent=idempotent, describe=describe)
+        with instrument.client_call(environment, describe) as call:
+            return call.done(self.retry.call(attempt, idempotent=idempotent, describe=describe))
 
     # -- internals: paging ---------------------------------------------------------------
 
