@@ -140,4 +140,3 @@ def test_request_scope_binds_the_id_for_the_block():
 def test_descriptions_split_into_verb_and_table(describe, verb, table):
     """The retry descriptions the client uses become a bounded verb and the table."""
     assert (verb, table) == instrument.parse_describe(describe)
-
