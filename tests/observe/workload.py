@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+import requests
+
 from legacy_adapters.bootstrap import build_client
 from legacy_core.errors import LegacyError, LicenceExhausted, RecordNotFound, StampConflict
 from legacy_core.model import FieldUpdate
@@ -66,5 +68,18 @@ def run(url: str, licence_url: str | None = None, *, emulator: Any = None) -> di
     return done
 
 
+class RemoteFaults:
+    """The emulator's fault switch over its admin endpoint (for a workload in another process)."""
+
+    def __init__(self, url: str) -> None:
+        """Control the emulator at ``url``."""
+        self.url = url
+
+    def set_faults(self, **faults: Any) -> None:
+        """``POST /_emulator/faults``."""
+        requests.post(self.url + "/_emulator/faults", json=faults, timeout=10).raise_for_status()
+
+
 if __name__ == "__main__":
-    print(run(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))
+    live = sys.argv[1]
+    print(run(live, sys.argv[2] if len(sys.argv) > 2 else None, emulator=RemoteFaults(live)))
