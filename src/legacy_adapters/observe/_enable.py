@@ -64,8 +64,9 @@ def enable_metrics() -> PrometheusInstrumentation:
                 msg = f"metrics need the metrics extra: pip install 'legacy-api[metrics]' ({exc})"
                 raise ConfigurationError(msg) from None
 
-            _state["metrics"] = instrument.install(PrometheusInstrumentation.create())
-        return _state["metrics"]  # type: ignore[no-any-return]
+            _state["metrics"] = PrometheusInstrumentation.create()
+        # Re-installed if someone uninstalled it: its metrics exist once per process.
+        return instrument.install(_state["metrics"])  # type: ignore[no-any-return]
 
 
 def enable_tracing() -> OtelInstrumentation:
@@ -80,8 +81,8 @@ def enable_tracing() -> OtelInstrumentation:
                 msg = f"tracing needs the otel extra: pip install 'legacy-api[otel]' ({exc})"
                 raise ConfigurationError(msg) from None
 
-            _state["tracing"] = instrument.install(OtelInstrumentation())
-        return _state["tracing"]  # type: ignore[no-any-return]
+            _state["tracing"] = OtelInstrumentation()
+        return instrument.install(_state["tracing"])  # type: ignore[no-any-return]
 
 
 def enable_from_environment(
