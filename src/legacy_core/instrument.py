@@ -51,6 +51,7 @@ __all__ = [
 _log = get_logger()
 
 T = TypeVar("T")
+P = TypeVar("P", bound="Instrumentation")
 
 # -- the request id of the work in progress ----------------------------------------------
 
@@ -233,7 +234,7 @@ _active: Instrumentation | None = None
 """None when nothing is installed: the hooks' fast path."""
 
 
-def install(instrumentation: Instrumentation) -> Instrumentation:
+def install(instrumentation: P) -> P:
     """Add ``instrumentation`` to the process's fan-out (installing it twice is a no-op)."""
     global _parts, _active  # noqa: PLW0603 - the one process-wide registry
     with _lock:

@@ -65,8 +65,9 @@ def enable_metrics() -> PrometheusInstrumentation:
                 raise ConfigurationError(msg) from None
 
             _state["metrics"] = PrometheusInstrumentation.create()
+        made: PrometheusInstrumentation = _state["metrics"]
         # Re-installed if someone uninstalled it: its metrics exist once per process.
-        return instrument.install(_state["metrics"])  # type: ignore[no-any-return]
+        return instrument.install(made)
 
 
 def enable_tracing() -> OtelInstrumentation:
@@ -82,7 +83,8 @@ def enable_tracing() -> OtelInstrumentation:
                 raise ConfigurationError(msg) from None
 
             _state["tracing"] = OtelInstrumentation()
-        return instrument.install(_state["tracing"])  # type: ignore[no-any-return]
+        tracer: OtelInstrumentation = _state["tracing"]
+        return instrument.install(tracer)
 
 
 def enable_from_environment(
