@@ -226,3 +226,15 @@ def _rows(text: str) -> float:
         if line.startswith("legacy_api_rows_read_total{") and f'table="{TABLE}"' in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+class TestHealthSessions:
+    def test_health_reports_generation_and_licences(self, emulators):
+        """Health names the shared session's generation and the licences 4D reports held."""
+        emulators["live"].reset()
+        body = Client().get("/legacy-api/health/live/").json()
+        live = body["environments"]["live"]
+        assert 200 == Client().get("/legacy-api/health/live/").status_code
+        assert emulators["live"].stats()["active_sessions"] == live["licences_held"]
+        assert isinstance(live["session_generation"], int)
+        assert live["session_generation"] >= 1
