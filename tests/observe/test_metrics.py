@@ -6,6 +6,9 @@ import re
 from collections.abc import Iterator
 
 import pytest
+
+pytest.importorskip("prometheus_client", reason="the metrics extra is not installed")
+
 from prometheus_client import CollectorRegistry, generate_latest
 
 from fourd_emulator import EmulatorServer

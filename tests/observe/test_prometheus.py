@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 import requests
 
+pytest.importorskip("prometheus_client", reason="the metrics extra is not installed")
+
 from fourd_emulator import EmulatorConfig, EmulatorServer, serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -6,6 +6,9 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+
+pytest.importorskip("opentelemetry.sdk", reason="the otel extra (and its SDK) is not installed")
+
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
