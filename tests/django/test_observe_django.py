@@ -6,6 +6,7 @@ request-id tests also serve Django itself over real HTTP (a WSGI server in a thr
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import pytest
 import requests
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
-from django.test import Client, override_settings
+from django.test import AsyncClient, Client, override_settings
 
 from fourd_emulator import EmulatorConfig, EmulatorServer, serve
 from legacy_adapters.django import get_client
@@ -109,6 +110,21 @@ class TestRequestIds:
         ids = [first.headers["X-Request-ID"], second.headers["X-Request-ID"]]
         assert ids[0] != ids[1]
         assert set(ids) == set(http_ids.ids)
+
+    def test_async_view_gets_the_id_too(self, http_ids):
+        """Through Django's async path the id reaches 4D from the view's worker thread."""
+        response = asyncio.run(
+            AsyncClient().get(f"/demo/acount/{TABLE}/", headers={"X-Request-ID": "async-1"})
+        )
+        assert 200 == response.status_code
+        assert "async-1" == response["X-Request-ID"]
+        assert http_ids.ids
+        assert {"async-1"} == set(http_ids.ids)
+
+    def test_async_view_errors_map_too(self):
+        """An async view's UnknownTable is a 404 JSON answer as well."""
+        response = asyncio.run(AsyncClient().get("/demo/acount/Nope/"))
+        assert (404, "UnknownTable") == (response.status_code, response.json()["error"])
 
 
 class TestErrorsAsHttp:

@@ -18,6 +18,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("demo/read/<str:table>/", views.read),
     path("demo/record/<str:table>/<str:key>/", views.record),
     path("demo/push/<str:table>/<str:key>/", views.push),
+    path("demo/acount/<str:table>/", views.acount),
 ]
 
 if HEALTH_CHECK_4:

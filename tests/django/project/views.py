@@ -29,3 +29,11 @@ def push(request: HttpRequest, table: str, key: str) -> JsonResponse:
         expected_stamp=int(stamp) if stamp else None,
     )
     return JsonResponse({"stamp": saved.stamp})
+
+
+async def acount(request: HttpRequest, table: str) -> JsonResponse:
+    """An async view: the count runs in a worker thread, the request id must follow it."""
+    from asgiref.sync import sync_to_async  # noqa: PLC0415
+
+    count = await sync_to_async(get_client().count)(table)
+    return JsonResponse({"count": count})
