@@ -55,7 +55,7 @@ def _forbid(session: nox.Session, *packages: str) -> None:
 @nox.session
 def latest(session: nox.Session) -> None:
     """The project's own stack: newest releases, every extra, the whole suite."""
-    session.install("--upgrade", "-e", ".[django,redis,arrow,metrics,dev]")
+    session.install("--upgrade", "-e", ".[django,redis,arrow,metrics,otel,dev]")
     _show_stack(session)
     session.run("pytest", "-q", *session.posargs)
 
@@ -64,7 +64,7 @@ def latest(session: nox.Session) -> None:
 def pyerp(session: nox.Session) -> None:
     """PyERP's pinned stack (pandas 2.2, Django 5.1, redis 5, no pyarrow, no extras)."""
     session.install("-e", ".", *PYERP_PINS, *TEST_TOOLS, *PYERP_DJANGO_TOOLS)
-    _forbid(session, "pyarrow", "prometheus_client", "httpx")
+    _forbid(session, "pyarrow", "prometheus_client", "httpx", "opentelemetry")
     session.run(
         "python",
         "-c",

@@ -25,6 +25,7 @@ import attrs
 
 from legacy_adapters import builtin_plugin
 from legacy_adapters.config import ClientConfig, load_config
+from legacy_adapters.observe import enable_from_environment
 from legacy_core._log import get_logger
 from legacy_core.clock import SystemClock
 from legacy_core.errors import ConfigurationError
@@ -185,8 +186,11 @@ def build_client(
         # Explicit: the provider the backend factory asked for (None when it asked none).
         sessions=built.get("sessions", sessions),
     )
+    # LEGACY_API_METRICS / LEGACY_API_TRACING: process-wide, installed once (ADR 0021).
+    observed = enable_from_environment()
     _log.info(
         "legacy_api.client.built",
+        observe=observed or None,
         backend=cfg.backend,
         session_store=cfg.session_store,
         environments=sorted(environments),

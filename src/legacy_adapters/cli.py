@@ -1,4 +1,4 @@
-"""The ``legacy-api`` command line: fetch, tables, get, push, health, session, emulator, demo.
+"""The ``legacy-api`` command line: fetch, tables, get, push, health, session, metrics-server, ...
 
 An application, so it (alone) configures structlog: silent by default, ``-v`` for more.
 Errors print one line, ``error: ...``, and exit 2 for usage, configuration and invalid
@@ -213,6 +213,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_metrics_server(args: argparse.Namespace) -> int:
+    try:
+        from legacy_adapters.observe._server import make_metrics_server  # noqa: PLC0415
+    except ImportError as exc:
+        msg = f"metrics-server needs the metrics extra: pip install 'legacy-api[metrics]' ({exc})"
+        raise ConfigurationError(msg) from None
+    server = make_metrics_server(args.host, args.port)
+    print(f"serving metrics on http://{args.host}:{server.server_port}/metrics", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return EXIT_OK
+
+
 def _add_emulator(sub: Any) -> None:
     try:
         emulator_cli: Any = importlib.import_module("fourd_emulator.cli")
@@ -321,6 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rows", type=_positive, default=60_000, help="rows per seeded table")
     demo.add_argument("--workers", type=_positive, default=2, help="pages fetched in parallel")
     demo.set_defaults(handler=_cmd_demo)
+
+    metrics = sub.add_parser(
+        "metrics-server", help="serve the metrics of every process in $PROMETHEUS_MULTIPROC_DIR"
+    )
+    metrics.add_argument("--port", type=_positive, default=9464, help="port (0: a free one)")
+    metrics.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    metrics.set_defaults(handler=_cmd_metrics_server)
 
     _add_emulator(sub)
     return parser

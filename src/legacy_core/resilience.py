@@ -18,6 +18,7 @@ from typing import Literal, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
+from legacy_core import instrument
 from legacy_core._log import get_logger
 from legacy_core.clock import SystemClock
 from legacy_core.errors import (
@@ -240,6 +241,7 @@ class RetryPolicy:
                         )
                     raise
                 wait = self.backoff(attempt, exc)
+                instrument.retry(exc)
                 _log.warning(
                     "legacy_api.retry",
                     what=describe,
@@ -494,6 +496,7 @@ class CircuitBreaker:
             raise self._rejection(snap.open_remaining, "open")
         if self.store.try_claim_probe(self.probe_ttl):
             _log.info("legacy_api.breaker.half_open", environment=self.name)
+            instrument.breaker_transition(self.name, "half-open")
             return Ticket(probe=True)
         # Another caller's probe is running; its failure would reopen for reset_timeout.
         raise self._rejection(self.reset_timeout, "half-open, a probe is running")
@@ -502,6 +505,7 @@ class CircuitBreaker:
         """Record that the call succeeded (or failed by the caller's own mistake)."""
         if self.store.record_success(ticket.probe):
             _log.info("legacy_api.breaker.closed", environment=self.name)
+            instrument.breaker_transition(self.name, "closed")
 
     def record_failure(self, ticket: Ticket, error: BaseException) -> None:
         """Record that the call failed with ``error``; only server trouble counts."""
@@ -519,6 +523,7 @@ class CircuitBreaker:
                 reason=type(error).__name__,
                 probe=ticket.probe,
             )
+            instrument.breaker_transition(self.name, "open")
 
     def release(self, ticket: Ticket) -> None:
         """Free the probe slot: the call ended without a verdict (a non-4D exception)."""
@@ -531,6 +536,7 @@ class CircuitBreaker:
         _log.warning(
             "legacy_api.breaker.opened", environment=self.name, open_for=seconds, reason=reason
         )
+        instrument.breaker_transition(self.name, "open")
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn()`` through the breaker."""

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import attrs
 
+from legacy_core import instrument
 from legacy_core._checks import INT64_MAX, check_int, check_text, describe
 from legacy_core._log import get_logger
 from legacy_core._paging import Pager, Progress, _Read, _Restart
@@ -631,7 +632,8 @@ class LegacyClient:
                     breaker.open_for(exc.retry_after, "HTTP 402: shared licence backoff")
                 raise
 
-        return self.retry.call(attempt, idempotent=idempotent, describe=describe)
+        with instrument.client_call(environment, describe) as call:
+            return call.done(self.retry.call(attempt, idempotent=idempotent, describe=describe))
 
 
 def _filter(where: object, table: str) -> Filter | None:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import attrs
 
+from legacy_core import instrument
 from legacy_core._log import get_logger
 from legacy_core._session_records import decode_session, encode_session
 from legacy_core.clock import SystemClock
@@ -661,6 +662,7 @@ class SharedSessionProvider:
     def _count(self, name: str) -> None:
         with self._guard:
             self._stats[name] += 1
+        instrument.session_event(name)
 
     def _remember(self, session: Session, *, last_used: float) -> None:
         # touched_at is what the store holds: a local use not written yet stays due.

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
+
+import pytest
+
+from legacy_core._log import set_log_format
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
@@ -62,3 +68,45 @@ class TestLibraryLogger:
             """
         )
         assert '{"rows": 5, "event": "legacy_api.info_event"}\n' == done.stdout
+
+
+class TestStdlibFormats:
+    """The stdlib path's JSON option and the context variables it merges."""
+
+    def test_json_lines_have_the_fields_and_the_bound_request_id(self):
+        """LEGACY_API_LOG_FORMAT=json gives one JSON object per line with the bound request id."""
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(
+                    """
+                    import logging, sys
+                    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+                    import structlog
+                    from legacy_core._log import get_logger
+                    with structlog.contextvars.bound_contextvars(request_id="rid-9"):
+                        get_logger().info(
+                            "legacy_api.info_event", rows=5, cookie="WASID4D=ABCDEF0123456789"
+                        )
+                    """
+                ),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            env={**os.environ, "LEGACY_API_LOG_FORMAT": "json"},
+        )
+
+        (line,) = done.stderr.strip().splitlines()
+        event = json.loads(line)
+        assert {"event": "legacy_api.info_event", "rows": 5, "request_id": "rid-9"}.items() <= (
+            event.items()
+        )
+        assert "ABCDEF0123456789" not in line
+
+    def test_unknown_format_is_refused(self):
+        """set_log_format names the formats it knows."""
+        with pytest.raises(ValueError, match="json, kv"):
+            set_log_format("xml")

@@ -25,9 +25,16 @@ OPTIONAL = (
     "httpx",
     "django_redis",
     "health_check",
+    "opentelemetry",
 )
 # The Django app's own modules are the `django` feature: importing them is using it.
 DJANGO_FEATURE = "legacy_adapters.django."
+# Likewise the observability plug-ins are the `metrics` and `otel` features themselves
+# (loaded only when metrics or tracing are switched on); each needs its package only.
+FEATURE_MODULES = {
+    "legacy_adapters.observe._metrics": "prometheus_client",
+    "legacy_adapters.observe._tracing": "opentelemetry",
+}
 
 _SCRIPT = textwrap.dedent(
     """
@@ -96,9 +103,18 @@ def test_every_public_module_imports_without_the_extras(report):
     failures = {
         name: outcome
         for name, outcome in results.items()
-        if not name.startswith(DJANGO_FEATURE) and outcome[0] != "ok"
+        if not name.startswith(DJANGO_FEATURE)
+        and name not in FEATURE_MODULES
+        and outcome[0] != "ok"
     }
     assert {} == failures
+
+
+def test_observability_plugins_fail_only_for_their_package(report):
+    """The metrics and tracing plug-ins need prometheus_client / opentelemetry and nothing else."""
+    results: dict[str, list[object]] = report["results"]  # type: ignore[assignment]
+    got = {name: results[name] for name in FEATURE_MODULES}
+    assert {name: ["missing", package] for name, package in FEATURE_MODULES.items()} == got
 
 
 def test_django_app_modules_fail_only_for_django(report):

@@ -30,12 +30,38 @@ def check_health(env: str | None = None) -> dict[str, Any]:
     if env is not None:
         report = {env: report[env]}
     environments = {name: dict(entry) for name, entry in report.items()}
-    for entry in environments.values():
+    for name, entry in environments.items():
+        if entry.get("ok"):
+            entry.update(_sessions_of(client, name))
         # The breaker state is an enum or a str depending on its storage; JSON wants a str.
         if "breaker" in entry:
             entry["breaker"] = str(getattr(entry["breaker"], "value", entry["breaker"]))
     ok = bool(environments) and all(e.get("ok") for e in environments.values())
     return {"ok": ok, "environments": environments}
+
+
+def _sessions_of(client: Any, name: str) -> dict[str, Any]:
+    """The shared session's generation (from the store) and the licences 4D says are held.
+
+    ``licences_held`` counts the sessions of 4D's ``$info`` (each holds a licence); it is
+    None when the backend has no ``info``. Read through the breaker, errors reported.
+    """
+    out: dict[str, Any] = {"session_generation": None, "licences_held": None}
+    env = client.environments.get(name)
+    sessions = client.sessions
+    if sessions is not None and env is not None and hasattr(sessions, "peek"):
+        current = sessions.peek(env)
+        out["session_generation"] = current.generation if current is not None else None
+    info = getattr(client.reader, "info", None)
+    if callable(info):
+        try:
+            body = client.breaker(name).call(lambda: info(name))
+        except LegacyError as exc:
+            out["licences_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        else:
+            held = body.get("sessionInfo") if isinstance(body, dict) else None
+            out["licences_held"] = len(held) if isinstance(held, list) else None
+    return out
 
 
 def failures(env: str | None = None) -> list[str]:

@@ -26,3 +26,16 @@ class LegacyApiConfig(AppConfig):
         checks.register(_checks.check_adapters, "legacy_api")
         setting_changed.connect(_client.on_setting_changed, dispatch_uid="legacy_api.reset")
         _health.register_health_check_plugin()
+        _observe()
+
+
+def _observe() -> None:
+    # settings.LEGACY_API_METRICS / LEGACY_API_TRACING, or the variables of the same names.
+    from django.conf import settings  # noqa: PLC0415
+
+    from legacy_adapters.observe import enable_from_environment  # noqa: PLC0415
+
+    enable_from_environment(
+        metrics=getattr(settings, "LEGACY_API_METRICS", None),
+        tracing=getattr(settings, "LEGACY_API_TRACING", None),
+    )

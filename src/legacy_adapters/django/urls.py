@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from legacy_adapters.django._health import health_view
+from legacy_adapters.django._metrics import metrics_view
 
 __all__ = ["app_name", "urlpatterns"]
 
@@ -13,4 +14,5 @@ app_name = "legacy_api"
 urlpatterns = [
     path("health/", health_view, name="health"),
     path("health/<str:env>/", health_view, name="health-env"),
+    path("metrics", metrics_view, name="metrics"),
 ]

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import attrs
 
 from legacy_adapters.wire import DecodeError
+from legacy_core import instrument
 from legacy_core._log import get_logger
 from legacy_core.errors import (
     ConfigurationError,
@@ -45,7 +46,7 @@ _log = get_logger()
 
 def new_request_id() -> str:
     """Return a fresh ``X-Request-ID`` value."""
-    return uuid.uuid4().hex
+    return instrument.current_request_id() or uuid.uuid4().hex
 
 
 def build_request(
@@ -91,6 +92,7 @@ def log_http(
         table=table,
         **extra,
     )
+    instrument.http(request, status=status, table=table, elapsed=elapsed, **extra)
 
 
 class Answer(NamedTuple):
@@ -189,7 +191,14 @@ class Exchange:
         except LegacyError as err:
             self._log_error(request, response, err, table)
             raise
-        log_http("debug", request, status=response.status, table=table, elapsed=response.elapsed)
+        log_http(
+            "debug",
+            request,
+            status=response.status,
+            table=table,
+            elapsed=response.elapsed,
+            response_bytes=len(response.body),
+        )
         return data
 
     def protocol_error(

@@ -15,6 +15,10 @@ USE_TZ = True
 INSTALLED_APPS = ["legacy_adapters.django"]
 DATABASES: dict[str, dict[str, str]] = {}
 ROOT_URLCONF = "tests.django.project.urls"
+MIDDLEWARE = [
+    "legacy_adapters.django.middleware.RequestIdMiddleware",
+    "legacy_adapters.django.middleware.LegacyErrorMiddleware",
+]
 
 _REDIS = os.environ.get("LEGACY_TEST_REDIS_URL", "redis://127.0.0.1:1/0")
 

@@ -9,11 +9,16 @@ from __future__ import annotations
 import importlib.util
 
 from django.urls import URLPattern, URLResolver, include, path
+from tests.django.project import views
 
 HEALTH_CHECK_4 = importlib.util.find_spec("health_check.base") is not None
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("legacy-api/", include("legacy_adapters.django.urls")),
+    path("demo/read/<str:table>/", views.read),
+    path("demo/record/<str:table>/<str:key>/", views.record),
+    path("demo/push/<str:table>/<str:key>/", views.push),
+    path("demo/acount/<str:table>/", views.acount),
 ]
 
 if HEALTH_CHECK_4:
