@@ -47,3 +47,16 @@ class TestFacade:
         client = legacy_api.build_client({"environments": {"live": "http://x.invalid"}})
         assert isinstance(client, legacy_api.LegacyClient)
         assert "Nummer = 1" == render(legacy_api.field("Nummer") == 1).text
+
+
+class TestWirePackage:
+    def test_wire_is_pure(self) -> None:
+        """``legacy_adapters.wire`` (messages, values, envelopes, codes) loads no HTTP library."""
+        code = (
+            "import sys, legacy_adapters.wire, legacy_adapters.wire._answers; "
+            "print(sorted(m for m in ('requests', 'urllib3', 'httpx') if m in sys.modules))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        assert "[]" == out

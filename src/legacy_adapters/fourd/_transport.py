@@ -16,7 +16,6 @@ import urllib.request
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
-from urllib.parse import quote, urlsplit
 
 import attrs
 import requests
@@ -25,6 +24,7 @@ from urllib3.exceptions import ConnectTimeoutError, IncompleteRead, NewConnectio
 from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 from urllib3.util.retry import Retry
 
+from legacy_adapters.wire import HttpRequest, HttpResponse, encode_query
 from legacy_core.errors import InvalidQuery, ProtocolError, ServerUnavailable, Timeout
 
 __all__ = [
@@ -34,55 +34,6 @@ __all__ = [
     "Transport",
     "encode_query",
 ]
-
-
-@attrs.frozen(repr=False)
-class HttpRequest:
-    """One HTTP request as the adapter means it; the transport only carries it."""
-
-    method: str
-    url: str
-    """``base_url`` + path (percent-encoded once), without a query string."""
-    params: tuple[tuple[str, str], ...] = ()
-    """Decoded query parameters, in order."""
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    """Includes ``Cookie`` (one session cookie) and ``X-Request-ID``."""
-    body: bytes | None = None
-    environment: str = ""
-    timeout: tuple[float, float] = (5.0, 60.0)
-
-    @property
-    def path(self) -> str:
-        """The URL path (what errors and logs show; never the query or the cookie)."""
-        return urlsplit(self.url).path
-
-    @property
-    def request_id(self) -> str | None:
-        """The ``X-Request-ID`` header, if set."""
-        for name, value in self.headers.items():
-            if name.lower() == "x-request-id":
-                return value
-        return None
-
-    def __repr__(self) -> str:
-        # Headers carry the cookie: never part of the repr.
-        return f"<HttpRequest {self.method} {self.path} env={self.environment}>"
-
-
-@attrs.frozen(repr=False)
-class HttpResponse:
-    """The server's answer: status, lower-cased headers, raw body and the cookies it set."""
-
-    status: int
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    body: bytes = b""
-    set_cookies: tuple[tuple[str, str], ...] = attrs.field(default=(), repr=False)
-    """``(name, value)`` pairs from ``Set-Cookie`` headers, in order."""
-    elapsed: float = 0.0
-
-    def __repr__(self) -> str:
-        names = ",".join(name for name, _ in self.set_cookies)
-        return f"<HttpResponse {self.status} {len(self.body)} bytes cookies=[{names}]>"
 
 
 @runtime_checkable
@@ -96,15 +47,6 @@ class Transport(Protocol):
     def close(self) -> None:
         """Release pooled connections."""
         ...
-
-
-def encode_query(params: tuple[tuple[str, str], ...]) -> str:
-    """Percent-encode query parameters exactly once (spaces as ``%20``, ``$`` kept in names).
-
-    ``%20`` rather than ``+``: 4D's decoding of ``+`` in a query is not documented, while
-    every server decodes ``%20``.
-    """
-    return "&".join(f"{quote(k, safe='$')}={quote(v, safe='')}" for k, v in params)
 
 
 class _RejectAllCookies(http.cookiejar.DefaultCookiePolicy):

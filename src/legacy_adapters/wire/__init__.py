@@ -1,4 +1,7 @@
-"""The 4D REST wire protocol, pure: values and dates (one implementation), envelopes.
+"""The 4D REST wire protocol, pure: messages, values, dates, envelopes, error codes.
+
+Values and dates have one implementation here, the 4D error codes one table
+(``wire._answers``, reached through ``legacy_adapters.fourd._errors`` by the adapter).
 
 Shared by every adapter that holds or receives 4D JSON (the HTTP adapter, the in-memory
 adapter, the recorded fake); it does no I/O and imports no HTTP library. The emulator
@@ -15,6 +18,7 @@ from ._envelopes import (
     parse_schema,
     parse_write_answer,
 )
+from ._messages import HttpRequest, HttpResponse, encode_query
 from ._values import (
     AttributeSpec,
     DecodeError,
@@ -28,9 +32,12 @@ from ._values import (
 __all__ = [
     "AttributeSpec",
     "DecodeError",
+    "HttpRequest",
+    "HttpResponse",
     "TableSchema",
     "date_parts",
     "decode_record",
+    "encode_query",
     "encode_values",
     "is_wire_date",
     "parse_catalog",
