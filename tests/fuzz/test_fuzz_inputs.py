@@ -22,8 +22,8 @@ from tests.fuzz import _strategies as s
 from tests.fuzz._oracle import as_sent, comparisons, meant, nodes, same_value
 from tests.fuzz._profile import budget, count
 
-from legacy_adapters.fourd._reader import _window, query_params
 from legacy_adapters.wire import encode_values
+from legacy_adapters.wire._requests import query_params, window_params
 from legacy_core.errors import InvalidQuery, LegacyError
 from legacy_core.model import FieldUpdate, OrderBy, Query
 from legacy_core.query import Filter, Raw, field, render, where_filter
@@ -121,7 +121,7 @@ def test_query_arguments(fields: Any, order_by: Any, top: Any, skip: Any, entity
             skip=skip if skip is not None else 0,
             entity_set=entity_set,
         )
-        sent = as_sent(query_params(query) + _window(query))
+        sent = as_sent(query_params(query) + window_params(query))
     except LegacyError:
         event("refused")
         return

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from legacy_adapters.wire._requests import INFO_PATH, LOGIN_PATH, LOGOUT_PATH, is_session_cookie
 from legacy_core.errors import AuthenticationFailed, LegacyError, ProtocolError
 from legacy_core.model import Environment
 from legacy_core.ports import LoginResult, LogoutOutcome
@@ -23,7 +24,6 @@ from legacy_core.secrets import register_secret
 
 from ._errors import checked_json, error_context, raise_for_response
 from ._exchange import build_request, log_http
-from ._session_auth import is_session_cookie
 from ._transport import HttpRequest, HttpResponse, Transport
 
 __all__ = ["Credentials", "FourDLogin"]
@@ -75,14 +75,14 @@ class FourDLogin:
         if cookie is not None:
             headers["Cookie"] = f"{cookie[0]}={cookie[1]}"
         if creds is None:
-            request = build_request(environment, "GET", "/rest/$info", headers=headers, body=None)
+            request = build_request(environment, "GET", INFO_PATH, headers=headers, body=None)
         else:
             headers |= {
                 "username-4D": creds.username,
                 "password-4D": creds.password,
                 "session-4D-length": str(max(int(self.session_length_minutes), 60)),
             }
-            path = "/rest/$directory/login"
+            path = LOGIN_PATH
             request = build_request(environment, "POST", path, headers=headers, body=b"")
         secrets = (creds.password,) if creds is not None else ()
         try:
@@ -133,7 +133,7 @@ class FourDLogin:
             build_request(
                 environment,
                 "GET",
-                "/rest/$directory/logout",
+                LOGOUT_PATH,
                 headers={"Cookie": f"{cookie_name}={cookie_value}"},
                 body=None,
             ),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from typing import Any
-from urllib.parse import quote
 
 import attrs
 
@@ -21,46 +20,22 @@ from legacy_adapters.wire import (
     parse_page,
     parse_schema,
 )
+from legacy_adapters.wire._requests import (
+    catalog_path,
+    collection_path,
+    entity_path,
+    entity_set_path,
+    query_params,
+    window_params,
+)
 from legacy_core._checks import check_text, describe
 from legacy_core.errors import EntitySetExpired, InvalidQuery, LegacyError, UnknownTable
 from legacy_core.model import Page, Query, Record, validate_identifier
-from legacy_core.query import render
 
 from ._errors import Context
 from ._exchange import Exchange
 
 __all__ = ["FourDReader", "entity_path", "query_params"]
-
-
-def entity_path(table: str, key: str) -> str:
-    """``/rest/{Table}({key})``: the key percent-encoded once (4D keys are hex or digits)."""
-    return f"/rest/{table}({quote(key, safe='')})"
-
-
-def query_params(query: Query) -> list[tuple[str, str]]:
-    """Return the decoded ``$filter``/``$params``/``$attributes``/``$orderby`` of a query."""
-    params: list[tuple[str, str]] = []
-    if query.filter is not None:
-        rendered = render(query.filter)
-        params.append(("$filter", rendered.text))
-        as_json = rendered.params_json()
-        if as_json is not None:
-            params.append(("$params", as_json))
-    if query.attributes:
-        params.append(("$attributes", ",".join(query.attributes)))
-    if query.order_by:
-        order = ", ".join(f"{o.field} {'desc' if o.descending else 'asc'}" for o in query.order_by)
-        params.append(("$orderby", order))
-    return params
-
-
-def _window(query: Query) -> list[tuple[str, str]]:
-    params: list[tuple[str, str]] = []
-    if query.skip:
-        params.append(("$skip", str(query.skip)))
-    if query.top is not None:
-        params.append(("$top", str(query.top)))
-    return params
 
 
 @attrs.define
@@ -78,14 +53,14 @@ class FourDReader:
         table = query.table
         context: Context
         if query.entity_set is not None:
-            path = f"/rest/{table}/$entityset/{quote(query.entity_set, safe='')}"
-            params = _window(query)
+            path = entity_set_path(table, query.entity_set)
+            params = window_params(query)
             if query.attributes:
                 params.append(("$attributes", ",".join(query.attributes)))
             context = "entityset"
         else:
-            path = f"/rest/{table}"
-            params = query_params(query) + _window(query)
+            path = collection_path(table)
+            params = query_params(query) + window_params(query)
             context = "collection"
         body, request, *_ = self.exchange.call(
             query.environment, "GET", path, params=tuple(params), table=table, context=context
@@ -106,12 +81,12 @@ class FourDReader:
             *query_params(query),
             ("$method", "entityset"),
             ("$timeout", str(max(int(timeout), 1))),
-            *_window(query),
+            *window_params(query),
         ]
         body, request, *_ = self.exchange.call(
             query.environment,
             "GET",
-            f"/rest/{table}",
+            collection_path(table),
             params=tuple(params),
             table=table,
             context="collection",
@@ -127,7 +102,7 @@ class FourDReader:
     def release_snapshot(self, environment: str, table: str, entity_set: str) -> None:
         """Release an entity set; an unknown or expired one is not an error."""
         validate_identifier(table, "table")
-        path = f"/rest/{table}/$entityset/{quote(entity_set, safe='')}"
+        path = entity_set_path(table, entity_set)
         try:
             self.exchange.call(
                 environment,
@@ -160,7 +135,7 @@ class FourDReader:
     def tables(self, environment: str) -> list[str]:
         """Return the dataclass names from ``$catalog``."""
         body, request, *_ = self.exchange.call(
-            environment, "GET", "/rest/$catalog", context="catalog"
+            environment, "GET", catalog_path(), context="catalog"
         )
         try:
             return parse_catalog(body)
@@ -185,7 +160,7 @@ class FourDReader:
             return cached
         try:
             body, request, *_ = self.exchange.call(
-                environment, "GET", f"/rest/$catalog/{table}", table=table, context="catalog"
+                environment, "GET", catalog_path(table), table=table, context="catalog"
             )
         except LegacyError as err:
             if err.status == 404 and not isinstance(err, UnknownTable):

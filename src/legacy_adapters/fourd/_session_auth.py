@@ -19,30 +19,13 @@ import contextlib
 
 import attrs
 
+from legacy_adapters.wire import HttpResponse
+from legacy_adapters.wire._requests import is_session_cookie, pick_session_cookie
 from legacy_core.errors import LegacyError, LicenceExhausted, SessionExpired
 from legacy_core.model import Environment, Session
 from legacy_core.ports import RecoveryReason, SessionProvider
 
-from ._transport import HttpResponse
-
 __all__ = ["SessionAuth", "is_session_cookie", "pick_session_cookie"]
-
-
-def is_session_cookie(name: str) -> bool:
-    """Whether ``name`` is a 4D REST session cookie (``WASID4D`` or ``4DSID_<App>``)."""
-    return name.upper() == "WASID4D" or name.upper().startswith("4DSID")
-
-
-def pick_session_cookie(
-    set_cookies: tuple[tuple[str, str], ...], *, prefer: str | None = None
-) -> tuple[str, str] | None:
-    """Return the session cookie a response set (``prefer``'s name first, else the last)."""
-    candidates = [(n, v) for n, v in set_cookies if v and is_session_cookie(n)]
-    if prefer is not None:
-        same = [c for c in candidates if c[0] == prefer]
-        if same:
-            return same[-1]
-    return candidates[-1] if candidates else None
 
 
 @attrs.define
