@@ -27,6 +27,7 @@ from fourd_emulator._errors import (
     entry,
     error_body,
 )
+from fourd_emulator._faults import FaultDice
 from fourd_emulator._filter import compile_filter, parse_params, resolve_attribute
 from fourd_emulator._log import get_logger
 from fourd_emulator._schema import (
@@ -156,8 +157,7 @@ class Emulator:
         self._clock_offset = 0.0
         # TIMELINE_CAP is read here (tests shrink it): from this module's namespace.
         self._sessions = SessionTable(self.now, TIMELINE_CAP)
-        self._faults = Faults(seed=cfg.seed)
-        self._fault_rng = random.Random(cfg.seed)  # noqa: S311 - seeded faults must repeat
+        self._dice = FaultDice(Faults(seed=cfg.seed))
         self._id_rng = random.Random(cfg.seed ^ 0x4D4D4D)  # noqa: S311 - ids are not secrets here
         self._global_stamp = 0
         self._inflight = 0
@@ -254,7 +254,7 @@ class Emulator:
             out["active_entity_sets"] = len(self._entity_sets)
             out["licences"] = self._licence_cap()
             out["clock_offset"] = self._clock_offset
-            out["faults_config"] = self._faults.as_dict()
+            out["faults_config"] = self._dice.faults.as_dict()
             out["materialized_rows"] = {
                 name: t.materialized_rows() for name, t in self.db.tables.items()
             }
@@ -286,8 +286,7 @@ class Emulator:
             seed=self.config.seed if seed is None else int(seed),
         )
         with self._lock:
-            self._faults = faults
-            self._fault_rng = random.Random(faults.seed)  # noqa: S311 - repeatable
+            self._dice = FaultDice(faults)
         log.info("legacy_api.emulator.faults", **faults.as_dict())
         return faults.as_dict()
 
@@ -434,18 +433,7 @@ class Emulator:
 
     def _roll_faults(self) -> tuple[str | None, float]:
         with self._lock:
-            f = self._faults
-            rng = self._fault_rng
-            delay = f.latency_ms + (
-                rng.random() * f.latency_jitter_ms if f.latency_jitter_ms else 0.0
-            )
-            outcome: str | None = None
-            if f.error_503_rate and rng.random() < f.error_503_rate:
-                outcome = "503"
-            elif f.reset_rate and rng.random() < f.reset_rate:
-                outcome = "reset"
-            elif f.truncate_rate and rng.random() < f.truncate_rate:
-                outcome = "truncate"
+            outcome, delay = self._dice.roll()
             if delay > 0:
                 self._stats["faults"]["latency"] += 1
             if outcome is not None:
@@ -455,7 +443,7 @@ class Emulator:
     # -- sessions ----------------------------------------------------------------
 
     def _licence_cap(self) -> int | None:
-        f = self._faults
+        f = self._dice.faults
         return f.licences if f.licences_override else self.config.licences
 
     def _purge(self, *, full: bool) -> None:
