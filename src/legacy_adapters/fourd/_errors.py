@@ -5,36 +5,5 @@ Re-exported here for the adapter's modules and tests that import it from its old
 
 from __future__ import annotations
 
-from legacy_adapters.wire._answers import (
-    CODE_CATEGORIES,
-    QUERY_CODES,
-    STAMP_CODES,
-    Category,
-    Context,
-    body_error,
-    category_of,
-    checked_json,
-    error_context,
-    error_entries,
-    has_entities,
-    parse_json,
-    raise_for_response,
-    redact,
-)
-
-__all__ = [
-    "CODE_CATEGORIES",
-    "QUERY_CODES",
-    "STAMP_CODES",
-    "Category",
-    "Context",
-    "body_error",
-    "category_of",
-    "checked_json",
-    "error_context",
-    "error_entries",
-    "has_entities",
-    "parse_json",
-    "raise_for_response",
-    "redact",
-]
+from legacy_adapters.wire._answers import *  # noqa: F403 - a plain re-export
+from legacy_adapters.wire._answers import __all__  # noqa: F401 - the same public names

@@ -11,7 +11,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import orjson
 
@@ -45,6 +45,7 @@ __all__ = [
     "body_error",
     "category_of",
     "checked_json",
+    "error_context",
     "error_entries",
     "has_entities",
     "parse_json",
@@ -93,18 +94,9 @@ CODE_CATEGORIES: Mapping[int, Category] = {
     1809: "query",
 }
 # When several codes name categories, the most specific wins: a stale stamp's 1517 says
-# only "cannot be saved", a 1500 wraps whatever failed inside it.
-_PRIORITY: tuple[Category, ...] = (
-    "licence",
-    "login",
-    "stamp",
-    "entity_set",
-    "not_found",
-    "unknown_table",
-    "write",
-    "query",
-    "server",
-)
+# only "cannot be saved", a 1500 wraps whatever failed inside it. The Literal above lists
+# the categories in that order, so it is the one place to change it.
+_PRIORITY: tuple[Category, ...] = get_args(Category)
 QUERY_CODES = frozenset(c for c, k in CODE_CATEGORIES.items() if k == "query")
 STAMP_CODES = frozenset(c for c, k in CODE_CATEGORIES.items() if k == "stamp")
 LICENCE_CODE = 1823
