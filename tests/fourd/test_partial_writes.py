@@ -186,3 +186,33 @@ class TestLeftoverInputs:
             client.writer.create("live", TABLE, {FIELD: math.nan})
         assert info.value.not_applied
         assert before == server.stats()["requests_total"]
+
+
+def test_a_stamp_conflict_answer_to_a_schema_read_is_an_unknown_table() -> None:
+    """A 404 with a stamp-conflict body on ``$catalog/T`` is UnknownTable, not a TypeError."""
+    from legacy_adapters.fourd import FourDBackend, FourDLogin, RequestsTransport  # noqa: PLC0415
+    from legacy_adapters.stores import MemorySessionStore  # noqa: PLC0415
+    from legacy_core.errors import UnknownTable  # noqa: PLC0415
+    from legacy_core.model import Environment  # noqa: PLC0415
+    from legacy_core.sessions import SharedSessionProvider  # noqa: PLC0415
+
+    from .rawserver import RawServer, http_response  # noqa: PLC0415
+
+    body = b'{"__STATUS": {"success": false, "status": 2, "statusText": "Stamp has changed"}}'
+
+    def answer(request: Any, _n: int) -> bytes:
+        if "$info" in request.target:
+            return http_response(200, b"{}", [("Set-Cookie", "WASID4D=" + "A" * 32)])
+        return http_response(404, body)
+
+    server = RawServer(answer)
+    transport = RequestsTransport()
+    try:
+        env = Environment("live", server.base_url, connect_timeout=2.0, read_timeout=5.0)
+        provider = SharedSessionProvider(MemorySessionStore(), FourDLogin(transport))
+        backend = FourDBackend({"live": env}, provider, transport)
+        with pytest.raises(UnknownTable):
+            backend.schema("live", "T")
+    finally:
+        transport.close()
+        server.close()

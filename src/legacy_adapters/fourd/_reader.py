@@ -186,6 +186,8 @@ class FourDReader:
 
 
 def _ctx(err: LegacyError) -> dict[str, Any]:
-    state = err._state()
+    # The base error's fields only: a StampConflict's key/current (or a PartialWrite's
+    # outcomes) are not arguments of the error built from it (found by the fuzz tests).
+    state = LegacyError._state(err)
     state.pop("transient", None)
     return state
