@@ -10,19 +10,16 @@ client's call wrapper (retries and the breaker). Pure: the reader is a port.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-from collections import deque
-from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 import attrs
 
 from legacy_core._log import get_logger
+from legacy_core._steps import ClosePrefetch, Emit, NextPrefetched, Prefetch, Steps
 from legacy_core.errors import EntitySetExpired, LegacyError
 from legacy_core.model import Page, Query, Record
-from legacy_core.ports import Clock, TableReader
+from legacy_core.ports import Clock
 
 __all__ = ["Pager", "Progress"]
 
@@ -35,13 +32,33 @@ Progress = Callable[[int, int], None]
 
 
 class Call(Protocol):
-    """The client's wrapper around one request: retries and the environment's breaker."""
+    """The client's wrapper around one request's steps: retries and the breaker."""
 
     def __call__(
-        self, environment: str, fn: Callable[[], T], *, idempotent: bool, describe: str
-    ) -> T:
-        """Run ``fn`` for ``environment``."""
+        self, environment: str, op: Callable[[], Steps[T]], *, idempotent: bool, describe: str
+    ) -> Steps[T]:
+        """Steps that run ``op()`` for ``environment``."""
         ...
+
+
+class ReaderSteps(Protocol):
+    """The reads the pager needs, as steps (``legacy_core.service`` adapts any reader)."""
+
+    def read_page(self, query: Query) -> Steps[Page]:
+        """Steps of ``TableReader.read_page``."""
+        ...
+
+    def open_snapshot(self, query: Query, timeout: float) -> Steps[Page]:
+        """Steps of ``TableReader.open_snapshot``."""
+        ...
+
+    def release_snapshot(self, environment: str, table: str, entity_set: str) -> Steps[None]:
+        """Steps of ``TableReader.release_snapshot``."""
+        ...
+
+
+Sink = Callable[["Page | _Restart"], None]
+"""Takes each item of a read instead of it being emitted (``fetch_frame``'s builder)."""
 
 
 @attrs.frozen
@@ -70,17 +87,17 @@ class _Read:
 
 @attrs.define
 class Pager:
-    """Pages one planned read (see the module docstring)."""
+    """Pages one planned read (see the module docstring), as sans-I/O steps."""
 
-    reader: TableReader
+    reader: ReaderSteps
     call: Call
     clock: Clock
     snapshot_timeout: float
 
     def stream(
-        self, spec: _Read, progress: Progress | None, *, dedupe: bool
-    ) -> Iterator[Page | _Restart]:
-        """Yield the pages of ``spec`` in order; on an expired snapshot rebuild it.
+        self, spec: _Read, progress: Progress | None, *, dedupe: bool, sink: Sink | None = None
+    ) -> Steps[None]:
+        """Emit the pages of ``spec`` in order (to ``sink`` if given); rebuild expired snapshots.
 
         With ``dedupe`` the rebuilt snapshot's rows already yielded (by ``__KEY``) are
         skipped; without it a ``_Restart`` marker tells the consumer to start over.
@@ -100,23 +117,27 @@ class Pager:
         rebuilds = 0
         rows = pages = 0
         seen: set[str] | None = None
+
+        def deliver(page: Page) -> Steps[None]:
+            nonlocal rows, pages, seen
+            records = page.records
+            if seen is not None and rebuilds:
+                records = [r for r in records if r.get("__KEY") not in seen]
+                page = Page(records, page.count, page.first, entity_set=page.entity_set)
+            if dedupe and seen is None and page.entity_set is not None:
+                seen = set()
+            if seen is not None:
+                seen.update(k for r in records if isinstance(k := r.get("__KEY"), str))
+            if spec.limit is not None and rows + len(records) > spec.limit:
+                records = records[: spec.limit - rows]  # old rows + rebuilt ones
+                page = Page(records, page.count, page.first, entity_set=page.entity_set)
+            rows += len(records)
+            pages += 1
+            yield from _emit(page, sink)
+
         while True:
             try:
-                for item in self._one_pass(spec, progress, rows):
-                    page, records = item, item.records
-                    if seen is not None and rebuilds:
-                        records = [r for r in records if r.get("__KEY") not in seen]
-                        page = Page(records, page.count, page.first, entity_set=page.entity_set)
-                    if dedupe and seen is None and page.entity_set is not None:
-                        seen = set()
-                    if seen is not None:
-                        seen.update(k for r in records if isinstance(k := r.get("__KEY"), str))
-                    if spec.limit is not None and rows + len(records) > spec.limit:
-                        records = records[: spec.limit - rows]  # old rows + rebuilt ones
-                        page = Page(records, page.count, page.first, entity_set=page.entity_set)
-                    rows += len(records)
-                    pages += 1
-                    yield page
+                yield from self._one_pass(spec, progress, rows, deliver)
                 break
             except EntitySetExpired as exc:
                 rebuilds += 1
@@ -132,7 +153,7 @@ class Pager:
                 )
                 if not dedupe:
                     rows = 0
-                    yield _Restart(rebuilds)
+                    yield from _emit(_Restart(rebuilds), sink)
         _log.info(
             "legacy_api.fetch.done",
             environment=query.environment,
@@ -143,7 +164,13 @@ class Pager:
             elapsed=round(self.clock.monotonic() - started, 4),
         )
 
-    def _one_pass(self, spec: _Read, progress: Progress | None, rows_before: int) -> Iterator[Page]:
+    def _one_pass(
+        self,
+        spec: _Read,
+        progress: Progress | None,
+        rows_before: int,
+        deliver: Callable[[Page], Steps[None]],
+    ) -> Steps[None]:
         """One read from a fresh first page (and snapshot); raises EntitySetExpired."""
         query = spec.query
         env, table = query.environment, query.table
@@ -156,7 +183,7 @@ class Pager:
         snapshot: str | None = None
         try:
             if spec.consistent and not spec.single_request:
-                first = self.call(
+                first = yield from self.call(
                     env,
                     lambda: self.reader.open_snapshot(first_query, self.snapshot_timeout),
                     idempotent=True,
@@ -164,30 +191,39 @@ class Pager:
                 )
                 snapshot = first.entity_set
             else:
-                first = self._read(first_query)
+                first = yield from self._read(first_query)
             available = max(first.count - spec.skip, 0)
             want = available if spec.limit is None else min(available, spec.limit)
             done = 0
-            with contextlib.closing(self._pages(spec, first, want, snapshot)) as pages:
-                for item in pages:
-                    page, records = item, item.records
-                    if done + len(records) > want:  # a server sending more than asked
-                        records = records[: want - done]
-                        page = Page(records, page.count, page.first, entity_set=page.entity_set)
-                    done += len(records)
-                    if progress is not None:
-                        progress(rows_before + done, rows_before + want)
-                    yield page
-                    if done >= want:
-                        break
+
+            def take(page: Page) -> Steps[bool]:
+                """Deliver one page of this pass; True once ``want`` rows are delivered."""
+                nonlocal done
+                records = page.records
+                if done + len(records) > want:  # a server sending more than asked
+                    records = records[: want - done]
+                    page = Page(records, page.count, page.first, entity_set=page.entity_set)
+                done += len(records)
+                if progress is not None:
+                    progress(rows_before + done, rows_before + want)
+                yield from deliver(page)
+                return done >= want
+
+            yield from self._pages(spec, first, want, snapshot, take)
         finally:
             if snapshot is not None:
-                self._release(env, table, snapshot)
+                yield from self._release(env, table, snapshot)
 
     def _pages(
-        self, spec: _Read, first: Page, want: int, snapshot: str | None
-    ) -> Generator[Page, None, None]:
-        yield first
+        self,
+        spec: _Read,
+        first: Page,
+        want: int,
+        snapshot: str | None,
+        take: Callable[[Page], Steps[bool]],
+    ) -> Steps[None]:
+        if (yield from take(first)):
+            return
         end = spec.skip + want
         start = spec.skip + len(first.records)
         if start >= end or (not first.records and want):
@@ -195,24 +231,32 @@ class Pager:
         base = attrs.evolve(spec.query, entity_set=snapshot)
         windows = ((o, min(spec.page_size, end - o)) for o in range(start, end, spec.page_size))
 
-        def fetch(offset: int, top: int) -> Page:
-            page = self._read_window(base, offset, top)
+        def fetch(offset: int, top: int) -> Steps[Page]:
+            page = yield from self._read_window(base, offset, top)
             return attrs.evolve(page, entity_set=snapshot) if page.entity_set != snapshot else page
 
         if spec.workers == 1:
             for offset, top in windows:
-                yield fetch(offset, top)
+                if (yield from take((yield from fetch(offset, top)))):
+                    return
             return
-        yield from _ordered_parallel(fetch, windows, spec.workers)
+        # Ordered parallel windows: threads (sync) or tasks (async), as the driver runs them.
+        handle = yield Prefetch(fetch, windows, spec.workers)
+        try:
+            while (page := (yield NextPrefetched(handle))) is not None:
+                if (yield from take(page)):
+                    return
+        finally:
+            yield ClosePrefetch(handle)
 
-    def _read_window(self, base: Query, offset: int, top: int) -> Page:
+    def _read_window(self, base: Query, offset: int, top: int) -> Steps[Page]:
         """Read ``top`` rows from ``offset``, in several requests if the server sends fewer."""
         got: list[Record] = []
         page: Page | None = None
         first = offset
         while top > 0:
             query = base.page(offset, top)
-            page = self._read(query)
+            page = yield from self._read(query)
             if not got and len(page.records) >= top:
                 return page  # the usual case: one request, no copy
             got.extend(page.records)
@@ -223,7 +267,7 @@ class Pager:
         count = page.count if page is not None else 0
         return Page(got, count, first, entity_set=base.entity_set)
 
-    def _read(self, query: Query) -> Page:
+    def _read(self, query: Query) -> Steps[Page]:
         return self.call(
             query.environment,
             lambda: self.reader.read_page(query),
@@ -231,11 +275,11 @@ class Pager:
             describe=f"read {query.table}",
         )
 
-    def _release(self, env: str, table: str, snapshot: str) -> None:
+    def _release(self, env: str, table: str, snapshot: str) -> Steps[None]:
         # Retried like a read (releasing twice is harmless), but a failure is only logged:
         # the rows were read correctly and an unreleased set expires after snapshot_timeout.
         try:
-            self.call(
+            yield from self.call(
                 env,
                 lambda: self.reader.release_snapshot(env, table, snapshot),
                 idempotent=True,
@@ -249,24 +293,8 @@ class Pager:
             )
 
 
-def _ordered_parallel(
-    fetch: Callable[[int, int], Page], windows: Iterator[tuple[int, int]], workers: int
-) -> Iterator[Page]:
-    """Run ``fetch`` over ``windows`` on a bounded pool; yield results in window order.
-
-    At most ``2 * workers`` pages are in flight or waiting, so memory stays bounded even
-    when the consumer is slower than the server. Each task runs in a copy of the caller's
-    contextvars (structlog's bound request ids reach the worker threads).
-    """
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="legacy-api-read")
-    pending: deque[Future[Page]] = deque()
-    try:
-        for offset, top in windows:
-            context = contextvars.copy_context()
-            pending.append(pool.submit(context.run, fetch, offset, top))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+def _emit(item: Page | _Restart, sink: Sink | None) -> Steps[None]:
+    if sink is None:
+        yield Emit(item)
+    else:
+        sink(item)

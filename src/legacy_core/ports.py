@@ -7,9 +7,9 @@ every method down.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from contextlib import AbstractContextManager
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 import attrs
 
@@ -22,11 +22,15 @@ __all__ = [
     "HealthProbe",
     "LoginResult",
     "LogoutOutcome",
+    "NonBlockingSessions",
     "RecoveryReason",
     "SessionLogin",
     "SessionLogout",
     "SessionProvider",
     "SessionStore",
+    "SteppedHealthProbe",
+    "SteppedReader",
+    "SteppedWriter",
     "TableReader",
     "Versioned",
 ]
@@ -92,6 +96,63 @@ class HealthProbe(Protocol):
 
     def info(self, environment: str) -> object:
         """Ask the server of ``environment`` for its status; raise a LegacyError if it fails."""
+        ...
+
+
+_T = TypeVar("_T")
+_Steps: TypeAlias = Generator[Any, Any, _T]
+"""Sans-I/O steps (``legacy_core._steps.Steps``): yield effects, return the result."""
+
+
+@runtime_checkable
+class SteppedReader(Protocol):
+    """A TableReader whose reads are also sans-I/O steps, so the async client runs them.
+
+    Each ``*_steps`` method is the same read as the TableReader method of its name,
+    written once (ADR 0024); readers without them run on a worker thread under the
+    async client.
+    """
+
+    def read_page_steps(self, query: Query) -> _Steps[Page]:
+        """Steps of ``read_page``."""
+        ...
+
+    def get_record_steps(
+        self, environment: str, table: str, key: str, *, typed: bool = False
+    ) -> _Steps[Record]:
+        """Steps of ``get_record``."""
+        ...
+
+    def tables_steps(self, environment: str) -> _Steps[list[str]]:
+        """Steps of ``tables``."""
+        ...
+
+    def open_snapshot_steps(self, query: Query, timeout: float) -> _Steps[Page]:
+        """Steps of ``open_snapshot``."""
+        ...
+
+    def release_snapshot_steps(self, environment: str, table: str, entity_set: str) -> _Steps[None]:
+        """Steps of ``release_snapshot``."""
+        ...
+
+
+@runtime_checkable
+class SteppedWriter(Protocol):
+    """A FieldWriter whose writes are also sans-I/O steps."""
+
+    def write_steps(
+        self, updates: Sequence[FieldUpdate], *, atomic: bool = False
+    ) -> _Steps[list[WriteResult]]:
+        """Steps of ``write``."""
+        ...
+
+
+@runtime_checkable
+class SteppedHealthProbe(Protocol):
+    """A HealthProbe whose probe is also sans-I/O steps."""
+
+    def info_steps(self, environment: str) -> _Steps[object]:
+        """Steps of ``info``."""
         ...
 
 
@@ -165,6 +226,19 @@ class SessionProvider(Protocol):
         ``cookie`` is the session cookie that response set, if any (the server already
         opened that session). Single-flight: returns the session to use from now on.
         """
+        ...
+
+
+@runtime_checkable
+class NonBlockingSessions(Protocol):
+    """A provider that can hand out a live session without logging in or waiting.
+
+    The async client asks it first on the event loop and moves only the slow path
+    (``acquire`` that logs in) to a worker thread.
+    """
+
+    def acquire_nowait(self, environment: Environment) -> Session | None:
+        """The shared session if one is usable now, else None (never logs in or waits)."""
         ...
 
 

@@ -20,6 +20,7 @@ import attrs
 
 from legacy_core import instrument
 from legacy_core._log import get_logger
+from legacy_core._steps import Sleep, Steps, direct, run
 from legacy_core.clock import SystemClock
 from legacy_core.errors import (
     CircuitOpen,
@@ -220,6 +221,14 @@ class RetryPolicy:
         Only ``LegacyError``s are considered; anything else propagates at once. The note
         (``add_note``) lists the attempts and why retrying stopped.
         """
+        return run(
+            self.steps(lambda: direct(fn), idempotent=idempotent, describe=describe), self.clock
+        )
+
+    def steps(
+        self, attempt_steps: Callable[[], Steps[T]], *, idempotent: bool, describe: str = "call"
+    ) -> Steps[T]:
+        """:meth:`call` as steps: each attempt is ``attempt_steps()``; waits yield Sleep."""
         started = self.clock.monotonic()
         if self.budget is not None:
             self.budget.deposit(started)
@@ -228,7 +237,7 @@ class RetryPolicy:
         while True:
             attempt += 1
             try:
-                return fn()
+                return (yield from attempt_steps())
             except LegacyError as exc:
                 history.append(type(exc).__name__)
                 reason = self._stop_reason(exc, attempt, idempotent)
@@ -250,7 +259,7 @@ class RetryPolicy:
                     category=type(exc).__name__,
                     **exc.context(),
                 )
-                self.clock.sleep(wait)
+                yield Sleep(wait)
 
     def _stop_reason(self, error: LegacyError, attempt: int, idempotent: bool) -> str | None:
         if not self.should_retry(error, attempt, idempotent):
@@ -540,9 +549,13 @@ class CircuitBreaker:
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run ``fn()`` through the breaker."""
+        return run(self.steps(direct(fn)), self.clock)
+
+    def steps(self, call_steps: Steps[T]) -> Steps[T]:
+        """:meth:`call` as sans-I/O steps around ``call_steps``."""
         ticket = self.before_call()
         try:
-            result = fn()
+            result = yield from call_steps
         except LegacyError as exc:
             self.record_failure(ticket, exc)
             raise

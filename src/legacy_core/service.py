@@ -22,7 +22,7 @@ import gc
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar, cast
 
 import attrs
 
@@ -30,6 +30,7 @@ from legacy_core import instrument
 from legacy_core._checks import INT64_MAX, check_int, check_text, describe
 from legacy_core._log import get_logger
 from legacy_core._paging import Pager, Progress, _Read, _Restart
+from legacy_core._steps import Steps, blocking, run, stream
 from legacy_core.clock import SystemClock
 from legacy_core.errors import (
     ConfigurationError,
@@ -49,7 +50,16 @@ from legacy_core.model import (
     WriteResult,
     request_outcome,
 )
-from legacy_core.ports import Clock, FieldWriter, HealthProbe, SessionProvider, TableReader
+from legacy_core.ports import (
+    Clock,
+    FieldWriter,
+    HealthProbe,
+    SessionProvider,
+    SteppedHealthProbe,
+    SteppedReader,
+    SteppedWriter,
+    TableReader,
+)
 from legacy_core.query import Filter, Value, where_filter
 from legacy_core.resilience import CircuitBreaker, RetryPolicy
 
@@ -58,7 +68,7 @@ if TYPE_CHECKING:
 
     from legacy_core.frames import DtypeBackend
 
-__all__ = ["LegacyClient", "Progress", "Where"]
+__all__ = ["ClientCore", "LegacyClient", "Progress", "Where"]
 
 T = TypeVar("T")
 
@@ -127,13 +137,15 @@ def _positive_int(_inst: object, attribute: attrs.Attribute[int], value: int) ->
 
 
 @attrs.define
-class LegacyClient:
-    """The facade over a TableReader and a FieldWriter, one per deployment.
+class ClientCore:
+    """What the sync and the async client share: configuration, planning, the policies.
+
+    Every verb is written once here as steps (``_*_steps``, ADR 0024); ``LegacyClient``
+    drives them with blocking I/O and ``AsyncLegacyClient`` on an event loop.
 
     ``environments`` are the names a call may choose with ``environment=`` (default
     ``default_environment``). ``breakers`` is a mapping per environment or a factory
-    ``name -> CircuitBreaker``; missing ones are created with ``clock``. Thread-safe:
-    one client serves every thread of a process.
+    ``name -> CircuitBreaker``; missing ones are created with ``clock``.
     """
 
     reader: TableReader
@@ -160,9 +172,11 @@ class LegacyClient:
     """The shared session provider behind the reader and writer (None: a backend without
     4D sessions, such as the memory fake). Management commands and ``wsz_api`` use it."""
     _breaker_cache: dict[str, CircuitBreaker] = attrs.field(init=False, factory=dict, repr=False)
+    _ops: _Ops = attrs.field(init=False, repr=False)
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock, repr=False)
 
     def __attrs_post_init__(self) -> None:
+        self._ops = _Ops.of(self.reader, self.writer)
         if self.environments and self.default_environment not in self.environments:
             msg = (
                 f"default environment {self.default_environment!r} is not configured "
@@ -170,342 +184,11 @@ class LegacyClient:
             )
             raise ConfigurationError(msg, environment=self.default_environment)
 
-    # -- reads ---------------------------------------------------------------------------
-
-    def fetch_frame(
-        self,
-        table: str,
-        *,
-        where: Where = None,
-        fields: Sequence[str] | str | None = None,
-        order_by: Sequence[str] | str | None = None,
-        limit: int | None = None,
-        skip: int = 0,
-        page_size: int | None = None,
-        workers: int | None = None,
-        consistent: bool = True,
-        raw: bool = False,
-        environment: str | None = None,
-        progress: Progress | None = None,
-        dtype_backend: DtypeBackend = "default",
-    ) -> pd.DataFrame:
-        """Read ``table`` into a DataFrame, columns in server order.
-
-        ``raw=True`` keeps values exactly as 4D sent them (``D!M!YYYY`` strings) and,
-        with the default ``dtype_backend``, builds what ``pd.DataFrame(entities)`` builds
-        (dtypes, ``NaN``/``None``, column order); otherwise the adapter decodes them.
-        Pages are converted one at a time so memory stays near the size of the result.
-        An empty result is an empty frame with the requested ``fields`` as columns.
-        """
-        spec = self._plan(
-            table,
-            where=where,
-            fields=fields,
-            order_by=order_by,
-            limit=limit,
-            skip=skip,
-            page_size=page_size,
-            workers=workers,
-            consistent=consistent,
-            raw=raw,
-            environment=environment,
-        )
-        # pandas is imported on first use: the CLI's other commands start faster without it.
-        from legacy_core.frames import FrameBuilder  # noqa: PLC0415
-
-        # Raw frames are what pd.DataFrame(entities) gives, on every stack (ADR 0016).
-        builder = FrameBuilder(
-            columns=spec.query.attributes,
-            dtype_backend=dtype_backend,
-            like_records=raw and dtype_backend == "default",
-        )
-        with _gc_paused() if self.pause_gc else contextlib.nullcontext():
-            for item in self._pager().stream(spec, progress, dedupe=False):
-                if isinstance(item, _Restart):
-                    builder.reset()
-                else:
-                    builder.add(item.records)
-            return builder.build()
-
-    def iter_pages(
-        self,
-        table: str,
-        *,
-        where: Where = None,
-        fields: Sequence[str] | str | None = None,
-        order_by: Sequence[str] | str | None = None,
-        limit: int | None = None,
-        skip: int = 0,
-        page_size: int | None = None,
-        workers: int | None = None,
-        consistent: bool = True,
-        raw: bool = False,
-        environment: str | None = None,
-        progress: Progress | None = None,
-    ) -> Iterator[Page]:
-        """Yield the pages of a read in order; the snapshot is released when it ends or closes."""
-        spec = self._plan(
-            table,
-            where=where,
-            fields=fields,
-            order_by=order_by,
-            limit=limit,
-            skip=skip,
-            page_size=page_size,
-            workers=workers,
-            consistent=consistent,
-            raw=raw,
-            environment=environment,
-        )
-        for item in self._pager().stream(spec, progress, dedupe=True):
-            if not isinstance(item, _Restart):  # pragma: no branch - dedupe never restarts
-                yield item
-
-    def iter_records(
-        self,
-        table: str,
-        *,
-        where: Where = None,
-        fields: Sequence[str] | str | None = None,
-        order_by: Sequence[str] | str | None = None,
-        limit: int | None = None,
-        skip: int = 0,
-        page_size: int | None = None,
-        workers: int | None = None,
-        consistent: bool = True,
-        raw: bool = False,
-        environment: str | None = None,
-        progress: Progress | None = None,
-    ) -> Iterator[Record]:
-        """Yield the records of a read one by one, in order."""
-        for page in self.iter_pages(
-            table,
-            where=where,
-            fields=fields,
-            order_by=order_by,
-            limit=limit,
-            skip=skip,
-            page_size=page_size,
-            workers=workers,
-            consistent=consistent,
-            raw=raw,
-            environment=environment,
-            progress=progress,
-        ):
-            yield from page.records
-
-    def get_record(
-        self, table: str, key: str | int, *, raw: bool = False, environment: str | None = None
-    ) -> Record:
-        """One entity by ``__KEY``; RecordNotFound when there is none.
-
-        Values are typed (dates as ``datetime.date``) unless ``raw``, like ``read``.
-        """
-        env = self._env(environment)
-        key_text = self._key(table, key)
-        return self._call(
-            env,
-            lambda: self.reader.get_record(env, table, key_text, typed=not raw),
-            idempotent=True,
-            describe=f"get {table}",
-        )
-
-    def count(self, table: str, where: Where = None, *, environment: str | None = None) -> int:
-        """Count the entities of ``table`` matching ``where`` (one small request)."""
-        env = self._env(environment)
-        query = Query(env, table, filter=_filter(where, table), top=1)
-        page = self._call(
-            env, lambda: self.reader.read_page(query), idempotent=True, describe=f"count {table}"
-        )
-        return page.count
-
-    def tables(self, environment: str | None = None) -> list[str]:
-        """List the table names of the environment."""
-        env = self._env(environment)
-        return self._call(
-            env, lambda: self.reader.tables(env), idempotent=True, describe="list tables"
-        )
-
-    # -- writes --------------------------------------------------------------------------
-
-    def push_field(
-        self,
-        table: str,
-        key: str | int,
-        field: str,
-        value: Any,
-        *,
-        expected_stamp: int | None = None,
-        environment: str | None = None,
-    ) -> WriteResult:
-        """Set one field of one entity; with ``expected_stamp`` only if it is unchanged."""
-        update = FieldUpdate(
-            table, self._key(table, key), {field: value}, expected_stamp, environment
-        )
-        return self.update_many([update], environment=environment)[0]
-
-    def update_many(
-        self,
-        updates: Iterable[FieldUpdate | Mapping[str, Any]],
-        *,
-        atomic: bool = False,
-        batch_size: int | None = None,
-        environment: str | None = None,
-    ) -> list[WriteResult]:
-        """Apply many updates in as few requests as the server's request size allows.
-
-        Updates are grouped per (environment, table), keeping their order within a
-        group, and sent in batches whose encoded size stays under the writer's
-        ``max_request_size`` (and at most ``batch_size`` updates when given). Results come
-        back in input order. Writes are retried only when the server certainly did not
-        apply them. With ``atomic`` all updates must fit one request of one table
-        (4D ``$atomic``), else InvalidQuery before anything is sent, and a failure saves
-        nothing. Without it every update is attempted (4D saves the others of a batch when
-        one fails) and, if some were not saved, :class:`~legacy_core.errors.PartialWrite`
-        carries one outcome per input update: saved, conflict, rejected, not_sent or
-        unknown (a request that failed after sending). A request that fails as a whole
-        stops the later batches (``not_sent``). One update raises its own error.
-        """
-        if batch_size is not None and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-        ):
-            msg = f"batch_size must be None or an int >= 1, not {batch_size!r}"
-            raise InvalidQuery(msg)
-        items = [self._update(u, environment) for u in updates]
-        groups: dict[tuple[str, str], list[int]] = {}
-        for index, update in enumerate(items):
-            assert update.environment is not None  # set by _update
-            groups.setdefault((update.environment, update.table), []).append(index)
-        if atomic and len(groups) > 1:
-            msg = f"an atomic update covers one table of one environment, got {sorted(groups)}"
-            raise InvalidQuery(msg)
-        limit = self._request_limit()
-        plans: list[tuple[str, str, list[list[int]]]] = []
-        for (env, table), indices in groups.items():
-            batches = _batches(items, indices, limit, batch_size, table)
-            if atomic and len(batches) > 1:
-                msg = (
-                    f"atomic update of {len(indices)} entities of {table} does not fit one "
-                    f"request of {limit} bytes; use atomic=False or fewer updates"
-                )
-                raise InvalidQuery(msg, environment=env, table=table)
-            plans.append((env, table, batches))
-        started = self.clock.monotonic()
-        outcomes, requests = self._apply(plans, items, atomic=atomic)
-        done = [o for o in outcomes if o is not None]
-        failed = [o for o in done if not o.applied]
-        _log.info(
-            "legacy_api.write.done",
-            updates=len(items),
-            requests=requests,
-            atomic=atomic,
-            saved=len(done) - len(failed),
-            failed=len(failed),
-            elapsed=round(self.clock.monotonic() - started, 4),
-        )
-        if failed and len(failed) == len(done) and all(o.error is done[0].error for o in done):
-            assert isinstance(done[0].error, LegacyError)
-            raise done[0].error  # one error for everything: nothing partial to report
-        if failed:
-            environments = {items[o.index].environment for o in done}
-            env_name = environments.pop() if len(environments) == 1 else None
-            raise PartialWrite.of(done, environment=env_name)
-        return [o.result for o in done if o.result is not None]
-
-    def _apply(
-        self,
-        plans: list[tuple[str, str, list[list[int]]]],
-        items: list[FieldUpdate],
-        *,
-        atomic: bool,
-    ) -> tuple[list[WriteOutcome | None], int]:
-        """Send the batches; one outcome per item, and how many requests were made."""
-        outcomes: list[WriteOutcome | None] = [None] * len(items)
-        requests = 0
-        stopped: LegacyError | None = None
-        for env, table, batches in plans:
-            for batch in batches:
-                if stopped is not None:
-                    for i in batch:
-                        outcomes[i] = WriteOutcome(
-                            i, table, items[i].key, "not_sent", error=stopped
-                        )
-                    continue
-                requests += 1
-                try:
-                    saved = self._write(env, table, [items[i] for i in batch], atomic=atomic)
-                except PartialWrite as partial:
-                    for i, o in zip(batch, partial.outcomes, strict=True):
-                        outcomes[i] = attrs.evolve(o, index=i)
-                    continue
-                except LegacyError as err:
-                    if atomic or len(items) == 1:
-                        raise
-                    status = request_outcome(err) if len(batch) == 1 else None
-                    if status is None or status in {"not_sent", "unknown"}:
-                        # The request failed as a whole: stop, later batches stay unsent.
-                        status = "not_sent" if err.not_applied else "unknown"
-                        stopped = err
-                    for i in batch:
-                        outcomes[i] = WriteOutcome(i, table, items[i].key, status, error=err)
-                    continue
-                if len(saved) != len(batch):
-                    msg = f"write of {len(batch)} {table} entities returned {len(saved)} results"
-                    raise ProtocolError(msg, environment=env, table=table)
-                for i, result in zip(batch, saved, strict=True):
-                    outcomes[i] = WriteOutcome(i, table, items[i].key, "saved", result=result)
-        return outcomes, requests
-
-    def _write(
-        self, env: str, table: str, chunk: list[FieldUpdate], *, atomic: bool
-    ) -> list[WriteResult]:
-        return self._call(
-            env,
-            lambda: self.writer.write(chunk, atomic=atomic),
-            idempotent=False,
-            describe=f"write {table}",
-        )
-
-    # -- health --------------------------------------------------------------------------
-
-    def health(self) -> dict[str, dict[str, Any]]:
-        """Probe every environment once (no retries): ok, latency, breaker state, error.
-
-        Uses the reader's ``info(environment)`` when it has one (4D ``$info``), else
-        ``tables``. Errors are reported, not raised; the probe goes through the breaker,
-        so an open breaker reports its CircuitOpen without a request.
-        """
-        report: dict[str, dict[str, Any]] = {}
-        for name in self.environments:
-            breaker = self._breaker(name)
-            probe = self._probe(name)
-            started = self.clock.monotonic()
-            entry: dict[str, Any] = {"ok": False, "latency": None, "error": None}
-            try:
-                breaker.call(probe)
-            except LegacyError as exc:
-                entry["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-            else:
-                entry["ok"] = True
-            entry["latency"] = round(self.clock.monotonic() - started, 4)
-            entry["breaker"] = breaker.state
-            env = self.environments[name]
-            if env is not None:
-                entry["url"] = env.base_url
-            report[name] = entry
-        return report
-
-    def _probe(self, name: str) -> Callable[[], object]:
-        reader = self.reader
-        if isinstance(reader, HealthProbe):
-            return lambda: reader.info(name)
-        return lambda: reader.tables(name)
-
     def breaker(self, environment: str | None = None) -> CircuitBreaker:
         """The circuit breaker of ``environment`` (shared by every view of this client)."""
         return self._breaker(self.environment_name(environment))
 
-    def for_environment(self, environment: str) -> LegacyClient:
+    def for_environment(self, environment: str) -> Self:
         """Return a view of this client whose default environment is ``environment``.
 
         It shares the reader, writer, retry budget, sessions and breakers (an open breaker
@@ -584,6 +267,20 @@ class LegacyClient:
         )
         return _Read(query, limit, skip, size, count, consistent)
 
+    def _field_update(
+        self,
+        table: str,
+        *,
+        key: str | int,
+        field: str,
+        value: Any,
+        expected_stamp: int | None,
+        environment: str | None,
+    ) -> FieldUpdate:
+        return FieldUpdate(
+            table, self._key(table, key), {field: value}, expected_stamp, environment
+        )
+
     def _request_limit(self) -> int:
         size = getattr(self.writer, "max_request_size", None)
         if not isinstance(size, int) or size <= 0:
@@ -599,6 +296,61 @@ class LegacyClient:
             raise InvalidQuery(msg)
         env = self._env(update.environment or environment)
         return update if update.environment == env else attrs.evolve(update, environment=env)
+
+    def _apply(
+        self,
+        plans: list[tuple[str, str, list[list[int]]]],
+        items: list[FieldUpdate],
+        *,
+        atomic: bool,
+    ) -> Steps[tuple[list[WriteOutcome | None], int]]:
+        """Send the batches; one outcome per item, and how many requests were made."""
+        outcomes: list[WriteOutcome | None] = [None] * len(items)
+        requests = 0
+        stopped: LegacyError | None = None
+        for env, table, batches in plans:
+            for batch in batches:
+                if stopped is not None:
+                    for i in batch:
+                        outcomes[i] = WriteOutcome(
+                            i, table, items[i].key, "not_sent", error=stopped
+                        )
+                    continue
+                requests += 1
+                try:
+                    chunk = [items[i] for i in batch]
+                    saved = yield from self._write(env, table, chunk, atomic=atomic)
+                except PartialWrite as partial:
+                    for i, o in zip(batch, partial.outcomes, strict=True):
+                        outcomes[i] = attrs.evolve(o, index=i)
+                    continue
+                except LegacyError as err:
+                    if atomic or len(items) == 1:
+                        raise
+                    status = request_outcome(err) if len(batch) == 1 else None
+                    if status is None or status in {"not_sent", "unknown"}:
+                        # The request failed as a whole: stop, later batches stay unsent.
+                        status = "not_sent" if err.not_applied else "unknown"
+                        stopped = err
+                    for i in batch:
+                        outcomes[i] = WriteOutcome(i, table, items[i].key, status, error=err)
+                    continue
+                if len(saved) != len(batch):
+                    msg = f"write of {len(batch)} {table} entities returned {len(saved)} results"
+                    raise ProtocolError(msg, environment=env, table=table)
+                for i, result in zip(batch, saved, strict=True):
+                    outcomes[i] = WriteOutcome(i, table, items[i].key, "saved", result=result)
+        return outcomes, requests
+
+    def _write(
+        self, env: str, table: str, chunk: list[FieldUpdate], *, atomic: bool
+    ) -> Steps[list[WriteResult]]:
+        return self._call(
+            env,
+            lambda: self._ops.write(chunk, atomic=atomic),
+            idempotent=False,
+            describe=f"write {table}",
+        )
 
     # -- internals: calls ----------------------------------------------------------------
 
@@ -616,15 +368,20 @@ class LegacyClient:
             return breaker
 
     def _pager(self) -> Pager:
-        return Pager(self.reader, self._call, self.clock, self.snapshot_timeout)
+        return Pager(self._ops, self._call, self.clock, self.snapshot_timeout)
 
-    def _call(self, environment: str, fn: Callable[[], T], *, idempotent: bool, describe: str) -> T:
-        """Run one request through the environment's breaker, retried per the policy."""
+    def _run(self, steps: Steps[T]) -> T:
+        return run(steps, self.clock)
+
+    def _call(
+        self, environment: str, op: Callable[[], Steps[T]], *, idempotent: bool, describe: str
+    ) -> Steps[T]:
+        """Run one request's steps through the environment's breaker, retried per the policy."""
         breaker = self._breaker(environment)
 
-        def attempt() -> T:
+        def attempt() -> Steps[T]:
             try:
-                return breaker.call(fn)
+                return (yield from breaker.steps(op()))
             except LicenceExhausted as exc:
                 # One 402 policy (ADR 0013): the session provider's shared backoff decides
                 # how long; the breaker only mirrors it so callers fail fast meanwhile.
@@ -633,7 +390,404 @@ class LegacyClient:
                 raise
 
         with instrument.client_call(environment, describe) as call:
-            return call.done(self.retry.call(attempt, idempotent=idempotent, describe=describe))
+            result = yield from self.retry.steps(attempt, idempotent=idempotent, describe=describe)
+            return call.done(result)
+
+    # -- the verbs as steps (the async client drives the same ones, ADR 0024) -------------
+
+    def _frame_steps(
+        self, spec: _Read, progress: Progress | None, *, raw: bool, dtype_backend: DtypeBackend
+    ) -> Steps[pd.DataFrame]:
+        # pandas is imported on first use: the CLI's other commands start faster without it.
+        from legacy_core.frames import FrameBuilder  # noqa: PLC0415
+
+        # Raw frames are what pd.DataFrame(entities) gives, on every stack (ADR 0016).
+        builder = FrameBuilder(
+            columns=spec.query.attributes,
+            dtype_backend=dtype_backend,
+            like_records=raw and dtype_backend == "default",
+        )
+
+        def sink(item: Page | _Restart) -> None:
+            if isinstance(item, _Restart):
+                builder.reset()
+            else:
+                builder.add(item.records)
+
+        with _gc_paused() if self.pause_gc else contextlib.nullcontext():
+            yield from self._pager().stream(spec, progress, dedupe=False, sink=sink)
+            return builder.build()
+
+    def _get_record_steps(
+        self, table: str, key: str | int, *, raw: bool, environment: str | None
+    ) -> Steps[Record]:
+        env = self._env(environment)
+        key_text = self._key(table, key)
+        return (
+            yield from self._call(
+                env,
+                lambda: self._ops.get_record(env, table, key_text, typed=not raw),
+                idempotent=True,
+                describe=f"get {table}",
+            )
+        )
+
+    def _count_steps(self, table: str, where: Where, *, environment: str | None) -> Steps[int]:
+        env = self._env(environment)
+        query = Query(env, table, filter=_filter(where, table), top=1)
+        page = yield from self._call(
+            env, lambda: self._ops.read_page(query), idempotent=True, describe=f"count {table}"
+        )
+        return page.count
+
+    def _tables_steps(self, environment: str | None) -> Steps[list[str]]:
+        env = self._env(environment)
+        return (
+            yield from self._call(
+                env, lambda: self._ops.tables(env), idempotent=True, describe="list tables"
+            )
+        )
+
+    def _update_many_steps(
+        self,
+        updates: Iterable[FieldUpdate | Mapping[str, Any]],
+        *,
+        atomic: bool,
+        batch_size: int | None,
+        environment: str | None,
+    ) -> Steps[list[WriteResult]]:
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
+            msg = f"batch_size must be None or an int >= 1, not {batch_size!r}"
+            raise InvalidQuery(msg)
+        items = [self._update(u, environment) for u in updates]
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index, update in enumerate(items):
+            assert update.environment is not None  # set by _update
+            groups.setdefault((update.environment, update.table), []).append(index)
+        if atomic and len(groups) > 1:
+            msg = f"an atomic update covers one table of one environment, got {sorted(groups)}"
+            raise InvalidQuery(msg)
+        limit = self._request_limit()
+        plans: list[tuple[str, str, list[list[int]]]] = []
+        for (env, table), indices in groups.items():
+            batches = _batches(items, indices, limit, batch_size, table)
+            if atomic and len(batches) > 1:
+                msg = (
+                    f"atomic update of {len(indices)} entities of {table} does not fit one "
+                    f"request of {limit} bytes; use atomic=False or fewer updates"
+                )
+                raise InvalidQuery(msg, environment=env, table=table)
+            plans.append((env, table, batches))
+        started = self.clock.monotonic()
+        outcomes, requests = yield from self._apply(plans, items, atomic=atomic)
+        done = [o for o in outcomes if o is not None]
+        failed = [o for o in done if not o.applied]
+        _log.info(
+            "legacy_api.write.done",
+            updates=len(items),
+            requests=requests,
+            atomic=atomic,
+            saved=len(done) - len(failed),
+            failed=len(failed),
+            elapsed=round(self.clock.monotonic() - started, 4),
+        )
+        if failed and len(failed) == len(done) and all(o.error is done[0].error for o in done):
+            assert isinstance(done[0].error, LegacyError)
+            raise done[0].error  # one error for everything: nothing partial to report
+        if failed:
+            environments = {items[o.index].environment for o in done}
+            env_name = environments.pop() if len(environments) == 1 else None
+            raise PartialWrite.of(done, environment=env_name)
+        return [o.result for o in done if o.result is not None]
+
+    def _health_steps(self) -> Steps[dict[str, dict[str, Any]]]:
+        report: dict[str, dict[str, Any]] = {}
+        for name in self.environments:
+            breaker = self._breaker(name)
+            started = self.clock.monotonic()
+            entry: dict[str, Any] = {"ok": False, "latency": None, "error": None}
+            try:
+                yield from breaker.steps(self._ops.probe(name))
+            except LegacyError as exc:
+                entry["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            else:
+                entry["ok"] = True
+            entry["latency"] = round(self.clock.monotonic() - started, 4)
+            entry["breaker"] = breaker.state
+            env = self.environments[name]
+            if env is not None:
+                entry["url"] = env.base_url
+            report[name] = entry
+        return report
+
+
+@attrs.define
+class LegacyClient(ClientCore):
+    """The facade over a TableReader and a FieldWriter, one per deployment.
+
+    ``environments`` are the names a call may choose with ``environment=`` (default
+    ``default_environment``). ``breakers`` is a mapping per environment or a factory
+    ``name -> CircuitBreaker``; missing ones are created with ``clock``. Thread-safe:
+    one client serves every thread of a process. ``AsyncLegacyClient`` has the same
+    verbs for asyncio.
+    """
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def fetch_frame(
+        self,
+        table: str,
+        *,
+        where: Where = None,
+        fields: Sequence[str] | str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+        page_size: int | None = None,
+        workers: int | None = None,
+        consistent: bool = True,
+        raw: bool = False,
+        environment: str | None = None,
+        progress: Progress | None = None,
+        dtype_backend: DtypeBackend = "default",
+    ) -> pd.DataFrame:
+        """Read ``table`` into a DataFrame, columns in server order.
+
+        ``raw=True`` keeps values exactly as 4D sent them (``D!M!YYYY`` strings) and,
+        with the default ``dtype_backend``, builds what ``pd.DataFrame(entities)`` builds
+        (dtypes, ``NaN``/``None``, column order); otherwise the adapter decodes them.
+        Pages are converted one at a time so memory stays near the size of the result.
+        An empty result is an empty frame with the requested ``fields`` as columns.
+        """
+        spec = self._plan(
+            table,
+            where=where,
+            fields=fields,
+            order_by=order_by,
+            limit=limit,
+            skip=skip,
+            page_size=page_size,
+            workers=workers,
+            consistent=consistent,
+            raw=raw,
+            environment=environment,
+        )
+        return self._run(self._frame_steps(spec, progress, raw=raw, dtype_backend=dtype_backend))
+
+    def iter_pages(
+        self,
+        table: str,
+        *,
+        where: Where = None,
+        fields: Sequence[str] | str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+        page_size: int | None = None,
+        workers: int | None = None,
+        consistent: bool = True,
+        raw: bool = False,
+        environment: str | None = None,
+        progress: Progress | None = None,
+    ) -> Iterator[Page]:
+        """Yield the pages of a read in order; the snapshot is released when it ends or closes."""
+        spec = self._plan(
+            table,
+            where=where,
+            fields=fields,
+            order_by=order_by,
+            limit=limit,
+            skip=skip,
+            page_size=page_size,
+            workers=workers,
+            consistent=consistent,
+            raw=raw,
+            environment=environment,
+        )
+        for item in stream(self._pager().stream(spec, progress, dedupe=True), self.clock):
+            if not isinstance(item, _Restart):  # pragma: no branch - dedupe never restarts
+                yield item
+
+    def iter_records(
+        self,
+        table: str,
+        *,
+        where: Where = None,
+        fields: Sequence[str] | str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+        page_size: int | None = None,
+        workers: int | None = None,
+        consistent: bool = True,
+        raw: bool = False,
+        environment: str | None = None,
+        progress: Progress | None = None,
+    ) -> Iterator[Record]:
+        """Yield the records of a read one by one, in order."""
+        for page in self.iter_pages(
+            table,
+            where=where,
+            fields=fields,
+            order_by=order_by,
+            limit=limit,
+            skip=skip,
+            page_size=page_size,
+            workers=workers,
+            consistent=consistent,
+            raw=raw,
+            environment=environment,
+            progress=progress,
+        ):
+            yield from page.records
+
+    def get_record(
+        self, table: str, key: str | int, *, raw: bool = False, environment: str | None = None
+    ) -> Record:
+        """One entity by ``__KEY``; RecordNotFound when there is none.
+
+        Values are typed (dates as ``datetime.date``) unless ``raw``, like ``read``.
+        """
+        return self._run(self._get_record_steps(table, key, raw=raw, environment=environment))
+
+    def count(self, table: str, where: Where = None, *, environment: str | None = None) -> int:
+        """Count the entities of ``table`` matching ``where`` (one small request)."""
+        return self._run(self._count_steps(table, where, environment=environment))
+
+    def tables(self, environment: str | None = None) -> list[str]:
+        """List the table names of the environment."""
+        return self._run(self._tables_steps(environment))
+
+    # -- writes --------------------------------------------------------------------------
+
+    def push_field(
+        self,
+        table: str,
+        key: str | int,
+        field: str,
+        value: Any,
+        *,
+        expected_stamp: int | None = None,
+        environment: str | None = None,
+    ) -> WriteResult:
+        """Set one field of one entity; with ``expected_stamp`` only if it is unchanged."""
+        update = self._field_update(
+            table,
+            key=key,
+            field=field,
+            value=value,
+            expected_stamp=expected_stamp,
+            environment=environment,
+        )
+        return self.update_many([update], environment=environment)[0]
+
+    def update_many(
+        self,
+        updates: Iterable[FieldUpdate | Mapping[str, Any]],
+        *,
+        atomic: bool = False,
+        batch_size: int | None = None,
+        environment: str | None = None,
+    ) -> list[WriteResult]:
+        """Apply many updates in as few requests as the server's request size allows.
+
+        Updates are grouped per (environment, table), keeping their order within a
+        group, and sent in batches whose encoded size stays under the writer's
+        ``max_request_size`` (and at most ``batch_size`` updates when given). Results come
+        back in input order. Writes are retried only when the server certainly did not
+        apply them. With ``atomic`` all updates must fit one request of one table
+        (4D ``$atomic``), else InvalidQuery before anything is sent, and a failure saves
+        nothing. Without it every update is attempted (4D saves the others of a batch when
+        one fails) and, if some were not saved, :class:`~legacy_core.errors.PartialWrite`
+        carries one outcome per input update: saved, conflict, rejected, not_sent or
+        unknown (a request that failed after sending). A request that fails as a whole
+        stops the later batches (``not_sent``). One update raises its own error.
+        """
+        return self._run(
+            self._update_many_steps(
+                updates, atomic=atomic, batch_size=batch_size, environment=environment
+            )
+        )
+
+    # -- health --------------------------------------------------------------------------
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Probe every environment once (no retries): ok, latency, breaker state, error.
+
+        Uses the reader's ``info(environment)`` when it has one (4D ``$info``), else
+        ``tables``. Errors are reported, not raised; the probe goes through the breaker,
+        so an open breaker reports its CircuitOpen without a request.
+        """
+        return self._run(self._health_steps())
+
+
+@attrs.frozen
+class _Ops:
+    """The reader and writer as steps (ADR 0024).
+
+    A reader or writer with steps of its own (:class:`~legacy_core.ports.SteppedReader`,
+    the 4D adapter) is driven through them; any other port's blocking methods become a
+    ``Blocking`` effect, which the sync driver just calls and the async driver runs on a
+    worker thread.
+    """
+
+    reader: TableReader
+    writer: FieldWriter
+    stepped_reader: bool
+    stepped_writer: bool
+
+    @classmethod
+    def of(cls, reader: TableReader, writer: FieldWriter) -> _Ops:
+        return cls(
+            reader, writer, isinstance(reader, SteppedReader), isinstance(writer, SteppedWriter)
+        )
+
+    def read_page(self, query: Query) -> Steps[Page]:
+        r = self.reader
+        if self.stepped_reader:
+            return cast(SteppedReader, r).read_page_steps(query)
+        return blocking(lambda: r.read_page(query))
+
+    def open_snapshot(self, query: Query, timeout: float) -> Steps[Page]:
+        r = self.reader
+        if self.stepped_reader:
+            return cast(SteppedReader, r).open_snapshot_steps(query, timeout)
+        return blocking(lambda: r.open_snapshot(query, timeout))
+
+    def release_snapshot(self, environment: str, table: str, entity_set: str) -> Steps[None]:
+        r = self.reader
+        if self.stepped_reader:
+            return cast(SteppedReader, r).release_snapshot_steps(environment, table, entity_set)
+        return blocking(lambda: r.release_snapshot(environment, table, entity_set))
+
+    def get_record(self, environment: str, table: str, key: str, *, typed: bool) -> Steps[Record]:
+        r = self.reader
+        if self.stepped_reader:
+            return cast(SteppedReader, r).get_record_steps(environment, table, key, typed=typed)
+        return blocking(lambda: r.get_record(environment, table, key, typed=typed))
+
+    def tables(self, environment: str) -> Steps[list[str]]:
+        r = self.reader
+        if self.stepped_reader:
+            return cast(SteppedReader, r).tables_steps(environment)
+        return blocking(lambda: r.tables(environment))
+
+    def write(self, chunk: list[FieldUpdate], *, atomic: bool) -> Steps[list[WriteResult]]:
+        w = self.writer
+        if self.stepped_writer:
+            return cast(SteppedWriter, w).write_steps(chunk, atomic=atomic)
+        return blocking(lambda: w.write(chunk, atomic=atomic))
+
+    def probe(self, name: str) -> Steps[object]:
+        """The health probe: ``info`` (4D ``$info``) when the reader has it, else ``tables``."""
+        r = self.reader
+        if isinstance(r, SteppedHealthProbe):
+            return r.info_steps(name)
+        if isinstance(r, HealthProbe):
+            return blocking(lambda: r.info(name))
+        return self.tables(name)
 
 
 def _filter(where: object, table: str) -> Filter | None:
@@ -655,7 +809,7 @@ def _update_from_mapping(data: Mapping[str, Any], environment: str) -> FieldUpda
         raise InvalidQuery(msg, table=table)
     return FieldUpdate(
         table,
-        LegacyClient._key(table, key),
+        ClientCore._key(table, key),
         values,
         data.get("expected_stamp"),
         environment,

@@ -181,8 +181,26 @@ class SharedSessionProvider:
 
     def acquire(self, environment: Environment) -> Session:
         """Return the environment's shared session, logging in only when there is none."""
+        self._pass_gate(environment.session_key)
+        current = self.acquire_nowait(environment)
+        if current is not None:
+            return current
+        now = self.clock.time()
+        current = self._slow_path(environment)
+        self._use(environment, current, now)
+        return current
+
+    def acquire_nowait(self, environment: Environment) -> Session | None:
+        """The shared session if one is usable now without logging in or waiting, else None.
+
+        The async client's fast path on its event loop (ADR 0024): None while this
+        process recovers the environment's session (``acquire`` would wait at the gate)
+        or when there is no fresh session (``acquire`` would log in); the store read it
+        may make is the same short one ``acquire`` makes.
+        """
         key = environment.session_key
-        self._pass_gate(key)
+        if key in self._gates:
+            return None
         now = self.clock.time()
         with self._guard:
             local = self._local.get(key)
@@ -194,9 +212,8 @@ class SharedSessionProvider:
             self._use(environment, local.session, now)
             return local.session
         current = self._read_fresh(environment)
-        if current is None:
-            current = self._slow_path(environment)
-        self._use(environment, current, now)
+        if current is not None:
+            self._use(environment, current, now)
         return current
 
     def invalidate(self, session: Session) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from legacy_core._steps import Steps
 from legacy_core.model import Environment, FieldUpdate, Page, Query, Record, WriteResult
 from legacy_core.ports import SessionProvider
 
@@ -76,6 +77,39 @@ class FourDBackend:
     def release_snapshot(self, environment: str, table: str, entity_set: str) -> None:
         """Release an entity set (unknown ones are ignored)."""
         self._reader.release_snapshot(environment, table, entity_set)
+
+    # SteppedReader / SteppedWriter / SteppedHealthProbe: the same, as sans-I/O steps
+    def read_page_steps(self, query: Query) -> Steps[Page]:
+        """Steps of :meth:`read_page`."""
+        return self._reader.read_page_steps(query)
+
+    def get_record_steps(
+        self, environment: str, table: str, key: str, *, typed: bool = False
+    ) -> Steps[Record]:
+        """Steps of :meth:`get_record`."""
+        return self._reader.get_record_steps(environment, table, key, typed=typed)
+
+    def tables_steps(self, environment: str) -> Steps[list[str]]:
+        """Steps of :meth:`tables`."""
+        return self._reader.tables_steps(environment)
+
+    def open_snapshot_steps(self, query: Query, timeout: float) -> Steps[Page]:
+        """Steps of :meth:`open_snapshot`."""
+        return self._reader.open_snapshot_steps(query, timeout)
+
+    def release_snapshot_steps(self, environment: str, table: str, entity_set: str) -> Steps[None]:
+        """Steps of :meth:`release_snapshot`."""
+        return self._reader.release_snapshot_steps(environment, table, entity_set)
+
+    def info_steps(self, environment: str) -> Steps[dict[str, Any]]:
+        """Steps of :meth:`info`."""
+        return self._reader.info_steps(environment)
+
+    def write_steps(
+        self, updates: Sequence[FieldUpdate], *, atomic: bool = False
+    ) -> Steps[list[WriteResult]]:
+        """Steps of :meth:`write`."""
+        return self._writer.write_steps(updates, atomic=atomic)
 
     # FieldWriter
     def write(self, updates: Sequence[FieldUpdate], *, atomic: bool = False) -> list[WriteResult]:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import attrs
 
 from legacy_adapters.wire import DecodeError
 from legacy_core import instrument
 from legacy_core._log import get_logger
+from legacy_core._steps import Send, Steps, run
+from legacy_core.clock import SystemClock
 from legacy_core.errors import (
     ConfigurationError,
     LegacyError,
@@ -42,6 +44,8 @@ __all__ = [
 ]
 
 _log = get_logger()
+_CLOCK = SystemClock()  # the exchange never sleeps; the driver's Sleep needs a clock anyway
+T = TypeVar("T")
 
 
 def new_request_id() -> str:
@@ -111,6 +115,7 @@ class Exchange:
     environments: Mapping[str, Environment]
     sessions: SessionProvider
     transport: Transport
+    """A :class:`Transport`, or an async one (``send`` a coroutine) for the async client."""
 
     def environment(self, name: str) -> Environment:
         """Return the configured environment ``name``; ConfigurationError if there is none."""
@@ -132,6 +137,27 @@ class Exchange:
         table: str | None = None,
         context: Context,
     ) -> Answer:
+        """:meth:`call_steps` driven with blocking I/O (the sync client's way)."""
+        steps = self.call_steps(
+            environment, method, path, params=params, body=body, table=table, context=context
+        )
+        return run(steps, _CLOCK)
+
+    def run(self, steps: Steps[T]) -> T:
+        """Drive ``steps`` (of this exchange's reader or writer) with blocking I/O."""
+        return run(steps, _CLOCK)
+
+    def call_steps(
+        self,
+        environment: str,
+        method: str,
+        path: str,
+        *,
+        params: tuple[tuple[str, str], ...] = (),
+        body: bytes | None = None,
+        table: str | None = None,
+        context: Context,
+    ) -> Steps[Answer]:
         """Send one request and return the decoded JSON body with the request and response.
 
         A response that shows the session gone hands it to the provider's single-flight
@@ -142,8 +168,8 @@ class Exchange:
         402 the request is sent once more with the session ``recover`` returned.
         """
         env = self.environment(environment)
-        auth = SessionAuth(self.sessions)
-        session = auth.session(env)
+        auth = SessionAuth(self.sessions, env)
+        session = yield from auth.session()
         for attempt in (1, 2):
             request = build_request(
                 env,
@@ -153,7 +179,7 @@ class Exchange:
                 body=body,
                 params=params,
             )
-            response = self._send(request, table)
+            response = yield from self._send(request, table)
             cookie = auth.new_cookie(session, response)
             secrets = (session.cookie_value, *((cookie[1],) if cookie else ()))
             try:
@@ -168,11 +194,11 @@ class Exchange:
             except LegacyError as err:
                 self._log_error(request, response, err, table)
                 if attempt == 1 and auth.is_loss(err):
-                    session = auth.recover(session, err, cookie)
+                    session = yield from auth.recover(session, err, cookie)
                     continue
-                auth.settle(session, cookie, err)
+                yield from auth.settle(session, cookie, err)
                 raise
-            session = auth.answered(session, cookie)
+            session = yield from auth.answered(session, cookie)
             data = self._decode(request, response, table, context, secrets)
             return Answer(data, request, response, secrets)
         msg = "unreachable: the recovery loop always returns or raises"  # pragma: no cover
@@ -218,10 +244,10 @@ class Exchange:
         log_http("warning", request, status=status, table=table, error="ProtocolError")
         return err
 
-    def _send(self, request: HttpRequest, table: str | None) -> HttpResponse:
+    def _send(self, request: HttpRequest, table: str | None) -> Steps[HttpResponse]:
         started = time.perf_counter()
         try:
-            return self.transport.send(request)
+            response: HttpResponse = yield Send(request, self.transport)
         except LegacyError as caught:
             # The transport does not know the table: add it (errors are frozen: a copy).
             err = caught.evolve(table=table) if caught.table is None else caught
@@ -237,6 +263,7 @@ class Exchange:
             if err is caught:
                 raise
             raise err from caught.__cause__
+        return response
 
     def _log_error(
         self, request: HttpRequest, response: HttpResponse, err: LegacyError, table: str | None

@@ -29,6 +29,7 @@ from legacy_adapters.wire._requests import (
     window_params,
 )
 from legacy_core._checks import check_text, describe
+from legacy_core._steps import Steps
 from legacy_core.errors import EntitySetExpired, InvalidQuery, LegacyError, UnknownTable
 from legacy_core.model import Page, Query, Record, validate_identifier
 
@@ -40,15 +41,56 @@ __all__ = ["FourDReader", "entity_path", "query_params"]
 
 @attrs.define
 class FourDReader:
-    """``TableReader`` over 4D REST; schemas for typed decoding are cached per environment."""
+    """``TableReader`` over 4D REST; schemas for typed decoding are cached per environment.
+
+    Every read is written once, as steps (``*_steps``, :mod:`legacy_core._steps`); the
+    plain methods drive them with blocking I/O and the async client drives the same
+    steps on its event loop.
+    """
 
     exchange: Exchange
     page_size_limit: int | None = None
     _schemas: dict[tuple[str, str], TableSchema] = attrs.field(init=False, factory=dict)
     _schema_lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
 
+    # -- the TableReader port, driven with blocking I/O -----------------------------------
+
     def read_page(self, query: Query) -> Page:
         """One page of ``query``: a collection page, or a window of its entity set."""
+        return self.exchange.run(self.read_page_steps(query))
+
+    def open_snapshot(self, query: Query, timeout: float) -> Page:
+        """Evaluate the query into an entity set (``$method=entityset``) and return page one."""
+        return self.exchange.run(self.open_snapshot_steps(query, timeout))
+
+    def release_snapshot(self, environment: str, table: str, entity_set: str) -> None:
+        """Release an entity set; an unknown or expired one is not an error."""
+        self.exchange.run(self.release_snapshot_steps(environment, table, entity_set))
+
+    def get_record(self, environment: str, table: str, key: str, *, typed: bool = False) -> Record:
+        """One entity by ``__KEY`` (decoded when ``typed``); RecordNotFound if there is none."""
+        return self.exchange.run(self.get_record_steps(environment, table, key, typed=typed))
+
+    def tables(self, environment: str) -> list[str]:
+        """Return the dataclass names from ``$catalog``."""
+        return self.exchange.run(self.tables_steps(environment))
+
+    def info(self, environment: str) -> dict[str, Any]:
+        """``GET /rest/$info`` with the shared session: the cheap health probe."""
+        return self.exchange.run(self.info_steps(environment))
+
+    def schema_of(self, environment: str, table: str) -> TableSchema:
+        """Return the schema of ``table`` from ``$catalog/{Table}``, fetched once per env."""
+        return self.exchange.run(self.schema_steps(environment, table))
+
+    def schema(self, environment: str, table: str) -> dict[str, str]:
+        """``attribute -> 4D type`` of ``table`` (cached per environment)."""
+        return self.schema_of(environment, table).types()
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def read_page_steps(self, query: Query) -> Steps[Page]:
+        """Steps of :meth:`read_page`."""
         self._check_top(query)
         table = query.table
         context: Context
@@ -62,10 +104,10 @@ class FourDReader:
             path = collection_path(table)
             params = query_params(query) + window_params(query)
             context = "collection"
-        body, request, *_ = self.exchange.call(
+        body, request, *_ = yield from self.exchange.call_steps(
             query.environment, "GET", path, params=tuple(params), table=table, context=context
         )
-        schema = self.schema_of(query.environment, table) if query.typed else None
+        schema = (yield from self.schema_steps(query.environment, table)) if query.typed else None
         try:
             return parse_page(
                 body, skip=query.skip, schema=schema, typed=query.typed, entity_set=query.entity_set
@@ -73,8 +115,8 @@ class FourDReader:
         except DecodeError as exc:
             raise self.exchange.protocol_error(exc, request, table=table) from None
 
-    def open_snapshot(self, query: Query, timeout: float) -> Page:
-        """Evaluate the query into an entity set (``$method=entityset``) and return page one."""
+    def open_snapshot_steps(self, query: Query, timeout: float) -> Steps[Page]:
+        """Steps of :meth:`open_snapshot`."""
         self._check_top(query)
         table = query.table
         params = [
@@ -83,7 +125,7 @@ class FourDReader:
             ("$timeout", str(max(int(timeout), 1))),
             *window_params(query),
         ]
-        body, request, *_ = self.exchange.call(
+        body, request, *_ = yield from self.exchange.call_steps(
             query.environment,
             "GET",
             collection_path(table),
@@ -91,7 +133,7 @@ class FourDReader:
             table=table,
             context="collection",
         )
-        schema = self.schema_of(query.environment, table) if query.typed else None
+        schema = (yield from self.schema_steps(query.environment, table)) if query.typed else None
         try:
             return parse_page(
                 body, skip=query.skip, schema=schema, typed=query.typed, want_entity_set=True
@@ -99,12 +141,12 @@ class FourDReader:
         except DecodeError as exc:
             raise self.exchange.protocol_error(exc, request, table=table) from None
 
-    def release_snapshot(self, environment: str, table: str, entity_set: str) -> None:
-        """Release an entity set; an unknown or expired one is not an error."""
+    def release_snapshot_steps(self, environment: str, table: str, entity_set: str) -> Steps[None]:
+        """Steps of :meth:`release_snapshot`."""
         validate_identifier(table, "table")
         path = entity_set_path(table, entity_set)
         try:
-            self.exchange.call(
+            yield from self.exchange.call_steps(
                 environment,
                 "GET",
                 path,
@@ -115,26 +157,28 @@ class FourDReader:
         except EntitySetExpired:
             return  # unknown or expired: already gone
 
-    def get_record(self, environment: str, table: str, key: str, *, typed: bool = False) -> Record:
-        """One entity by ``__KEY`` (decoded when ``typed``); RecordNotFound if there is none."""
+    def get_record_steps(
+        self, environment: str, table: str, key: str, *, typed: bool = False
+    ) -> Steps[Record]:
+        """Steps of :meth:`get_record`."""
         validate_identifier(table, "table")
         if not isinstance(key, str) or not key:
             msg = f"key must be a non-empty str, got {describe(key)}"
             raise InvalidQuery(msg, environment=environment, table=table)
         # A lone surrogate would fail in the transport's percent-encoding instead.
         check_text(key, f"key of {table}", environment=environment, table=table)
-        body, request, *_ = self.exchange.call(
+        body, request, *_ = yield from self.exchange.call_steps(
             environment, "GET", entity_path(table, key), table=table, context="entity"
         )
-        schema = self.schema_of(environment, table) if typed else None
+        schema = (yield from self.schema_steps(environment, table)) if typed else None
         try:
             return parse_entity(body, schema=schema, typed=typed)
         except DecodeError as exc:
             raise self.exchange.protocol_error(exc, request, table=table) from None
 
-    def tables(self, environment: str) -> list[str]:
-        """Return the dataclass names from ``$catalog``."""
-        body, request, *_ = self.exchange.call(
+    def tables_steps(self, environment: str) -> Steps[list[str]]:
+        """Steps of :meth:`tables`."""
+        body, request, *_ = yield from self.exchange.call_steps(
             environment, "GET", catalog_path(), context="catalog"
         )
         try:
@@ -142,16 +186,18 @@ class FourDReader:
         except DecodeError as exc:
             raise self.exchange.protocol_error(exc, request, table=None) from None
 
-    def info(self, environment: str) -> dict[str, Any]:
-        """``GET /rest/$info`` with the shared session: the cheap health probe."""
-        body, request, *_ = self.exchange.call(environment, "GET", "/rest/$info", context="info")
+    def info_steps(self, environment: str) -> Steps[dict[str, Any]]:
+        """Steps of :meth:`info`."""
+        body, request, *_ = yield from self.exchange.call_steps(
+            environment, "GET", "/rest/$info", context="info"
+        )
         if not isinstance(body, dict):
             exc = DecodeError(f"$info answered {type(body).__name__}, not an object")
             raise self.exchange.protocol_error(exc, request, table=None)
         return body
 
-    def schema_of(self, environment: str, table: str) -> TableSchema:
-        """Return the schema of ``table`` from ``$catalog/{Table}``, fetched once per env."""
+    def schema_steps(self, environment: str, table: str) -> Steps[TableSchema]:
+        """Steps of :meth:`schema_of`."""
         validate_identifier(table, "table")
         cache_key = (environment, table)
         with self._schema_lock:
@@ -159,7 +205,7 @@ class FourDReader:
         if cached is not None:
             return cached
         try:
-            body, request, *_ = self.exchange.call(
+            body, request, *_ = yield from self.exchange.call_steps(
                 environment, "GET", catalog_path(table), table=table, context="catalog"
             )
         except LegacyError as err:
@@ -171,12 +217,7 @@ class FourDReader:
         except DecodeError as exc:
             raise self.exchange.protocol_error(exc, request, table=table) from None
         with self._schema_lock:
-            self._schemas.setdefault(cache_key, schema)
-        return schema
-
-    def schema(self, environment: str, table: str) -> dict[str, str]:
-        """``attribute -> 4D type`` of ``table`` (cached per environment)."""
-        return self.schema_of(environment, table).types()
+            return self._schemas.setdefault(cache_key, schema)
 
     def _check_top(self, query: Query) -> None:
         limit = self.page_size_limit

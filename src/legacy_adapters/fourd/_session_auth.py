@@ -21,6 +21,7 @@ import attrs
 
 from legacy_adapters.wire import HttpResponse
 from legacy_adapters.wire._requests import is_session_cookie, pick_session_cookie
+from legacy_core._steps import Acquire, Recover, Steps
 from legacy_core.errors import LegacyError, LicenceExhausted, SessionExpired
 from legacy_core.model import Environment, Session
 from legacy_core.ports import RecoveryReason, SessionProvider
@@ -30,13 +31,19 @@ __all__ = ["SessionAuth", "is_session_cookie", "pick_session_cookie"]
 
 @attrs.define
 class SessionAuth:
-    """Owns the session of the requests of one exchange: headers in, answers back."""
+    """Owns the session of the requests of one exchange: headers in, answers back.
+
+    Its provider calls are steps (:mod:`legacy_core._steps`): the sync driver calls the
+    provider, the async one moves its slow paths off the event loop.
+    """
 
     sessions: SessionProvider
+    environment: Environment
 
-    def session(self, environment: Environment) -> Session:
+    def session(self) -> Steps[Session]:
         """The session to send the first attempt with."""
-        return self.sessions.acquire(environment)
+        session: Session = yield Acquire(self.sessions, self.environment)
+        return session
 
     @staticmethod
     def headers(session: Session) -> dict[str, str]:
@@ -58,18 +65,20 @@ class SessionAuth:
 
     def recover(
         self, session: Session, error: LegacyError, cookie: tuple[str, str] | None
-    ) -> Session:
+    ) -> Steps[Session]:
         """After a loss: the session to resend with (single-flight, in the provider)."""
         reason: RecoveryReason = "401" if isinstance(error, SessionExpired) else "402"
-        return self.sessions.recover(session, reason=reason, cookie=cookie)
+        return (yield from self._recover(session, reason, cookie))
 
-    def answered(self, session: Session, cookie: tuple[str, str] | None) -> Session:
+    def answered(self, session: Session, cookie: tuple[str, str] | None) -> Steps[Session]:
         """After a good answer: adopt the cookie it set (ours was gone), if any."""
         if cookie is None:
             return session
-        return self.sessions.recover(session, reason="set-cookie", cookie=cookie)
+        return (yield from self._recover(session, "set-cookie", cookie))
 
-    def settle(self, session: Session, cookie: tuple[str, str] | None, error: LegacyError) -> None:
+    def settle(
+        self, session: Session, cookie: tuple[str, str] | None, error: LegacyError
+    ) -> Steps[None]:
         """After a failure that is raised: a cookie it set still took a licence."""
         if cookie is None:
             return
@@ -77,4 +86,10 @@ class SessionAuth:
         if self.is_loss(error):
             reason = "401" if isinstance(error, SessionExpired) else "402"
         with contextlib.suppress(LegacyError):  # the original error is the one to raise
-            self.sessions.recover(session, reason=reason, cookie=cookie)
+            yield from self._recover(session, reason, cookie)
+
+    def _recover(
+        self, session: Session, reason: RecoveryReason, cookie: tuple[str, str] | None
+    ) -> Steps[Session]:
+        recovered: Session = yield Recover(self.sessions, self.environment, session, reason, cookie)
+        return recovered

@@ -17,6 +17,7 @@ import orjson
 
 from legacy_adapters.wire import DecodeError, encode_values, parse_write_answer
 from legacy_core._checks import check_write_value
+from legacy_core._steps import Steps
 from legacy_core.errors import InvalidQuery, LegacyError, PartialWrite, ServerError
 from legacy_core.model import (
     FieldUpdate,
@@ -47,6 +48,16 @@ class FourDWriter:
     max_request_size: int = 2_000_000
 
     def write(self, updates: Sequence[FieldUpdate], *, atomic: bool = False) -> list[WriteResult]:
+        """:meth:`write_steps` driven with blocking I/O."""
+        return self.exchange.run(self.write_steps(updates, atomic=atomic))
+
+    def create(self, environment: str, table: str, values: Record) -> WriteResult:
+        """:meth:`create_steps` driven with blocking I/O."""
+        return self.exchange.run(self.create_steps(environment, table, values))
+
+    def write_steps(
+        self, updates: Sequence[FieldUpdate], *, atomic: bool = False
+    ) -> Steps[list[WriteResult]]:
         """Apply ``updates`` (one table and environment) in batches under the request size.
 
         One update that fails raises its own error. Of several (not atomic), every one is
@@ -73,7 +84,7 @@ class FourDWriter:
         items: list[tuple[WriteResult | None, LegacyError | None, OutcomeStatus]] = []
         for number, (keys, body) in enumerate(batches):
             try:
-                answered = self._post(environment, table, keys, body, atomic=atomic)
+                answered = yield from self._post(environment, table, keys, body, atomic=atomic)
             except LegacyError as err:
                 if atomic or len(updates) == 1:
                     raise
@@ -97,7 +108,7 @@ class FourDWriter:
         ]
         raise PartialWrite.of(outcomes, environment=environment)
 
-    def create(self, environment: str, table: str, values: Record) -> WriteResult:
+    def create_steps(self, environment: str, table: str, values: Record) -> Steps[WriteResult]:
         """Create one entity (an update without ``__KEY``) and return it as saved."""
         validate_identifier(table, "table")
         for name, value in values.items():
@@ -111,7 +122,7 @@ class FourDWriter:
             )
         body = _dumps(encode_values(values), environment, table)
         self._check_size(len(body), environment, table)
-        ((result, failure),) = self._post(environment, table, [None], body, atomic=False)
+        ((result, failure),) = yield from self._post(environment, table, [None], body, atomic=False)
         if failure is not None:
             raise failure
         assert result is not None  # one of the two is set
@@ -159,11 +170,11 @@ class FourDWriter:
         body: bytes,
         *,
         atomic: bool,
-    ) -> list[tuple[WriteResult | None, LegacyError | None]]:
+    ) -> Steps[list[tuple[WriteResult | None, LegacyError | None]]]:
         params: tuple[tuple[str, str], ...] = (("$method", "update"),)
         if atomic:
             params += (("$atomic", "true"),)
-        answer = self.exchange.call(
+        answer = yield from self.exchange.call_steps(
             environment,
             "POST",
             f"/rest/{table}",
