@@ -16,7 +16,7 @@ import inspect
 import threading
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -63,7 +63,7 @@ class AsyncioDriver:
         """Drive ``steps`` to their result."""
         return await arun(steps, self.sleep)
 
-    def stream(self, steps: Steps[None]) -> AsyncIterator[Any]:
+    def stream(self, steps: Steps[None]) -> AsyncGenerator[Any, None]:
         """Drive ``steps``, yielding every emitted item."""
         return astream(steps, self.sleep)
 
@@ -213,7 +213,7 @@ async def arun(steps: Steps[T], sleep: Callable[[float], Awaitable[None]] = asyn
 
 async def astream(
     steps: Steps[None], sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-) -> AsyncIterator[Any]:
+) -> AsyncGenerator[Any, None]:
     """Drive ``steps`` on the running loop, yielding every emitted item to the consumer."""
     value: Any = None
     error: BaseException | None = None

@@ -18,8 +18,8 @@ Factory keyword arguments (a factory receives those of these names its signature
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -35,7 +35,10 @@ from legacy_core.ports import Clock, FieldWriter, SessionProvider, SessionStore,
 from legacy_core.resilience import CircuitBreaker, RetryPolicy
 from legacy_core.service import LegacyClient
 
-__all__ = ["build_client", "build_session_provider", "build_store"]
+if TYPE_CHECKING:
+    from legacy_core._async import AsyncLegacyClient
+
+__all__ = ["build_async_client", "build_client", "build_session_provider", "build_store"]
 
 _log = get_logger()
 
@@ -131,73 +134,185 @@ def build_client(
     passed in instead of built — tests inject a transport, a store or a whole backend.
     """
     cfg = _config(config, overrides)
+    parts = _Parts(cfg, clock or SystemClock(), store, sessions, registry)
+    built_backend = parts.backend(backend, lambda: transport or _transport(cfg), None)
+    client = LegacyClient(built_backend, built_backend, **parts.client_options(retry, breakers))
+    _built("sync", cfg)
+    return client
+
+
+def build_async_client(
+    config: ClientConfig | Mapping[str, Any] | None = None,
+    *,
+    transport: Any = None,
+    login_transport: Any = None,
+    store: SessionStore | None = None,
+    sessions: SessionProvider | None = None,
+    backend: object = None,
+    clock: Clock | None = None,
+    retry: RetryPolicy | None = None,
+    breakers: Mapping[str, CircuitBreaker] | Callable[[str], CircuitBreaker] | None = None,
+    registry: AdapterRegistry | None = None,
+    **overrides: Any,
+) -> AsyncLegacyClient:
+    """Build the AsyncLegacyClient for ``config``, exactly as :func:`build_client` does.
+
+    The same configuration, stores, breakers and plugins; the 4D requests go through
+    ``transport`` (default: an httpx ``AsyncClient`` per environment), the logins and
+    logouts of the shared session provider through ``login_transport`` (default: a small
+    pooled requests transport; they run on a worker thread). Pass ``sessions=`` a sync
+    client's ``sessions`` to share its provider in-process; across processes the store
+    shares the session anyway. Use it as ``async with client:``.
+    """
+    from legacy_adapters.aio import AsyncioDriver  # noqa: PLC0415 - asyncio only when used
+    from legacy_core._async import AsyncLegacyClient  # noqa: PLC0415
+
+    cfg = _config(config, overrides)
     clock = clock or SystemClock()
-    environments = cfg.environment_objects()
-    built: dict[str, Any] = {}
+    parts = _Parts(cfg, clock, store, sessions, registry)
+    closers: list[Callable[[], Awaitable[None]]] = []
 
-    def the_store() -> SessionStore:
-        # One store for sessions and shared breakers: one Redis pool, one set of keys.
-        if store is not None:
-            return store
-        if "store" not in built:
-            built["store"] = build_store(cfg, clock=clock, registry=registry)
-        return built["store"]  # type: ignore[no-any-return]
+    def data_transport() -> Any:
+        if transport is not None:
+            return transport
+        from legacy_adapters.fourd import HttpxAsyncTransport  # type: ignore[attr-defined]  # noqa: PLC0415
 
-    if backend is None:
+        made = HttpxAsyncTransport(pool_size=max(cfg.workers, 4), verify=cfg.verify_tls)
+        closers.append(made.aclose)
+        return made
 
-        def the_transport() -> Any:
-            if "transport" not in built:
-                built["transport"] = transport if transport is not None else _transport(cfg)
-            return built["transport"]
+    def session_transport() -> Any:
+        if login_transport is not None:
+            return login_transport
+        made = _transport(attrs.evolve(cfg, workers=1))
+        closers.append(_closing(made))
+        return made
 
-        def the_sessions() -> SessionProvider:
-            if "sessions" not in built:
-                built["sessions"] = sessions or build_session_provider(
-                    cfg, the_transport(), store=the_store(), clock=clock, registry=registry
-                )
-            return built["sessions"]  # type: ignore[no-any-return]
-
-        pool: dict[str, Callable[[], Any]] = {
-            "environments": lambda: environments,
-            "sessions": the_sessions,
-            "transport": the_transport,
-            "default_environment": lambda: cfg.default_environment,
-            "max_request_size": lambda: cfg.max_request_size,
-            "clock": lambda: clock,
-            "config": lambda: cfg,
-        }
-        backend = _call_with_accepted(_registry(registry).factory("backend", cfg.backend), pool)
-    if not isinstance(backend, TableReader) or not isinstance(backend, FieldWriter):
-        kind = type(backend).__name__
-        msg = f"backend {cfg.backend!r} built a {kind}, not a TableReader and FieldWriter"
-        raise ConfigurationError(msg)
-    if breakers is None and cfg.uses_shared_breaker:
-        breakers = _shared_breakers(the_store(), environments, clock)
-    client = LegacyClient(
-        backend,
-        backend,
-        environments,
-        cfg.default_environment,
-        clock=clock,
-        retry=retry if retry is not None else RetryPolicy(attempts=cfg.retries + 1, clock=clock),
-        breakers=breakers,
-        page_size=cfg.page_size,
-        workers=cfg.workers,
-        # Explicit: the provider the backend factory asked for (None when it asked none).
-        sessions=built.get("sessions", sessions),
+    built_backend = parts.backend(backend, data_transport, session_transport)
+    client = AsyncLegacyClient(
+        built_backend,
+        built_backend,
+        **parts.client_options(retry, breakers),
+        driver=AsyncioDriver(clock=clock),
+        closers=tuple(closers),
     )
+    _built("async", cfg)
+    return client
+
+
+@attrs.define
+class _Parts:
+    """The pieces both builders assemble the same way, each made at most once."""
+
+    cfg: ClientConfig
+    clock: Clock
+    store: SessionStore | None
+    sessions: SessionProvider | None
+    registry: AdapterRegistry | None
+    built: dict[str, Any] = attrs.field(factory=dict)
+    environments: dict[str, Environment] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.environments = self.cfg.environment_objects()
+
+    def the_store(self) -> SessionStore:
+        # One store for sessions and shared breakers: one Redis pool, one set of keys.
+        if self.store is not None:
+            return self.store
+        if "store" not in self.built:
+            self.built["store"] = build_store(self.cfg, clock=self.clock, registry=self.registry)
+        return self.built["store"]  # type: ignore[no-any-return]
+
+    def backend(
+        self,
+        backend: object,
+        transport: Callable[[], Any],
+        login_transport: Callable[[], Any] | None,
+    ) -> Any:
+        """The given backend, or the configured one over ``transport`` (built lazily)."""
+        cfg, built = self.cfg, self.built
+        if backend is None:
+
+            def the_transport() -> Any:
+                if "transport" not in built:
+                    built["transport"] = transport()
+                return built["transport"]
+
+            def the_sessions() -> SessionProvider:
+                if "sessions" not in built:
+                    logins = login_transport() if login_transport is not None else the_transport()
+                    built["sessions"] = self.sessions or build_session_provider(
+                        cfg,
+                        logins,
+                        store=self.the_store(),
+                        clock=self.clock,
+                        registry=self.registry,
+                    )
+                return built["sessions"]  # type: ignore[no-any-return]
+
+            pool: dict[str, Callable[[], Any]] = {
+                "environments": lambda: self.environments,
+                "sessions": the_sessions,
+                "transport": the_transport,
+                "default_environment": lambda: cfg.default_environment,
+                "max_request_size": lambda: cfg.max_request_size,
+                "clock": lambda: self.clock,
+                "config": lambda: cfg,
+            }
+            factory = _registry(self.registry).factory("backend", cfg.backend)
+            backend = _call_with_accepted(factory, pool)
+        if not isinstance(backend, TableReader) or not isinstance(backend, FieldWriter):
+            kind = type(backend).__name__
+            msg = f"backend {cfg.backend!r} built a {kind}, not a TableReader and FieldWriter"
+            raise ConfigurationError(msg)
+        return backend
+
+    def client_options(
+        self,
+        retry: RetryPolicy | None,
+        breakers: Mapping[str, CircuitBreaker] | Callable[[str], CircuitBreaker] | None,
+    ) -> dict[str, Any]:
+        """The keyword arguments of either client."""
+        cfg, clock, environments = self.cfg, self.clock, self.environments
+        if retry is None:
+            retry = RetryPolicy(attempts=cfg.retries + 1, clock=clock)
+        if breakers is None and cfg.uses_shared_breaker:
+            breakers = _shared_breakers(self.the_store(), environments, clock)
+        return {
+            "environments": environments,
+            "default_environment": cfg.default_environment,
+            "clock": clock,
+            "retry": retry
+            if retry is not None
+            else RetryPolicy(attempts=cfg.retries + 1, clock=clock),
+            "breakers": breakers,
+            "page_size": cfg.page_size,
+            "workers": cfg.workers,
+            # Explicit: the provider the backend factory asked for (None when it asked none).
+            "sessions": self.built.get("sessions", self.sessions),
+        }
+
+
+def _built(kind: str, cfg: ClientConfig) -> None:
     # LEGACY_API_METRICS / LEGACY_API_TRACING: process-wide, installed once (ADR 0021).
     observed = enable_from_environment()
     _log.info(
         "legacy_api.client.built",
+        kind=kind,
         observe=observed or None,
         backend=cfg.backend,
         session_store=cfg.session_store,
-        environments=sorted(environments),
+        environments=sorted(cfg.environments),
         default_environment=cfg.default_environment,
         shared_breaker=cfg.uses_shared_breaker,
     )
-    return client
+
+
+def _closing(transport: Any) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        transport.close()
+
+    return close
 
 
 def _shared_breakers(

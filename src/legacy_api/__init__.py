@@ -17,12 +17,14 @@ from legacy_core.hookspecs import hookimpl
 from legacy_core.query import Raw, field
 
 if TYPE_CHECKING:
-    from legacy_adapters.bootstrap import build_client
+    from legacy_adapters.bootstrap import build_async_client, build_client
     from legacy_adapters.config import ClientConfig, load_config
+    from legacy_core._async import AsyncLegacyClient
     from legacy_core.model import FieldUpdate, WriteOutcome, WriteResult
     from legacy_core.service import LegacyClient
 
 __all__ = [
+    "AsyncLegacyClient",
     "ClientConfig",
     "FieldUpdate",
     "LegacyClient",
@@ -30,6 +32,7 @@ __all__ = [
     "WriteOutcome",
     "WriteResult",
     "__version__",
+    "build_async_client",
     "build_client",
     "errors",
     "field",
@@ -44,6 +47,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 _LAZY = {
     "build_client": "legacy_adapters.bootstrap",
+    "build_async_client": "legacy_adapters.bootstrap",
+    "AsyncLegacyClient": "legacy_core._async",
     "ClientConfig": "legacy_adapters.config",
     "load_config": "legacy_adapters.config",
     "LegacyClient": "legacy_core.service",

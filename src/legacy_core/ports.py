@@ -7,7 +7,7 @@ every method down.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import AsyncGenerator, Generator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol, TypeAlias, TypeVar, runtime_checkable
 
@@ -16,6 +16,7 @@ import attrs
 from legacy_core.model import Environment, FieldUpdate, Page, Query, Record, Session, WriteResult
 
 __all__ = [
+    "AsyncDriver",
     "Clock",
     "Codec",
     "FieldWriter",
@@ -226,6 +227,26 @@ class SessionProvider(Protocol):
         ``cookie`` is the session cookie that response set, if any (the server already
         opened that session). Single-flight: returns the session to use from now on.
         """
+        ...
+
+
+@runtime_checkable
+class AsyncDriver(Protocol):
+    """Runs sans-I/O steps on an event loop (``legacy_adapters.aio.AsyncioDriver``).
+
+    The core imports no asyncio: the async client is handed its driver.
+    """
+
+    async def run(self, steps: _Steps[_T]) -> _T:
+        """Drive ``steps`` to their result."""
+        ...
+
+    def stream(self, steps: _Steps[None]) -> AsyncGenerator[Any, None]:
+        """Drive ``steps``, yielding every item they emit."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` without blocking the loop."""
         ...
 
 
