@@ -181,9 +181,17 @@ async def _perform(
 ) -> Any:
     if not shielded:
         return await _handle_async(effect, sleep)
-    # After a cancellation the steps are cleaning up (releasing an entity set): a second
-    # cancel must not cut that short, so it runs in a task of its own.
-    return await asyncio.shield(_handle_async(effect, sleep))
+    # After a cancellation the steps are cleaning up (releasing an entity set): a further
+    # cancel must not cut that short. The request runs in a task of its own and is waited
+    # for to its end (its own timeouts bound it), so the steps see how it ended.
+    inner = asyncio.ensure_future(_handle_async(effect, sleep))
+    while True:
+        try:
+            return await asyncio.shield(inner)
+        except asyncio.CancelledError:
+            if inner.done():
+                return inner.result()
+            continue
 
 
 async def arun(steps: Steps[T], sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> T:

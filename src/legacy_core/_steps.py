@@ -243,6 +243,7 @@ def run(steps: Steps[T], clock: Clock) -> T:
         finally:
             error = None  # no reference cycle through the traceback
         if isinstance(effect, Emit):
+            _finish(steps, clock)
             msg = "a stream's steps were run as one call"
             raise TypeError(msg)
         try:

@@ -147,6 +147,10 @@ class SteppedWriter(Protocol):
         """Steps of ``write``."""
         ...
 
+    def create_steps(self, environment: str, table: str, values: Record) -> _Steps[WriteResult]:
+        """Steps of ``create``."""
+        ...
+
 
 @runtime_checkable
 class SteppedHealthProbe(Protocol):

@@ -8,6 +8,7 @@ import pytest
 
 from fourd_emulator import EmulatorServer
 from legacy_adapters.fourd import FourDBackend
+from legacy_adapters.testing.contracts.asyncio import AsyncContractFixtures
 from legacy_adapters.testing.contracts.reader import (
     ContractFixtures,
     TableReaderContract,
@@ -63,3 +64,19 @@ class TestFourDReaderContract(TableReaderContract, FourDFixtures):
 
 class TestFourDWriterContract(FieldWriterContract, FourDFixtures):
     """FourDBackend is a FieldWriter."""
+
+
+class AsyncFourDFixtures(AsyncContractFixtures, FourDFixtures):
+    """FourDBackend's steps run by the asyncio driver on one event loop."""
+
+    @pytest.fixture
+    def stepped_backend(self, contract_backend: FourDBackend) -> FourDBackend:
+        return contract_backend
+
+
+class TestAsyncFourDReaderContract(TableReaderContract, AsyncFourDFixtures):
+    """FourDBackend's steps under the async driver are a TableReader."""
+
+
+class TestAsyncFourDWriterContract(FieldWriterContract, AsyncFourDFixtures):
+    """FourDBackend's steps under the async driver are a FieldWriter."""

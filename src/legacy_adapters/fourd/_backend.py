@@ -111,6 +111,10 @@ class FourDBackend:
         """Steps of :meth:`write`."""
         return self._writer.write_steps(updates, atomic=atomic)
 
+    def create_steps(self, environment: str, table: str, values: Record) -> Steps[WriteResult]:
+        """Steps of :meth:`create`."""
+        return self._writer.create_steps(environment, table, values)
+
     # FieldWriter
     def write(self, updates: Sequence[FieldUpdate], *, atomic: bool = False) -> list[WriteResult]:
         """Apply ``updates`` in batches under ``max_request_size``."""
