@@ -28,9 +28,11 @@ from legacy_core._steps import (
     ClosePrefetch,
     Effect,
     Emit,
+    Hold,
     NextPrefetched,
     Prefetch,
     Recover,
+    Release,
     Send,
     Sleep,
     Steps,
@@ -74,6 +76,22 @@ _LOOP_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyn
     weakref.WeakKeyDictionary()
 )
 _LOOP_LOCKS_GUARD = threading.Lock()
+
+
+_LOOP_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _slot(owner: Any, key: str, size: int) -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    name = f"{id(owner)}|{key}"  # the loop's life is shorter than the exchange's
+    with _LOOP_LOCKS_GUARD:
+        slots = _LOOP_SLOTS.setdefault(loop, {})
+        slot = slots.get(name)
+        if slot is None:
+            slot = slots[name] = asyncio.Semaphore(size)
+        return slot
 
 
 def _session_lock(key: str) -> asyncio.Lock:
@@ -155,6 +173,13 @@ async def _handle_async(  # noqa: PLR0911 - one case per effect
         return await asyncio.to_thread(send, effect.message)  # a sync transport (recorder)
     if isinstance(effect, Acquire):
         return await _acquire(effect)
+    if isinstance(effect, Hold):
+        slot = _slot(effect.owner, effect.key, effect.size)
+        await slot.acquire()
+        return slot
+    if isinstance(effect, Release):
+        effect.token.release()
+        return None
     if isinstance(effect, Recover):
         return await _recover(effect)
     if isinstance(effect, Sleep):

@@ -134,6 +134,12 @@ def build_client(
     passed in instead of built — tests inject a transport, a store or a whole backend.
     """
     cfg = _config(config, overrides)
+    if transport is not None and inspect.iscoroutinefunction(getattr(transport, "send", None)):
+        msg = (
+            f"{type(transport).__name__} is an async transport: build the client with "
+            "legacy_api.build_async_client() to use it"
+        )
+        raise ConfigurationError(msg)
     parts = _Parts(cfg, clock or SystemClock(), store, sessions, registry)
     built_backend = parts.backend(backend, lambda: transport or _transport(cfg), None)
     client = LegacyClient(built_backend, built_backend, **parts.client_options(retry, breakers))
@@ -175,7 +181,7 @@ def build_async_client(
     def data_transport() -> Any:
         if transport is not None:
             return transport
-        from legacy_adapters.fourd import HttpxAsyncTransport  # type: ignore[attr-defined]  # noqa: PLC0415
+        from legacy_adapters.fourd import HttpxAsyncTransport  # noqa: PLC0415 - httpx
 
         made = HttpxAsyncTransport(pool_size=max(cfg.workers, 4), verify=cfg.verify_tls)
         closers.append(made.aclose)

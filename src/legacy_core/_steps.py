@@ -22,6 +22,8 @@ can still yield the effects that clean up (releasing a 4D entity set).
 from __future__ import annotations
 
 import inspect
+import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,9 +42,11 @@ __all__ = [
     "ClosePrefetch",
     "Effect",
     "Emit",
+    "Hold",
     "NextPrefetched",
     "Prefetch",
     "Recover",
+    "Release",
     "Send",
     "Sleep",
     "Steps",
@@ -109,6 +113,28 @@ class Recover(Effect):
     session: Session
     reason: RecoveryReason
     cookie: tuple[str, str] | None
+
+
+@attrs.frozen
+class Hold(Effect):
+    """Take one of ``size`` request slots of ``key`` (wait for one); the result is a token.
+
+    A request waits for its slot *before* it picks its session, so requests queued behind
+    a full connection pool never go out with a cookie that was replaced meanwhile (each
+    such request would make 4D open a session and take a licence).
+    """
+
+    owner: Any
+    """The object the slots belong to (the 4D exchange); they go when it goes."""
+    key: str
+    size: int
+
+
+@attrs.frozen
+class Release(Effect):
+    """Give back the slot ``token`` of a :class:`Hold`."""
+
+    token: Any
 
 
 @attrs.frozen
@@ -198,6 +224,21 @@ class _SyncPrefetch(Generic[R]):
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+_SLOTS: weakref.WeakKeyDictionary[Any, dict[str, threading.BoundedSemaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+_SLOTS_GUARD = threading.Lock()
+
+
+def _slot(owner: Any, key: str, size: int) -> threading.BoundedSemaphore:
+    with _SLOTS_GUARD:
+        slots = _SLOTS.setdefault(owner, {})
+        slot = slots.get(key)
+        if slot is None:
+            slot = slots[key] = threading.BoundedSemaphore(size)
+        return slot
+
+
 def _handle_sync(effect: Effect, clock: Clock) -> Any:  # noqa: PLR0911 - one case per effect
     if isinstance(effect, Send):
         sent = effect.transport.send(effect.message)
@@ -214,6 +255,13 @@ def _handle_sync(effect: Effect, clock: Clock) -> Any:  # noqa: PLR0911 - one ca
         return effect.sessions.acquire(effect.environment)
     if isinstance(effect, Recover):
         return effect.sessions.recover(effect.session, reason=effect.reason, cookie=effect.cookie)
+    if isinstance(effect, Hold):
+        slot = _slot(effect.owner, effect.key, effect.size)
+        slot.acquire()
+        return slot
+    if isinstance(effect, Release):
+        effect.token.release()
+        return None
     if isinstance(effect, Sleep):
         clock.sleep(effect.seconds)
         return None

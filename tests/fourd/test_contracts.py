@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import attrs
 import pytest
 
 from fourd_emulator import EmulatorServer
-from legacy_adapters.fourd import FourDBackend
-from legacy_adapters.testing.contracts.asyncio import AsyncContractFixtures
+from legacy_adapters.fourd import FourDBackend, HttpxAsyncTransport
+from legacy_adapters.testing.contracts.asyncio import AsyncContractFixtures, EventLoopPortal
 from legacy_adapters.testing.contracts.reader import (
     ContractFixtures,
     TableReaderContract,
@@ -67,11 +68,15 @@ class TestFourDWriterContract(FieldWriterContract, FourDFixtures):
 
 
 class AsyncFourDFixtures(AsyncContractFixtures, FourDFixtures):
-    """FourDBackend's steps run by the asyncio driver on one event loop."""
+    """FourDBackend on httpx's AsyncClient, its steps run by the asyncio driver."""
 
     @pytest.fixture
-    def stepped_backend(self, contract_backend: FourDBackend) -> FourDBackend:
-        return contract_backend
+    def stepped_backend(
+        self, contract_backend: FourDBackend, event_loop_portal: EventLoopPortal
+    ) -> Iterator[FourDBackend]:
+        transport = HttpxAsyncTransport(pool_size=4)
+        yield attrs.evolve(contract_backend, transport=transport)
+        event_loop_portal.call(transport.aclose())
 
 
 class TestAsyncFourDReaderContract(TableReaderContract, AsyncFourDFixtures):

@@ -16,9 +16,10 @@ from legacy_core._steps import Steps
 from legacy_core.model import Environment, FieldUpdate, Page, Query, Record, WriteResult
 from legacy_core.ports import SessionProvider
 
+from ._async_transport import AsyncTransport, HttpxAsyncTransport
 from ._exchange import Exchange
 from ._reader import FourDReader
-from ._transport import Transport
+from ._transport import RequestsTransport, Transport
 from ._writer import FourDWriter
 
 __all__ = ["FourDBackend"]
@@ -40,7 +41,7 @@ class FourDBackend:
 
     environments: Mapping[str, Environment]
     sessions: SessionProvider
-    transport: Transport
+    transport: Transport | AsyncTransport
     page_size_limit: int | None = None
     max_request_size: int = 2_000_000
     default_environment: str | None = None
@@ -49,7 +50,15 @@ class FourDBackend:
     _writer: FourDWriter = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._exchange = Exchange(self.environments, self.sessions, self.transport)
+        # As many requests in flight per environment as the transport has connections.
+        in_flight = (
+            self.transport.pool_size
+            if isinstance(self.transport, (RequestsTransport, HttpxAsyncTransport))
+            else 16
+        )
+        self._exchange = Exchange(
+            self.environments, self.sessions, self.transport, max_in_flight=in_flight
+        )
         self._reader = FourDReader(self._exchange, page_size_limit=self.page_size_limit)
         self._writer = FourDWriter(
             self._exchange,
@@ -134,8 +143,16 @@ class FourDBackend:
         return self._reader.schema(environment, table)
 
     def close(self) -> None:
-        """Close the transport's pooled connections."""
-        self.transport.close()
+        """Close the transport's pooled connections (an async one: use :meth:`aclose`)."""
+        if isinstance(self.transport, Transport):
+            self.transport.close()
+
+    async def aclose(self) -> None:
+        """Close the transport's pooled connections on the running event loop."""
+        if isinstance(self.transport, AsyncTransport):
+            await self.transport.aclose()
+        else:
+            self.transport.close()
 
     def __repr__(self) -> str:
         return f"<FourDBackend environments={sorted(self.environments)}>"

@@ -19,16 +19,17 @@ import attrs
 from legacy_adapters.wire import DecodeError
 from legacy_core import instrument
 from legacy_core._log import get_logger
-from legacy_core._steps import Send, Steps, run
+from legacy_core._steps import Hold, Release, Send, Steps, run
 from legacy_core.clock import SystemClock
 from legacy_core.errors import (
     ConfigurationError,
     LegacyError,
     ProtocolError,
 )
-from legacy_core.model import Environment
+from legacy_core.model import Environment, Session
 from legacy_core.ports import SessionProvider
 
+from ._async_transport import AsyncTransport
 from ._errors import Context, checked_json, error_context, raise_for_response
 from ._session_auth import SessionAuth, is_session_cookie, pick_session_cookie
 from ._transport import HttpRequest, HttpResponse, Transport
@@ -108,14 +109,16 @@ class Answer(NamedTuple):
     secrets: tuple[str, ...]
 
 
-@attrs.define
+@attrs.define(eq=False)  # identity: the request slots of the drivers are keyed by it
 class Exchange:
     """Sends requests for the reader and the writer with the environment's shared session."""
 
     environments: Mapping[str, Environment]
     sessions: SessionProvider
-    transport: Transport
+    transport: Transport | AsyncTransport
     """A :class:`Transport`, or an async one (``send`` a coroutine) for the async client."""
+    max_in_flight: int = 16
+    """Requests of one environment on this transport at a time (its connection pool)."""
 
     def environment(self, name: str) -> Environment:
         """Return the configured environment ``name``; ConfigurationError if there is none."""
@@ -169,36 +172,46 @@ class Exchange:
         """
         env = self.environment(environment)
         auth = SessionAuth(self.sessions, env)
-        session = yield from auth.session()
+        session: Session | None = None
         for attempt in (1, 2):
-            request = build_request(
-                env,
-                method,
-                path,
-                headers=_headers(auth.headers(session), body),
-                body=body,
-                params=params,
-            )
-            response = yield from self._send(request, table)
-            cookie = auth.new_cookie(session, response)
-            secrets = (session.cookie_value, *((cookie[1],) if cookie else ()))
+            # The slot first, then the session, and the slot kept until the answer's
+            # session news (loss, adoption) is handled: a request queued for a connection
+            # must not go out with a cookie that is being replaced (4D would open a
+            # session for it and take a licence).
+            slot = yield Hold(self, env.session_key, self.max_in_flight)
             try:
-                raise_for_response(
-                    request,
-                    response,
-                    table=table,
-                    context=context,
-                    sent_cookie=True,
-                    secrets=secrets,
+                if session is None:
+                    session = yield from auth.session()
+                request = build_request(
+                    env,
+                    method,
+                    path,
+                    headers=_headers(auth.headers(session), body),
+                    body=body,
+                    params=params,
                 )
-            except LegacyError as err:
-                self._log_error(request, response, err, table)
-                if attempt == 1 and auth.is_loss(err):
-                    session = yield from auth.recover(session, err, cookie)
-                    continue
-                yield from auth.settle(session, cookie, err)
-                raise
-            session = yield from auth.answered(session, cookie)
+                response = yield from self._send(request, table)
+                cookie = auth.new_cookie(session, response)
+                secrets = (session.cookie_value, *((cookie[1],) if cookie else ()))
+                try:
+                    raise_for_response(
+                        request,
+                        response,
+                        table=table,
+                        context=context,
+                        sent_cookie=True,
+                        secrets=secrets,
+                    )
+                except LegacyError as err:
+                    self._log_error(request, response, err, table)
+                    if attempt == 1 and auth.is_loss(err):
+                        session = yield from auth.recover(session, err, cookie)
+                        continue
+                    yield from auth.settle(session, cookie, err)
+                    raise
+                session = yield from auth.answered(session, cookie)
+            finally:
+                yield Release(slot)
             data = self._decode(request, response, table, context, secrets)
             return Answer(data, request, response, secrets)
         msg = "unreachable: the recovery loop always returns or raises"  # pragma: no cover

@@ -24,8 +24,14 @@ from urllib3.exceptions import ConnectTimeoutError, IncompleteRead, NewConnectio
 from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 from urllib3.util.retry import Retry
 
-from legacy_adapters.wire import HttpRequest, HttpResponse, encode_query
-from legacy_core.errors import InvalidQuery, ProtocolError, ServerUnavailable, Timeout
+from legacy_adapters.wire import (
+    HttpRequest,
+    HttpResponse,
+    encode_query,
+    header_bytes,
+    parse_set_cookies,
+)
+from legacy_core.errors import ProtocolError, ServerUnavailable, Timeout
 
 __all__ = [
     "HttpRequest",
@@ -104,16 +110,8 @@ def _new_retry() -> Retry:
 
 
 def _set_cookies(raw: Any) -> tuple[tuple[str, str], ...]:
-    out: list[tuple[str, str]] = []
     headers = getattr(raw, "headers", None)
-    values: list[str] = headers.getlist("Set-Cookie") if headers is not None else []
-    for header in values:
-        first = header.split(";", 1)[0]
-        name, sep, value = first.partition("=")
-        name = name.strip()
-        if sep and name:
-            out.append((name, value.strip().strip('"')))
-    return tuple(out)
+    return parse_set_cookies(headers.getlist("Set-Cookie") if headers is not None else [])
 
 
 @attrs.define
@@ -238,21 +236,5 @@ def _is_refused(exc: BaseException) -> bool:
 
 
 def _wire_headers(headers: Mapping[str, str]) -> dict[str, str | bytes]:
-    """Headers as sent: values beyond Latin-1 (a password with "€") go as UTF-8 bytes.
-
-    http.client encodes str header values as Latin-1 and raises UnicodeEncodeError for
-    anything else; 4D reads the login headers as UTF-8.
-    """
-    out: dict[str, str | bytes] = {}
-    for name, value in headers.items():
-        try:
-            value.encode("latin-1")
-        except UnicodeEncodeError:
-            try:
-                out[name] = value.encode("utf-8")
-            except UnicodeEncodeError:
-                msg = f"header {name} holds a character that cannot be sent (a lone surrogate)"
-                raise InvalidQuery(msg, not_applied=True) from None
-            continue
-        out[name] = value
-    return out
+    """Headers as sent (see ``wire.header_bytes``: the same bytes as the async transport)."""
+    return {name: header_bytes(name, value) for name, value in headers.items()}

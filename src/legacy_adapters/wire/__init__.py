@@ -18,7 +18,7 @@ from ._envelopes import (
     parse_schema,
     parse_write_answer,
 )
-from ._messages import HttpRequest, HttpResponse, encode_query
+from ._messages import HttpRequest, HttpResponse, encode_query, header_bytes, parse_set_cookies
 from ._values import (
     AttributeSpec,
     DecodeError,
@@ -39,11 +39,13 @@ __all__ = [
     "decode_record",
     "encode_query",
     "encode_values",
+    "header_bytes",
     "is_wire_date",
     "parse_catalog",
     "parse_entity",
     "parse_entity_set_id",
     "parse_page",
     "parse_schema",
+    "parse_set_cookies",
     "parse_write_answer",
 ]

@@ -6,12 +6,14 @@ them, the exchange builds and reads them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote, urlsplit
 
 import attrs
 
-__all__ = ["HttpRequest", "HttpResponse", "encode_query"]
+from legacy_core.errors import InvalidQuery
+
+__all__ = ["HttpRequest", "HttpResponse", "encode_query", "header_bytes", "parse_set_cookies"]
 
 
 @attrs.frozen(repr=False)
@@ -70,3 +72,33 @@ def encode_query(params: tuple[tuple[str, str], ...]) -> str:
     every server decodes ``%20``.
     """
     return "&".join(f"{quote(k, safe='$')}={quote(v, safe='')}" for k, v in params)
+
+
+def header_bytes(name: str, value: str) -> bytes:
+    """A header value as sent: Latin-1 when it can be, else UTF-8 (a password with "€").
+
+    http.client sends str header values as Latin-1 and httpx as ASCII; 4D reads the login
+    headers as UTF-8 when they are not Latin-1. Both transports send these bytes, so the
+    wire is the same whichever client sends. A lone surrogate cannot be sent at all.
+    """
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        pass
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:
+        msg = f"header {name} holds a character that cannot be sent (a lone surrogate)"
+        raise InvalidQuery(msg, not_applied=True) from None
+
+
+def parse_set_cookies(values: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """``(name, value)`` of every ``Set-Cookie`` header value, in order (attributes dropped)."""
+    out: list[tuple[str, str]] = []
+    for header in values:
+        first = header.split(";", 1)[0]
+        name, sep, value = first.partition("=")
+        name = name.strip()
+        if sep and name:
+            out.append((name, value.strip().strip('"')))
+    return tuple(out)
