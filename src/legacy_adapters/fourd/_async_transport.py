@@ -62,6 +62,10 @@ class _BodyCut(Exception):
     """The answer's headers arrived, its body did not all arrive."""
 
 
+class _BodyBroken(Exception):
+    """The answer's headers arrived, then the connection broke (a reset) mid-body."""
+
+
 @attrs.define
 class HttpxAsyncTransport:
     """One httpx ``AsyncClient`` per environment, ``pool_size`` connections each.
@@ -145,6 +149,10 @@ class HttpxAsyncTransport:
                 raise ProtocolError(
                     msg, transient=request.method in _IDEMPOTENT, not_applied=False, **context
                 ) from cut.__cause__
+            except _BodyBroken as broken:
+                cause = broken.__cause__
+                msg = f"{request.environment} broke off the response: {type(cause).__name__}"
+                raise ServerUnavailable(msg, not_applied=False, **context) from cause
             except httpx.TransportError as exc:
                 if attempt < attempts:
                     continue  # a dropped keep-alive connection before any answer: resend a GET
@@ -170,8 +178,10 @@ class HttpxAsyncTransport:
         try:
             try:
                 body = await response.aread()
-            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            except httpx.RemoteProtocolError as exc:
                 raise _BodyCut from exc
+            except httpx.TransportError as exc:
+                raise _BodyBroken from exc
         finally:
             await response.aclose()
         return HttpResponse(
