@@ -6,7 +6,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -22,13 +22,26 @@ from fourd_emulator._errors import (
     INVALID_PARAMETER,
     NO_LICENCE,
     QUERY_SYNTAX,
-    UNKNOWN_TABLE,
     FourDError,
     entry,
-    error_body,
 )
 from fourd_emulator._faults import FaultDice
 from fourd_emulator._filter import compile_filter, parse_params, resolve_attribute
+from fourd_emulator._http import (
+    ENTITY_PATH,
+    FAULT_KEY,
+    SOCKET_KEY,
+    Request,
+    Response,
+    StartResponse,
+    content_length,
+    cookie_parts,
+    error,
+    json_answer,
+    unauthorized,
+    unknown_table,
+    utf8_header,
+)
 from fourd_emulator._log import get_logger
 from fourd_emulator._schema import (
     NUMERIC_TYPES,
@@ -46,59 +59,7 @@ __all__ = ["FAULT_KEY", "SOCKET_KEY", "TIMELINE_CAP", "Emulator", "Response"]
 
 log = get_logger()
 
-FAULT_KEY = "fourd_emulator.fault"
-"""environ key the app sets to ``reset``/``truncate``; the emulator's server acts on it."""
-SOCKET_KEY = "fourd_emulator.transport"
-"""environ key the emulator's server sets: it can reset and truncate for real."""
-"""Entries the licence timeline keeps (the oldest are dropped); read at each reset."""
-
-StartResponse = Callable[[str, list[tuple[str, str]]], Any]
-
-_REASONS = {
-    200: "OK",
-    201: "Created",
-    400: "Bad Request",
-    401: "Unauthorized",
-    402: "Payment Required",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    413: "Payload Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-_ENTITY_PATH = re.compile(
-    r"^(?P<table>[^/()\[\]$]+)"
-    r"(?:\((?P<pkey>[^)]*)\)|\[(?P<bkey>[^\]]*)\])?"
-    r"(?:/(?P<rest>.*))?$"
-)
 _UNSET: Any = object()
-
-
-@attrs.frozen
-class Response:
-    """An HTTP answer of the app."""
-
-    status: int
-    body: bytes
-    headers: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def status_line(self) -> str:
-        """``200 OK``."""
-        return f"{self.status} {_REASONS.get(self.status, 'Unknown')}"
-
-
-def _json(status: int, value: Any) -> Response:
-    return Response(status, orjson.dumps(value))
-
-
-def _error(status: int, entries: list[dict[str, Any]]) -> Response:
-    return _json(status, error_body(entries))
-
-
-def _unauthorized() -> Response:
-    return _error(401, [entry(None, "Unauthorized: log in with $directory/login first", "http")])
 
 
 @attrs.define
@@ -113,15 +74,6 @@ class _EntitySet:
     @property
     def expires(self) -> float:
         return self.last_used + self.timeout
-
-
-@attrs.define
-class _Request:
-    method: str
-    path: str
-    query: dict[str, str]
-    environ: Mapping[str, Any]
-    session: Session | None = None
 
 
 @attrs.define
@@ -345,8 +297,8 @@ class Emulator:
         if path.startswith("/_emulator/"):
             return self._admin(method, path[len("/_emulator/") :], environ)
         if path != "/rest" and not path.startswith("/rest/"):
-            return _error(404, [entry(None, f"Not found: {path}", "http")])
-        req = _Request(method, path[len("/rest/") :], query, environ)
+            return error(404, [entry(None, f"Not found: {path}", "http")])
+        req = Request(method, path[len("/rest/") :], query, environ)
         label = self._label(req)
         limit = self.config.max_concurrent_requests
         with self._lock:
@@ -354,17 +306,17 @@ class Emulator:
             if not busy:
                 self._inflight += 1
         if busy:
-            resp = _error(503, [entry(None, "Server busy: too many concurrent requests", "http")])
+            resp = error(503, [entry(None, "Server busy: too many concurrent requests", "http")])
         else:
             try:
                 resp = self._serve_rest(req, environ)
             except FourDError as exc:
-                resp = _error(exc.status, exc.entries)
+                resp = error(exc.status, exc.entries)
             except Exception as exc:
                 # A bug of the emulator must still answer like a server, not drop the socket.
                 log.exception("legacy_api.emulator.internal_error", path=req.path)
                 msg = f"Internal error of the emulator: {type(exc).__name__}: {exc}"
-                resp = _error(500, [entry(None, msg, "emulator")])
+                resp = error(500, [entry(None, msg, "emulator")])
             finally:
                 with self._lock:
                     self._inflight -= 1
@@ -378,7 +330,7 @@ class Emulator:
             by_status[key] = by_status.get(key, 0) + 1
         return resp
 
-    def _serve_rest(self, req: _Request, environ: dict[str, Any]) -> Response:
+    def _serve_rest(self, req: Request, environ: dict[str, Any]) -> Response:
         fault, delay = self._roll_faults()
         faulted = self._fault_answer(fault, delay, environ)
         if faulted is not None:
@@ -425,10 +377,10 @@ class Emulator:
             return None
         time.sleep(delay)
         if fault == "503":
-            return _error(503, [entry(None, "Server busy: too many concurrent requests", "http")])
+            return error(503, [entry(None, "Server busy: too many concurrent requests", "http")])
         environ[FAULT_KEY] = "reset"
         if SOCKET_KEY not in environ:
-            return _error(500, [entry(None, "connection reset (emulated)", "http")])
+            return error(500, [entry(None, "connection reset (emulated)", "http")])
         return Response(200, b"")
 
     def _roll_faults(self) -> tuple[str | None, float]:
@@ -453,39 +405,39 @@ class Emulator:
             for eid in [e for e, s in self._entity_sets.items() if s.expires <= now]:
                 del self._entity_sets[eid]
 
-    def _session_cookie(self, req: _Request) -> tuple[str | None, Response | None]:
+    def _session_cookie(self, req: Request) -> tuple[str | None, Response | None]:
         """Return the session cookie's value (None: no cookie) or the 401 it deserves."""
         name = self.config.cookie_name
         values = [
             v.strip()
-            for n, _, v in (part.strip().partition("=") for part in _cookie_parts(req.environ))
+            for n, _, v in (part.strip().partition("=") for part in cookie_parts(req.environ))
             if n == name
         ]
         if len(values) > 1 or any("=" in v for v in values):
             # pyERP's two-cookie and "WASID4D=WASID4D=..." requests failed authentication.
             what = "several session cookies" if len(values) > 1 else "a malformed session cookie"
-            return None, _error(401, [entry(None, f"Authentication failed: {what}", "http")])
+            return None, error(401, [entry(None, f"Authentication failed: {what}", "http")])
         return (values[0] if values else None), None
 
-    def _credentials(self, req: _Request) -> str | None:
+    def _credentials(self, req: Request) -> str | None:
         """Return the user of good ``$directory/login`` headers (None: bad credentials)."""
-        user = _utf8_header(req.environ.get("HTTP_USERNAME_4D", ""))
-        password = _utf8_header(req.environ.get("HTTP_PASSWORD_4D", ""))
+        user = utf8_header(req.environ.get("HTTP_USERNAME_4D", ""))
+        password = utf8_header(req.environ.get("HTTP_PASSWORD_4D", ""))
         return user if user and self.config.users.get(user) == password else None
 
-    def _before_login(self, req: _Request, *, login: bool) -> Response | None:
+    def _before_login(self, req: Request, *, login: bool) -> Response | None:
         """With ``force_login`` only a good login may open a session: else its refusal."""
         if not login:
-            return _unauthorized()
+            return unauthorized()
         if req.method != "POST":
-            return _error(405, [entry(None, "$directory/login needs POST", "http")])
+            return error(405, [entry(None, "$directory/login needs POST", "http")])
         if self._credentials(req) is None:
             self._stats["login_failures"] += 1
-            return _json(401, {"result": False})
+            return json_answer(401, {"result": False})
         return None
 
     def _session_for(
-        self, req: _Request, value: str | None
+        self, req: Request, value: str | None
     ) -> tuple[Session | None, str | None, Response | None]:
         """Return the request's session, the cookie to set (new session) or a refusal."""
         force = self.config.force_login
@@ -494,7 +446,7 @@ class Emulator:
             s = self._sessions.find(value)
             if s is not None:
                 if force and not s.authenticated and not login:
-                    return None, None, _unauthorized()
+                    return None, None, unauthorized()
                 self._sessions.touch(s)
                 return s, None, None
             refused = self._before_login(req, login=login) if force else None
@@ -507,7 +459,7 @@ class Emulator:
                 return (
                     None,
                     None,
-                    _error(
+                    error(
                         402,
                         [entry(NO_LICENCE, "Maximum number of sessions has been reached", "dbmg")],
                     ),
@@ -520,7 +472,7 @@ class Emulator:
 
     # -- routing -----------------------------------------------------------------
 
-    def _label(self, req: _Request) -> str:  # noqa: PLR0911 - one label per route
+    def _label(self, req: Request) -> str:  # noqa: PLR0911 - one label per route
         p = req.path
         if p.startswith("$"):
             head = p.split("/", 1)[0]
@@ -529,7 +481,7 @@ class Emulator:
             if head == "$catalog" and p != "$catalog":
                 return f"{req.method} /rest/$catalog/{{table}}"
             return f"{req.method} /rest/{head}"
-        m = _ENTITY_PATH.match(p)
+        m = ENTITY_PATH.match(p)
         if m is None:
             return f"{req.method} /rest/?"
         rest = m.group("rest") or ""
@@ -542,7 +494,7 @@ class Emulator:
         suffix = f"?$method={method}" if method else ""
         return f"{req.method} /rest/{{table}}{suffix}"
 
-    def _dispatch(self, req: _Request) -> Response:  # noqa: PLR0911 - the router
+    def _dispatch(self, req: Request) -> Response:  # noqa: PLR0911 - the router
         p = req.path.rstrip("/") if req.path != "" else ""
         s = req.session
         if p == "$info":
@@ -550,20 +502,20 @@ class Emulator:
         if p.startswith("$directory/"):
             return self._directory(req, p[len("$directory/") :])
         if self.config.require_login and (s is None or not s.authenticated):
-            return _unauthorized()
+            return unauthorized()
         if p == "$catalog" or p.startswith("$catalog/"):
             return self._catalog(p[len("$catalog") :].lstrip("/"))
         if p.startswith("$"):
-            return _error(404, [entry(None, f"Unknown resource {p}", "dbmg")])
-        m = _ENTITY_PATH.match(req.path)
+            return error(404, [entry(None, f"Unknown resource {p}", "dbmg")])
+        m = ENTITY_PATH.match(req.path)
         if m is None:
-            raise _unknown_table(req.path)
+            raise unknown_table(req.path)
         table = self._table(m.group("table"))
         rest = (m.group("rest") or "").strip("/")
         key = m.group("pkey") if m.group("pkey") is not None else m.group("bkey")
         if key is not None:
             if req.method != "GET":
-                return _error(
+                return error(
                     405, [entry(None, f"{req.method} is not supported on an entity", "http")]
                 )
             return self._entity(req, table, key.strip().strip("\"'"), rest)
@@ -572,19 +524,19 @@ class Emulator:
         if req.method == "POST":
             if req.query.get("$method") != "update":
                 method = req.query.get("$method", "")
-                return _error(
+                return error(
                     500,
                     [entry(INVALID_PARAMETER, f"Unsupported $method {method!r} for POST", "dbrq")],
                 )
             return self._update(req, table)
         if req.method != "GET":
-            return _error(405, [entry(None, f"{req.method} is not supported", "http")])
+            return error(405, [entry(None, f"{req.method} is not supported", "http")])
         return self._collection(req, table, rest)
 
     def _table(self, name: str) -> Table:
         table = self.db.tables.get(name)
         if table is None:
-            raise _unknown_table(name)
+            raise unknown_table(name)
         return table
 
     # -- $info, $catalog, $directory ----------------------------------------------
@@ -628,7 +580,7 @@ class Emulator:
             "sessionInfo": sessions,
             "HTTPConnections": [],
         }
-        return _json(200, info)
+        return json_answer(200, info)
 
     def _catalog(self, what: str) -> Response:
         version = self.config.fourd_version
@@ -655,7 +607,7 @@ class Emulator:
         def wrapped(classes: list[dict[str, Any]]) -> Response:
             # v18+ stamps every catalog answer with an id; $catalog/{Table} is a list of one.
             head: dict[str, Any] = {"__UNIQID": self._new_id()} if version >= 18 else {}
-            return _json(200, {**head, "dataClasses": classes})
+            return json_answer(200, {**head, "dataClasses": classes})
 
         if what == "":
             names = [
@@ -667,12 +619,12 @@ class Emulator:
             return wrapped([entry_of(t) for t in self.db.tables.values()])
         return wrapped([entry_of(self._table(what))])
 
-    def _directory(self, req: _Request, what: str) -> Response:
+    def _directory(self, req: Request, what: str) -> Response:
         s = req.session
         assert s is not None
         if what == "login":
             if req.method != "POST":
-                return _error(405, [entry(None, "$directory/login needs POST", "http")])
+                return error(405, [entry(None, "$directory/login needs POST", "http")])
             user = self._credentials(req)
             length_raw = str(req.environ.get("HTTP_SESSION_4D_LENGTH", "") or "")
             ok = user is not None
@@ -690,10 +642,10 @@ class Emulator:
                             minutes = 60.0
                         s.lifetime = max(minutes, 60.0) * 60.0
             log.info("legacy_api.emulator.login", session=s.number, ok=ok)
-            return _json(200 if ok else 401, {"result": ok})
-        return _error(404, [entry(None, f"Unknown resource $directory/{what}", "http")])
+            return json_answer(200 if ok else 401, {"result": ok})
+        return error(404, [entry(None, f"Unknown resource $directory/{what}", "http")])
 
-    def _logout(self, req: _Request, value: str | None, delay: float) -> Response:
+    def _logout(self, req: Request, value: str | None, delay: float) -> Response:
         """End the caller's live session: ``{"result": true}`` only if one was closed."""
         with self._lock:
             s = self._sessions.find(value)
@@ -705,16 +657,16 @@ class Emulator:
         time.sleep(delay)
         return self._logout_now(req, s)
 
-    def _logout_now(self, req: _Request, s: Session | None) -> Response:
+    def _logout_now(self, req: Request, s: Session | None) -> Response:
         if not self.config.logout:
-            return _error(404, [entry(None, "Unknown resource $directory/logout", "http")])
+            return error(404, [entry(None, "Unknown resource $directory/logout", "http")])
         if req.method not in {"GET", "POST"}:
-            return _error(405, [entry(None, "$directory/logout needs GET or POST", "http")])
+            return error(405, [entry(None, "$directory/logout needs GET or POST", "http")])
         if s is None:
-            return _json(200, {"result": False})
+            return json_answer(200, {"result": False})
         closed = self._close(s)
         log.info("legacy_api.emulator.logout", session=s.number, closed=closed)
-        return _json(200, {"result": closed})
+        return json_answer(200, {"result": closed})
 
     def _close(self, s: Session) -> bool:
         """Drop ``s``; return whether it was still alive (a logout, not an expiry)."""
@@ -727,7 +679,7 @@ class Emulator:
     # -- reading ---------------------------------------------------------------
 
     def _int_param(
-        self, req: _Request, names: tuple[str, ...], default: int | None, table: str
+        self, req: Request, names: tuple[str, ...], default: int | None, table: str
     ) -> int | None:
         for name in names:
             raw = req.query.get(name)
@@ -743,7 +695,7 @@ class Emulator:
             return value
         return default
 
-    def _projection(self, table: Table, req: _Request, path_attrs: str) -> list[str] | None:
+    def _projection(self, table: Table, req: Request, path_attrs: str) -> list[str] | None:
         raw = req.query.get("$attributes") or path_attrs
         if not raw:
             return None
@@ -752,7 +704,7 @@ class Emulator:
             resolve_attribute(table, n)
         return names
 
-    def _select(self, req: _Request, table: Table) -> tuple[list[int] | None, bool]:
+    def _select(self, req: Request, table: Table) -> tuple[list[int] | None, bool]:
         """Return matching row indexes in order (None: all, natural order) and whether sorted."""
         indexes: list[int] | None = None
         text = req.query.get("$filter")
@@ -801,7 +753,7 @@ class Emulator:
     def _page(
         self,
         table: Table,
-        req: _Request,
+        req: Request,
         indexes: list[int] | None,
         projection: list[str] | None,
         entity_set: str | None = None,
@@ -839,7 +791,7 @@ class Emulator:
         )
         return Response(200, body)
 
-    def _collection(self, req: _Request, table: Table, path_attrs: str) -> Response:
+    def _collection(self, req: Request, table: Table, path_attrs: str) -> Response:
         projection = self._projection(table, req, path_attrs)
         indexes, is_sorted = self._select(req, table)
         method = req.query.get("$method")
@@ -858,7 +810,7 @@ class Emulator:
             raise FourDError(500, [entry(INVALID_PARAMETER, msg, "dbrq")])
         return self._page(table, req, indexes, projection)
 
-    def _float_param(self, req: _Request, name: str, default: float) -> float:
+    def _float_param(self, req: Request, name: str, default: float) -> float:
         raw = req.query.get(name)
         if raw is None or raw == "":
             return default
@@ -871,7 +823,7 @@ class Emulator:
             raise FourDError(500, [entry(INVALID_PARAMETER, msg, "dbrq")])
         return value
 
-    def _entity_set(self, req: _Request, table: Table, set_id: str) -> Response:
+    def _entity_set(self, req: Request, table: Table, set_id: str) -> Response:
         with self._lock:
             self._purge(full=True)
             es = self._entity_sets.get(set_id)
@@ -880,13 +832,13 @@ class Emulator:
                 raise FourDError(404, [entry(ENTITY_SET_NOT_FOUND, msg, "dbmg")])
             if req.query.get("$method") == "release":
                 del self._entity_sets[set_id]
-                return _json(200, {"ok": True})
+                return json_answer(200, {"ok": True})
             es.last_used = self.now()
         projection = self._projection(table, req, "")
         # Only the answer that creates a set names it; its pages do not repeat __ENTITYSET.
         return self._page(table, req, es.indexes, projection)
 
-    def _entity(self, req: _Request, table: Table, key: str, path_attrs: str) -> Response:
+    def _entity(self, req: Request, table: Table, key: str, path_attrs: str) -> Response:
         i = table.index_of(key)
         if i is None:
             msg = f'Cannot find an entity with "{key}" as primary key in the dataclass {table.name}'
@@ -905,14 +857,14 @@ class Emulator:
 
     # -- writing -----------------------------------------------------------------
 
-    def _update(self, req: _Request, table: Table) -> Response:
-        length = _content_length(req.environ)
+    def _update(self, req: Request, table: Table) -> Response:
+        length = content_length(req.environ)
         if length > self.config.max_request_size:
             msg = (
                 f"The request size ({length} bytes) exceeds the maximum request size "
                 f"({self.config.max_request_size} bytes)"
             )
-            return _error(413, [entry(None, msg, "http")])
+            return error(413, [entry(None, msg, "http")])
         body = req.environ["wsgi.input"].read(length) if length else b""
         try:
             payload = orjson.loads(body)
@@ -920,7 +872,7 @@ class Emulator:
             payload = _UNSET
         if not isinstance(payload, (dict, list)) or (isinstance(payload, list) and not payload):
             msg = "The body of $method=update must be a JSON object or a non-empty array"
-            return _error(500, [entry(INVALID_PARAMETER, msg, "dbrq")])
+            return error(500, [entry(INVALID_PARAMETER, msg, "dbrq")])
         atomic = req.query.get("$atomic", "").lower() == "true"
         items = payload if isinstance(payload, list) else [payload]
         user = req.session.user if req.session is not None else ""
@@ -942,24 +894,24 @@ class Emulator:
                 )
         if isinstance(payload, dict):
             r = results[0]
-            return _json(200 if r.ok else r.status, r.body)
+            return json_answer(200 if r.ok else r.status, r.body)
         return self._batch_answer(results, atomic=atomic)
 
     def _batch_answer(self, results: list[_ItemResult], *, atomic: bool) -> Response:
         """The answer to an array update (shapes of docs/emulator.md, by version)."""
         failed = [r for r in results if not r.ok]
         if not (atomic and failed):
-            return _json(200, {"__ENTITIES": [r.body for r in results]})
+            return json_answer(200, {"__ENTITIES": [r.body for r in results]})
         first = failed[0]
         if self.config.fourd_version < 20:
             # v17/v18: every entity as it stands, the failing one with its __ERROR.
-            return _json(first.status, {"__ENTITIES": [r.body for r in results]})
+            return json_answer(first.status, {"__ENTITIES": [r.body for r in results]})
         if "__STATUS" in first.body:
-            return _json(first.status, first.body)  # a stale stamp: its own answer
+            return json_answer(first.status, first.body)  # a stale stamp: its own answer
         # v20 answers one object: the first entity, then the cause of the failure.
         lead = {k: v for k, v in results[0].body.items() if k != "__ERROR"}
         lead.setdefault("__STATUS", {"success": True})
-        return _json(first.status, {**lead, "__ERROR": first.entries})
+        return json_answer(first.status, {**lead, "__ERROR": first.entries})
 
     def _apply_all(
         self, table: Table, items: list[Any], *, atomic: bool, user: str
@@ -1121,36 +1073,38 @@ class Emulator:
         what = what.strip("/")
         body: dict[str, Any] = {}
         if method == "POST":
-            length = _content_length(environ)
+            length = content_length(environ)
             raw = environ["wsgi.input"].read(length) if length else b""
             try:
                 parsed = orjson.loads(raw) if raw.strip() else {}
             except orjson.JSONDecodeError:
                 parsed = None
             if not isinstance(parsed, dict):
-                return _error(400, [entry(None, "admin bodies are JSON objects", "emulator")])
+                return error(400, [entry(None, "admin bodies are JSON objects", "emulator")])
             body = parsed
         try:
             if (method, what) == ("GET", "stats"):
-                return _json(200, self.stats())
+                return json_answer(200, self.stats())
             if (method, what) == ("GET", "audit"):
-                return _json(200, self.audit())
+                return json_answer(200, self.audit())
             if (method, what) == ("POST", "faults"):
-                return _json(200, self.set_faults(**body))
+                return json_answer(200, self.set_faults(**body))
             if (method, what) == ("POST", "stats/reset-peak"):
-                return _json(200, {"active_sessions_peak": self.reset_peak()})
+                return json_answer(200, {"active_sessions_peak": self.reset_peak()})
             if (method, what) == ("GET", "sessions/timeline"):
-                return _json(200, self.licence_timeline())
+                return json_answer(200, self.licence_timeline())
             if (method, what) == ("POST", "sessions/expire"):
-                return _json(200, {"expired": self.expire_sessions(body.get("session_id"))})
+                return json_answer(200, {"expired": self.expire_sessions(body.get("session_id"))})
             if (method, what) == ("POST", "clock"):
-                return _json(200, {"offset": self.advance_clock(float(body.get("seconds", 0)))})
+                return json_answer(
+                    200, {"offset": self.advance_clock(float(body.get("seconds", 0)))}
+                )
             if (method, what) == ("POST", "reset"):
                 self.reset()
-                return _json(200, {"ok": True})
+                return json_answer(200, {"ok": True})
         except (TypeError, ValueError) as exc:
-            return _error(400, [entry(None, f"bad admin request: {exc}", "emulator")])
-        return _error(404, [entry(None, f"unknown admin endpoint {method} {what}", "emulator")])
+            return error(400, [entry(None, f"bad admin request: {exc}", "emulator")])
+        return error(404, [entry(None, f"unknown admin endpoint {method} {what}", "emulator")])
 
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -1164,32 +1118,6 @@ CATALOG_TYPES = frozenset(
 def _no_generator(_ctx: GenContext, _index: int, _rng: random.Random) -> dict[str, Any]:
     msg = "tables added with add_table have no generated rows"
     raise AssertionError(msg)
-
-
-def _utf8_header(raw: object) -> str:
-    """A header value as 4D reads it: WSGI hands over Latin-1, the client sent UTF-8."""
-    text = str(raw or "")
-    try:
-        return text.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return text
-
-
-def _cookie_parts(environ: Mapping[str, Any]) -> list[str]:
-    header = str(environ.get("HTTP_COOKIE", "") or "")
-    return [p for p in header.split(";") if p.strip()]
-
-
-def _content_length(environ: Mapping[str, Any]) -> int:
-    try:
-        return max(int(environ.get("CONTENT_LENGTH") or 0), 0)
-    except ValueError:
-        return 0
-
-
-def _unknown_table(name: str) -> FourDError:
-    msg = f'The dataclass "{name}" does not exist or is not available via REST'
-    return FourDError(404, [entry(UNKNOWN_TABLE, msg, "dbmg")])
 
 
 def _project(raw: bytes, names: list[str]) -> bytes:
