@@ -51,6 +51,7 @@ from fourd_emulator._schema import (
     TableSpec,
 )
 from fourd_emulator._sessions import TIMELINE_CAP, Session, SessionTable
+from fourd_emulator._stats import Counters, route_label
 from fourd_emulator._store import ColumnKey, Database, Table, assemble, compact
 from fourd_emulator._values import iso_ms, ms_since_midnight, update_stamp_date, utc_date, wire_date
 from fourd_emulator._writes import as_int, coerce, default_value, stamp_errors
@@ -113,21 +114,7 @@ class Emulator:
         self._id_rng = random.Random(cfg.seed ^ 0x4D4D4D)  # noqa: S311 - ids are not secrets here
         self._global_stamp = 0
         self._inflight = 0
-        self._stats: dict[str, Any] = {
-            "sessions_created": 0,
-            "sessions_logged_out": 0,
-            "logins": 0,
-            "login_failures": 0,
-            "licences_refused": 0,
-            "writes_applied": 0,
-            "entities_created": 0,
-            "stamp_conflicts": 0,
-            "entity_sets_created": 0,
-            "rows_sent": 0,
-            "requests_total": 0,
-            "requests": {},
-            "faults": {"latency": 0, "503": 0, "reset": 0, "truncate": 0},
-        }
+        self._stats = Counters()
 
     def now(self) -> float:
         """Return the emulator's wall clock (real time plus what ``advance_clock`` added)."""
@@ -199,7 +186,7 @@ class Emulator:
         """Counters as ``GET /_emulator/stats`` returns them."""
         with self._lock:
             self._purge(full=True)
-            out = orjson.loads(orjson.dumps(self._stats))
+            out = self._stats.as_dict()
             out["active_sessions"] = len(self._sessions)
             out["active_sessions_peak"] = self._sessions.peak
             out["authenticated_sessions"] = sum(s.authenticated for s in self._sessions)
@@ -299,7 +286,7 @@ class Emulator:
         if path != "/rest" and not path.startswith("/rest/"):
             return error(404, [entry(None, f"Not found: {path}", "http")])
         req = Request(method, path[len("/rest/") :], query, environ)
-        label = self._label(req)
+        label = route_label(req)
         limit = self.config.max_concurrent_requests
         with self._lock:
             busy = limit is not None and self._inflight >= limit
@@ -324,10 +311,7 @@ class Emulator:
         if request_id:
             resp = attrs.evolve(resp, headers=(*resp.headers, ("X-Request-ID", str(request_id))))
         with self._lock:
-            self._stats["requests_total"] += 1
-            by_status = self._stats["requests"].setdefault(label, {})
-            key = str(resp.status)
-            by_status[key] = by_status.get(key, 0) + 1
+            self._stats.request(label, resp.status)
         return resp
 
     def _serve_rest(self, req: Request, environ: dict[str, Any]) -> Response:
@@ -387,9 +371,9 @@ class Emulator:
         with self._lock:
             outcome, delay = self._dice.roll()
             if delay > 0:
-                self._stats["faults"]["latency"] += 1
+                self._stats.fault("latency")
             if outcome is not None:
-                self._stats["faults"][outcome] += 1
+                self._stats.fault(outcome)
         return outcome, delay / 1000.0
 
     # -- sessions ----------------------------------------------------------------
@@ -432,7 +416,7 @@ class Emulator:
         if req.method != "POST":
             return error(405, [entry(None, "$directory/login needs POST", "http")])
         if self._credentials(req) is None:
-            self._stats["login_failures"] += 1
+            self._stats.add("login_failures")
             return json_answer(401, {"result": False})
         return None
 
@@ -455,7 +439,7 @@ class Emulator:
             cap = self._licence_cap()
             self._purge(full=cap is not None)
             if cap is not None and len(self._sessions) >= cap:
-                self._stats["licences_refused"] += 1
+                self._stats.add("licences_refused")
                 return (
                     None,
                     None,
@@ -466,33 +450,11 @@ class Emulator:
                 )
             sid = self._new_id()
             s = self._sessions.open(sid, self.config.session_lifetime)
-            self._stats["sessions_created"] += 1
+            self._stats.add("sessions_created")
         log.debug("legacy_api.emulator.session_opened", session=s.number)
         return s, sid, None
 
     # -- routing -----------------------------------------------------------------
-
-    def _label(self, req: Request) -> str:  # noqa: PLR0911 - one label per route
-        p = req.path
-        if p.startswith("$"):
-            head = p.split("/", 1)[0]
-            if head == "$directory":
-                return f"{req.method} /rest/{p}"
-            if head == "$catalog" and p != "$catalog":
-                return f"{req.method} /rest/$catalog/{{table}}"
-            return f"{req.method} /rest/{head}"
-        m = ENTITY_PATH.match(p)
-        if m is None:
-            return f"{req.method} /rest/?"
-        rest = m.group("rest") or ""
-        if m.group("pkey") is not None or m.group("bkey") is not None:
-            return f"{req.method} /rest/{{table}}({{key}})"
-        if rest.startswith("$entityset/"):
-            suffix = "?$method=release" if req.query.get("$method") == "release" else ""
-            return f"{req.method} /rest/{{table}}/$entityset/{{id}}{suffix}"
-        method = req.query.get("$method")
-        suffix = f"?$method={method}" if method else ""
-        return f"{req.method} /rest/{{table}}{suffix}"
 
     def _dispatch(self, req: Request) -> Response:  # noqa: PLR0911 - the router
         p = req.path.rstrip("/") if req.path != "" else ""
@@ -630,9 +592,9 @@ class Emulator:
             ok = user is not None
             with self._lock:
                 if user is None:
-                    self._stats["login_failures"] += 1
+                    self._stats.add("login_failures")
                 else:
-                    self._stats["logins"] += 1
+                    self._stats.add("logins")
                     s.user = user
                     s.authenticated = True
                     if length_raw.strip():
@@ -673,7 +635,7 @@ class Emulator:
         with self._lock:
             alive = self._sessions.close(s)
             if alive:
-                self._stats["sessions_logged_out"] += 1
+                self._stats.add("sessions_logged_out")
             return alive
 
     # -- reading ---------------------------------------------------------------
@@ -770,7 +732,7 @@ class Emulator:
         if projection is not None:
             rows = [_project(raw, projection) for raw in rows]
         with self._lock:
-            self._stats["rows_sent"] += len(rows)
+            self._stats.add("rows_sent", len(rows))
             gstamp = self._global_stamp
         version = self.config.fourd_version
         name = orjson.dumps(table.name)
@@ -802,7 +764,7 @@ class Emulator:
             with self._lock:
                 self._purge(full=True)
                 self._entity_sets[es.id] = es
-                self._stats["entity_sets_created"] += 1
+                self._stats.add("entity_sets_created")
             uri = f"/rest/{table.name}/$entityset/{es.id}"
             return self._page(table, req, snapshot, projection, entity_set=uri)
         if method not in {None, ""}:
@@ -848,7 +810,7 @@ class Emulator:
         if projection is not None:
             raw = _project(raw, projection)
         with self._lock:
-            self._stats["rows_sent"] += 1
+            self._stats.add("rows_sent")
         name = orjson.dumps(table.name)
         head = b'{"__entityModel":' + name + b","
         if self.config.fourd_version >= 20:
@@ -886,11 +848,11 @@ class Emulator:
                         a["request_id"] = str(request_id) if request_id else None
                         a["seq"] = len(self._audit) + 1
                         self._audit.append(a)
-                    self._stats["writes_applied"] += len(audit)
-                    self._stats["entities_created"] += sum(a["action"] == "create" for a in audit)
+                    self._stats.add("writes_applied", len(audit))
+                    self._stats.add("entities_created", sum(a["action"] == "create" for a in audit))
                     self._global_stamp += len(audit)
-                self._stats["stamp_conflicts"] += sum(
-                    "__STATUS" in r.body for r in results if not r.ok
+                self._stats.add(
+                    "stamp_conflicts", sum("__STATUS" in r.body for r in results if not r.ok)
                 )
         if isinstance(payload, dict):
             r = results[0]
