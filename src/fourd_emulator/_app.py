@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import re
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -50,9 +49,10 @@ from fourd_emulator._schema import (
     GenContext,
     TableSpec,
 )
-from fourd_emulator._sessions import TIMELINE_CAP, Session, SessionTable
-from fourd_emulator._stats import Counters, route_label
-from fourd_emulator._store import ColumnKey, Database, Table, assemble, compact
+from fourd_emulator._sessions import TIMELINE_CAP, Session
+from fourd_emulator._state import EntitySet, State
+from fourd_emulator._stats import route_label
+from fourd_emulator._store import ColumnKey, Table, assemble, compact
 from fourd_emulator._values import iso_ms, ms_since_midnight, update_stamp_date, utc_date, wire_date
 from fourd_emulator._writes import as_int, coerce, default_value, stamp_errors
 
@@ -61,20 +61,6 @@ __all__ = ["FAULT_KEY", "SOCKET_KEY", "TIMELINE_CAP", "Emulator", "Response"]
 log = get_logger()
 
 _UNSET: Any = object()
-
-
-@attrs.define
-class _EntitySet:
-    id: str
-    table: str
-    indexes: list[int]
-    timeout: float
-    last_used: float
-    sorted: bool
-
-    @property
-    def expires(self) -> float:
-        return self.last_used + self.timeout
 
 
 @attrs.define
@@ -90,39 +76,15 @@ class Emulator:
 
     def __init__(self, config: EmulatorConfig | None = None) -> None:
         self.config = config or EmulatorConfig()
-        self._lock = threading.RLock()
-        self._write_lock = threading.Lock()
-        self._reset_state()
+        # TIMELINE_CAP is read here and at each reset (tests shrink it): from this module.
+        self._state = State(self.config, TIMELINE_CAP)
+        self.db = self._state.db
         if self.config.pregenerate:
             self.warm()
 
-    # -- state -----------------------------------------------------------------
-
-    def _reset_state(self) -> None:
-        cfg = self.config
-        db: Database | None = getattr(self, "db", None)
-        if db is None:
-            self.db = Database(cfg.seed, cfg.rows)
-        else:
-            db.restore()
-        self._entity_sets: dict[str, _EntitySet] = {}
-        self._audit: list[dict[str, Any]] = []
-        self._clock_offset = 0.0
-        # TIMELINE_CAP is read here (tests shrink it): from this module's namespace.
-        self._sessions = SessionTable(self.now, TIMELINE_CAP)
-        self._dice = FaultDice(Faults(seed=cfg.seed))
-        self._id_rng = random.Random(cfg.seed ^ 0x4D4D4D)  # noqa: S311 - ids are not secrets here
-        self._global_stamp = 0
-        self._inflight = 0
-        self._stats = Counters()
-
     def now(self) -> float:
         """Return the emulator's wall clock (real time plus what ``advance_clock`` added)."""
-        return time.time() + self._clock_offset
-
-    def _new_id(self) -> str:
-        with self._lock:
-            return f"{self._id_rng.getrandbits(128):032X}"
+        return self._state.now()
 
     # -- public control API ------------------------------------------------------
 
@@ -173,7 +135,7 @@ class Emulator:
         if len(set(keys)) != len(keys):
             msg = f"table {name}: duplicate keys"
             raise ValueError(msg)
-        with self._write_lock, self._lock:
+        with self._state.write_lock, self._state.lock:
             table_id = 1000 + len(self.db.custom)
             self.db.add(Table(spec, self.db.ctx, table_id, rows=encoded, keys=keys))
 
@@ -184,16 +146,16 @@ class Emulator:
 
     def stats(self) -> dict[str, Any]:
         """Counters as ``GET /_emulator/stats`` returns them."""
-        with self._lock:
-            self._purge(full=True)
-            out = self._stats.as_dict()
-            out["active_sessions"] = len(self._sessions)
-            out["active_sessions_peak"] = self._sessions.peak
-            out["authenticated_sessions"] = sum(s.authenticated for s in self._sessions)
-            out["active_entity_sets"] = len(self._entity_sets)
-            out["licences"] = self._licence_cap()
-            out["clock_offset"] = self._clock_offset
-            out["faults_config"] = self._dice.faults.as_dict()
+        with self._state.lock:
+            self._state.purge(full=True)
+            out = self._state.stats.as_dict()
+            out["active_sessions"] = len(self._state.sessions)
+            out["active_sessions_peak"] = self._state.sessions.peak
+            out["authenticated_sessions"] = sum(s.authenticated for s in self._state.sessions)
+            out["active_entity_sets"] = len(self._state.entity_sets)
+            out["licences"] = self._state.licence_cap()
+            out["clock_offset"] = self._state.clock_offset
+            out["faults_config"] = self._state.dice.faults.as_dict()
             out["materialized_rows"] = {
                 name: t.materialized_rows() for name, t in self.db.tables.items()
             }
@@ -224,42 +186,42 @@ class Emulator:
             licences_override=licences is not _UNSET,
             seed=self.config.seed if seed is None else int(seed),
         )
-        with self._lock:
-            self._dice = FaultDice(faults)
+        with self._state.lock:
+            self._state.dice = FaultDice(faults)
         log.info("legacy_api.emulator.faults", **faults.as_dict())
         return faults.as_dict()
 
     def expire_sessions(self, session_id: str | None = None) -> int:
         """End one session (by its cookie value) or all; return how many ended."""
-        with self._lock:
-            return self._sessions.kill(session_id)
+        with self._state.lock:
+            return self._state.sessions.kill(session_id)
 
     def reset_peak(self) -> int:
         """Set the peak to the live sessions now and start a new timeline; return the peak."""
-        with self._lock:
-            return self._sessions.reset_peak()
+        with self._state.lock:
+            return self._state.sessions.reset_peak()
 
     def licence_timeline(self) -> list[tuple[float, int]]:
         """``(t, active)`` after every change of the live sessions since the last reset."""
-        with self._lock:
-            self._sessions.purge(full=True)
-            return list(self._sessions.timeline)
+        with self._state.lock:
+            self._state.sessions.purge(full=True)
+            return list(self._state.sessions.timeline)
 
     def advance_clock(self, seconds: float) -> float:
         """Move the emulator's clock forward (sessions and entity sets age); return the offset."""
-        with self._lock:
-            self._clock_offset += max(float(seconds), 0.0)
-            return self._clock_offset
+        with self._state.lock:
+            self._state.clock_offset += max(float(seconds), 0.0)
+            return self._state.clock_offset
 
     def audit(self) -> list[dict[str, Any]]:
         """Every applied write, in order."""
-        with self._lock:
-            return [dict(a) for a in self._audit]
+        with self._state.lock:
+            return [dict(a) for a in self._state.audit]
 
     def reset(self) -> None:
         """Forget sessions, entity sets, faults, stats, audit and clock; restore the seed data."""
-        with self._write_lock, self._lock:
-            self._reset_state()
+        with self._state.write_lock, self._state.lock:
+            self._state.reset(TIMELINE_CAP)
         if self.config.pregenerate:
             self.warm()
 
@@ -288,10 +250,10 @@ class Emulator:
         req = Request(method, path[len("/rest/") :], query, environ)
         label = route_label(req)
         limit = self.config.max_concurrent_requests
-        with self._lock:
-            busy = limit is not None and self._inflight >= limit
+        with self._state.lock:
+            busy = limit is not None and self._state.inflight >= limit
             if not busy:
-                self._inflight += 1
+                self._state.inflight += 1
         if busy:
             resp = error(503, [entry(None, "Server busy: too many concurrent requests", "http")])
         else:
@@ -305,13 +267,13 @@ class Emulator:
                 msg = f"Internal error of the emulator: {type(exc).__name__}: {exc}"
                 resp = error(500, [entry(None, msg, "emulator")])
             finally:
-                with self._lock:
-                    self._inflight -= 1
+                with self._state.lock:
+                    self._state.inflight -= 1
         request_id = environ.get("HTTP_X_REQUEST_ID")
         if request_id:
             resp = attrs.evolve(resp, headers=(*resp.headers, ("X-Request-ID", str(request_id))))
-        with self._lock:
-            self._stats.request(label, resp.status)
+        with self._state.lock:
+            self._state.stats.request(label, resp.status)
         return resp
 
     def _serve_rest(self, req: Request, environ: dict[str, Any]) -> Response:
@@ -368,26 +330,15 @@ class Emulator:
         return Response(200, b"")
 
     def _roll_faults(self) -> tuple[str | None, float]:
-        with self._lock:
-            outcome, delay = self._dice.roll()
+        with self._state.lock:
+            outcome, delay = self._state.dice.roll()
             if delay > 0:
-                self._stats.fault("latency")
+                self._state.stats.fault("latency")
             if outcome is not None:
-                self._stats.fault(outcome)
+                self._state.stats.fault(outcome)
         return outcome, delay / 1000.0
 
     # -- sessions ----------------------------------------------------------------
-
-    def _licence_cap(self) -> int | None:
-        f = self._dice.faults
-        return f.licences if f.licences_override else self.config.licences
-
-    def _purge(self, *, full: bool) -> None:
-        self._sessions.purge(full=full)
-        if full:
-            now = self.now()
-            for eid in [e for e, s in self._entity_sets.items() if s.expires <= now]:
-                del self._entity_sets[eid]
 
     def _session_cookie(self, req: Request) -> tuple[str | None, Response | None]:
         """Return the session cookie's value (None: no cookie) or the 401 it deserves."""
@@ -416,7 +367,7 @@ class Emulator:
         if req.method != "POST":
             return error(405, [entry(None, "$directory/login needs POST", "http")])
         if self._credentials(req) is None:
-            self._stats.add("login_failures")
+            self._state.stats.add("login_failures")
             return json_answer(401, {"result": False})
         return None
 
@@ -426,20 +377,20 @@ class Emulator:
         """Return the request's session, the cookie to set (new session) or a refusal."""
         force = self.config.force_login
         login = req.path.rstrip("/") == "$directory/login"
-        with self._lock:
-            s = self._sessions.find(value)
+        with self._state.lock:
+            s = self._state.sessions.find(value)
             if s is not None:
                 if force and not s.authenticated and not login:
                     return None, None, unauthorized()
-                self._sessions.touch(s)
+                self._state.sessions.touch(s)
                 return s, None, None
             refused = self._before_login(req, login=login) if force else None
             if refused is not None:
                 return None, None, refused
-            cap = self._licence_cap()
-            self._purge(full=cap is not None)
-            if cap is not None and len(self._sessions) >= cap:
-                self._stats.add("licences_refused")
+            cap = self._state.licence_cap()
+            self._state.purge(full=cap is not None)
+            if cap is not None and len(self._state.sessions) >= cap:
+                self._state.stats.add("licences_refused")
                 return (
                     None,
                     None,
@@ -448,9 +399,9 @@ class Emulator:
                         [entry(NO_LICENCE, "Maximum number of sessions has been reached", "dbmg")],
                     ),
                 )
-            sid = self._new_id()
-            s = self._sessions.open(sid, self.config.session_lifetime)
-            self._stats.add("sessions_created")
+            sid = self._state.new_id()
+            s = self._state.sessions.open(sid, self.config.session_lifetime)
+            self._state.stats.add("sessions_created")
         log.debug("legacy_api.emulator.session_opened", session=s.number)
         return s, sid, None
 
@@ -504,8 +455,8 @@ class Emulator:
     # -- $info, $catalog, $directory ----------------------------------------------
 
     def _info(self) -> Response:
-        with self._lock:
-            self._purge(full=True)
+        with self._state.lock:
+            self._state.purge(full=True)
             sessions = [
                 {
                     "sessionID": s.id,
@@ -513,7 +464,7 @@ class Emulator:
                     "lifeTime": round(s.lifetime / 60),
                     "expiration": iso_ms(s.expires),
                 }
-                for s in self._sessions
+                for s in self._state.sessions
             ]
             sets = [
                 {
@@ -524,7 +475,7 @@ class Emulator:
                     "refreshed": iso_ms(e.last_used),
                     "expires": iso_ms(e.expires),
                 }
-                for e in self._entity_sets.values()
+                for e in self._state.entity_sets.values()
             ]
         used = sum(t.materialized_rows() for t in self.db.tables.values()) * 1500
         info: dict[str, Any] = {
@@ -568,7 +519,7 @@ class Emulator:
 
         def wrapped(classes: list[dict[str, Any]]) -> Response:
             # v18+ stamps every catalog answer with an id; $catalog/{Table} is a list of one.
-            head: dict[str, Any] = {"__UNIQID": self._new_id()} if version >= 18 else {}
+            head: dict[str, Any] = {"__UNIQID": self._state.new_id()} if version >= 18 else {}
             return json_answer(200, {**head, "dataClasses": classes})
 
         if what == "":
@@ -590,11 +541,11 @@ class Emulator:
             user = self._credentials(req)
             length_raw = str(req.environ.get("HTTP_SESSION_4D_LENGTH", "") or "")
             ok = user is not None
-            with self._lock:
+            with self._state.lock:
                 if user is None:
-                    self._stats.add("login_failures")
+                    self._state.stats.add("login_failures")
                 else:
-                    self._stats.add("logins")
+                    self._state.stats.add("logins")
                     s.user = user
                     s.authenticated = True
                     if length_raw.strip():
@@ -609,8 +560,8 @@ class Emulator:
 
     def _logout(self, req: Request, value: str | None, delay: float) -> Response:
         """End the caller's live session: ``{"result": true}`` only if one was closed."""
-        with self._lock:
-            s = self._sessions.find(value)
+        with self._state.lock:
+            s = self._state.sessions.find(value)
         if s is not None and self.config.serialize_sessions:
             # A logout is a request of the session: it waits for the one running.
             with s.lock:
@@ -632,10 +583,10 @@ class Emulator:
 
     def _close(self, s: Session) -> bool:
         """Drop ``s``; return whether it was still alive (a logout, not an expiry)."""
-        with self._lock:
-            alive = self._sessions.close(s)
+        with self._state.lock:
+            alive = self._state.sessions.close(s)
             if alive:
-                self._stats.add("sessions_logged_out")
+                self._state.stats.add("sessions_logged_out")
             return alive
 
     # -- reading ---------------------------------------------------------------
@@ -731,9 +682,9 @@ class Emulator:
             rows = table.rows_bytes(indexes[skip : skip + top])
         if projection is not None:
             rows = [_project(raw, projection) for raw in rows]
-        with self._lock:
-            self._stats.add("rows_sent", len(rows))
-            gstamp = self._global_stamp
+        with self._state.lock:
+            self._state.stats.add("rows_sent", len(rows))
+            gstamp = self._state.global_stamp
         version = self.config.fourd_version
         name = orjson.dumps(table.name)
         # Envelope keys by version, as the real captures show them (docs/emulator.md).
@@ -760,11 +711,13 @@ class Emulator:
         if method == "entityset":
             timeout = self._float_param(req, "$timeout", self.config.entity_set_timeout)
             snapshot = list(range(table.count())) if indexes is None else indexes
-            es = _EntitySet(self._new_id(), table.name, snapshot, timeout, self.now(), is_sorted)
-            with self._lock:
-                self._purge(full=True)
-                self._entity_sets[es.id] = es
-                self._stats.add("entity_sets_created")
+            es = EntitySet(
+                self._state.new_id(), table.name, snapshot, timeout, self.now(), is_sorted
+            )
+            with self._state.lock:
+                self._state.purge(full=True)
+                self._state.entity_sets[es.id] = es
+                self._state.stats.add("entity_sets_created")
             uri = f"/rest/{table.name}/$entityset/{es.id}"
             return self._page(table, req, snapshot, projection, entity_set=uri)
         if method not in {None, ""}:
@@ -786,14 +739,14 @@ class Emulator:
         return value
 
     def _entity_set(self, req: Request, table: Table, set_id: str) -> Response:
-        with self._lock:
-            self._purge(full=True)
-            es = self._entity_sets.get(set_id)
+        with self._state.lock:
+            self._state.purge(full=True)
+            es = self._state.entity_sets.get(set_id)
             if es is None or es.table != table.name:
                 msg = f'The entity set "{set_id}" does not exist or has expired'
                 raise FourDError(404, [entry(ENTITY_SET_NOT_FOUND, msg, "dbmg")])
             if req.query.get("$method") == "release":
-                del self._entity_sets[set_id]
+                del self._state.entity_sets[set_id]
                 return json_answer(200, {"ok": True})
             es.last_used = self.now()
         projection = self._projection(table, req, "")
@@ -809,8 +762,8 @@ class Emulator:
         raw = table.row_bytes(i)
         if projection is not None:
             raw = _project(raw, projection)
-        with self._lock:
-            self._stats.add("rows_sent")
+        with self._state.lock:
+            self._state.stats.add("rows_sent")
         name = orjson.dumps(table.name)
         head = b'{"__entityModel":' + name + b","
         if self.config.fourd_version >= 20:
@@ -838,20 +791,22 @@ class Emulator:
         atomic = req.query.get("$atomic", "").lower() == "true"
         items = payload if isinstance(payload, list) else [payload]
         user = req.session.user if req.session is not None else ""
-        with self._write_lock, table.lock:
+        with self._state.write_lock, table.lock:
             results, audit = self._apply_all(table, items, atomic=atomic, user=user)
             applied = all(r.ok for r in results) or not atomic
             request_id = req.environ.get("HTTP_X_REQUEST_ID")
-            with self._lock:
+            with self._state.lock:
                 if applied:
                     for a in audit:
                         a["request_id"] = str(request_id) if request_id else None
-                        a["seq"] = len(self._audit) + 1
-                        self._audit.append(a)
-                    self._stats.add("writes_applied", len(audit))
-                    self._stats.add("entities_created", sum(a["action"] == "create" for a in audit))
-                    self._global_stamp += len(audit)
-                self._stats.add(
+                        a["seq"] = len(self._state.audit) + 1
+                        self._state.audit.append(a)
+                    self._state.stats.add("writes_applied", len(audit))
+                    self._state.stats.add(
+                        "entities_created", sum(a["action"] == "create" for a in audit)
+                    )
+                    self._state.global_stamp += len(audit)
+                self._state.stats.add(
                     "stamp_conflicts", sum("__STATUS" in r.body for r in results if not r.ok)
                 )
         if isinstance(payload, dict):
