@@ -13,6 +13,15 @@ import attrs
 import orjson
 
 from fourd_emulator._config import EmulatorConfig, Faults
+from fourd_emulator._envelopes import (
+    ItemResult,
+    batch_answer,
+    catalog_answer,
+    catalog_class,
+    entity_answer,
+    page_answer,
+    saved_entity,
+)
 from fourd_emulator._errors import (
     ENTITY_KEY_NOT_FOUND,
     ENTITY_NOT_FOUND,
@@ -53,7 +62,7 @@ from fourd_emulator._sessions import TIMELINE_CAP, Session
 from fourd_emulator._state import EntitySet, State
 from fourd_emulator._stats import route_label
 from fourd_emulator._store import ColumnKey, Table, assemble, compact
-from fourd_emulator._values import iso_ms, ms_since_midnight, update_stamp_date, utc_date, wire_date
+from fourd_emulator._values import iso_ms, ms_since_midnight, utc_date, wire_date
 from fourd_emulator._writes import as_int, coerce, default_value, stamp_errors
 
 __all__ = ["FAULT_KEY", "SOCKET_KEY", "TIMELINE_CAP", "Emulator", "Response"]
@@ -61,14 +70,6 @@ __all__ = ["FAULT_KEY", "SOCKET_KEY", "TIMELINE_CAP", "Emulator", "Response"]
 log = get_logger()
 
 _UNSET: Any = object()
-
-
-@attrs.define
-class _ItemResult:
-    ok: bool
-    status: int
-    body: dict[str, Any]
-    entries: list[dict[str, Any]] = attrs.field(factory=list)
 
 
 class Emulator:
@@ -497,30 +498,13 @@ class Emulator:
 
     def _catalog(self, what: str) -> Response:
         version = self.config.fourd_version
+        tables = self.db.tables
 
         def entry_of(t: Table) -> dict[str, Any]:
-            out: dict[str, Any] = {
-                "name": t.name,
-                "className": t.name,
-                "collectionName": f"{t.name}{'Selection' if version >= 18 else 'Collection'}",
-            }
-            if version >= 18:
-                out["tableNumber"] = list(self.db.tables).index(t.name) + 1
-            out |= {
-                "scope": "public",
-                "dataURI": f"/rest/{t.name}",
-                "attributes": [
-                    a.catalog(version, n, key=a.name == t.spec.key)
-                    for n, a in enumerate(t.spec.attributes, start=1)
-                ],
-                "key": [{"name": t.spec.key}],
-            }
-            return out
+            return catalog_class(version, t, list(tables).index(t.name) + 1)
 
         def wrapped(classes: list[dict[str, Any]]) -> Response:
-            # v18+ stamps every catalog answer with an id; $catalog/{Table} is a list of one.
-            head: dict[str, Any] = {"__UNIQID": self._state.new_id()} if version >= 18 else {}
-            return json_answer(200, {**head, "dataClasses": classes})
+            return catalog_answer(version, classes, self._state.new_id)
 
         if what == "":
             names = [
@@ -685,24 +669,15 @@ class Emulator:
         with self._state.lock:
             self._state.stats.add("rows_sent", len(rows))
             gstamp = self._state.global_stamp
-        version = self.config.fourd_version
-        name = orjson.dumps(table.name)
-        # Envelope keys by version, as the real captures show them (docs/emulator.md).
-        head = b'{"__ENTITYSET":' + orjson.dumps(entity_set) + b"," if entity_set else b"{"
-        if version >= 20:
-            head += b'"__DATACLASS":' + name + b","
-        head += b'"__entityModel":' + name
-        if version >= 18:
-            head += b',"__GlobalStamp":%d' % gstamp
-        body = b"".join(
-            (
-                head,
-                b',"__COUNT":%d,"__FIRST":%d,"__SENT":%d,"__ENTITIES":[' % (count, skip, len(rows)),
-                b",".join(rows),
-                b"]}",
-            )
+        return page_answer(
+            self.config.fourd_version,
+            table.name,
+            entity_set=entity_set,
+            global_stamp=gstamp,
+            count=count,
+            first=skip,
+            rows=rows,
         )
-        return Response(200, body)
 
     def _collection(self, req: Request, table: Table, path_attrs: str) -> Response:
         projection = self._projection(table, req, path_attrs)
@@ -764,11 +739,7 @@ class Emulator:
             raw = _project(raw, projection)
         with self._state.lock:
             self._state.stats.add("rows_sent")
-        name = orjson.dumps(table.name)
-        head = b'{"__entityModel":' + name + b","
-        if self.config.fourd_version >= 20:
-            head += b'"__DATACLASS":' + name + b","
-        return Response(200, head + raw[1:])
+        return entity_answer(self.config.fourd_version, table.name, raw)
 
     # -- writing -----------------------------------------------------------------
 
@@ -812,30 +783,14 @@ class Emulator:
         if isinstance(payload, dict):
             r = results[0]
             return json_answer(200 if r.ok else r.status, r.body)
-        return self._batch_answer(results, atomic=atomic)
-
-    def _batch_answer(self, results: list[_ItemResult], *, atomic: bool) -> Response:
-        """The answer to an array update (shapes of docs/emulator.md, by version)."""
-        failed = [r for r in results if not r.ok]
-        if not (atomic and failed):
-            return json_answer(200, {"__ENTITIES": [r.body for r in results]})
-        first = failed[0]
-        if self.config.fourd_version < 20:
-            # v17/v18: every entity as it stands, the failing one with its __ERROR.
-            return json_answer(first.status, {"__ENTITIES": [r.body for r in results]})
-        if "__STATUS" in first.body:
-            return json_answer(first.status, first.body)  # a stale stamp: its own answer
-        # v20 answers one object: the first entity, then the cause of the failure.
-        lead = {k: v for k, v in results[0].body.items() if k != "__ERROR"}
-        lead.setdefault("__STATUS", {"success": True})
-        return json_answer(first.status, {**lead, "__ERROR": first.entries})
+        return batch_answer(self.config.fourd_version, results, atomic=atomic)
 
     def _apply_all(
         self, table: Table, items: list[Any], *, atomic: bool, user: str
-    ) -> tuple[list[_ItemResult], list[dict[str, Any]]]:
+    ) -> tuple[list[ItemResult], list[dict[str, Any]]]:
         undo: list[tuple[int, bytes]] = []
         count_before = table.count()
-        results: list[_ItemResult] = []
+        results: list[ItemResult] = []
         audit: list[dict[str, Any]] = []
         for item in items:
             results.append(self._apply_one(table, item, user, undo, audit))
@@ -863,11 +818,11 @@ class Emulator:
         user: str,
         undo: list[tuple[int, bytes]],
         audit: list[dict[str, Any]],
-    ) -> _ItemResult:
+    ) -> ItemResult:
         if not isinstance(item, dict):
             msg = "Each entity of $method=update must be a JSON object"
             e = [entry(INVALID_PARAMETER, msg, "dbrq")]
-            return _ItemResult(False, 500, {"__ERROR": e}, e)
+            return ItemResult(False, 500, {"__ERROR": e}, e)
         key = item.get("__KEY")
         values_in = {k: v for k, v in item.items() if not k.startswith("__")}
         try:
@@ -876,7 +831,7 @@ class Emulator:
             body: dict[str, Any] = {"__ERROR": exc.entries}
             if key is not None:
                 body = {"__KEY": str(key), **body}
-            return _ItemResult(False, exc.status, body, exc.entries)
+            return ItemResult(False, exc.status, body, exc.entries)
         now = self.now()
         if key is None:
             return self._create(table, values, now, user, audit)
@@ -885,7 +840,7 @@ class Emulator:
             # An update of a missing (deleted) entity is 1542, not the 1800 of a read.
             msg = f'Cannot find entity with "{key}" key in the "{table.name}" dataclass'
             e = [entry(ENTITY_KEY_NOT_FOUND, msg, "dbmg")]
-            return _ItemResult(False, 404, {"__KEY": str(key), "__ERROR": e}, e)
+            return ItemResult(False, 404, {"__KEY": str(key), "__ERROR": e}, e)
         old = table.row_bytes(i)
         rec: dict[str, Any] = orjson.loads(old)
         stamp = as_int(item.get("__STAMP"))
@@ -896,7 +851,7 @@ class Emulator:
                 **rec,
                 "__ERROR": e,
             }
-            return _ItemResult(False, self.config.stamp_conflict_status, body, e)
+            return ItemResult(False, self.config.stamp_conflict_status, body, e)
         before = rec["__STAMP"]
         rec.update(values)
         rec["__STAMP"] = before + 1
@@ -916,7 +871,7 @@ class Emulator:
                 "user": user,
             }
         )
-        return _ItemResult(True, 200, self._reply(table, new, now))
+        return ItemResult(True, 200, self._reply(table, new, now))
 
     def _create(
         self,
@@ -925,7 +880,7 @@ class Emulator:
         now: float,
         user: str,
         audit: list[dict[str, Any]],
-    ) -> _ItemResult:
+    ) -> ItemResult:
         key = table.new_key()
         full: dict[str, Any] = {
             a.name: default_value(a) for a in table.spec.attributes if a.kind == "storage"
@@ -958,29 +913,13 @@ class Emulator:
                 "user": user,
             }
         )
-        return _ItemResult(True, 200, self._reply(table, new, now))
+        return ItemResult(True, 200, self._reply(table, new, now))
 
     def _reply(self, table: Table, record: dict[str, Any], now: float | None) -> dict[str, Any]:
-        """An entity as an update answers it: ``__KEY``, ``__STAMP``, ``uri``, ``__TIMESTAMP``.
-
-        v20 puts ``"__STATUS": {"success": true}`` first; with quirks the timestamp is the
-        day in ``!!YYYY-MM-DD!!`` (``now`` None: an entity reported, not saved, keeps it).
-        """
-        out: dict[str, Any] = {}
-        if self.config.fourd_version >= 20:
-            out["__STATUS"] = {"success": True}
-        key = record["__KEY"]
-        stamp = record["__TIMESTAMP"]
-        if now is not None and self.config.quirks:
-            stamp = update_stamp_date(now)
-        out |= {
-            "__KEY": key,
-            "__STAMP": record["__STAMP"],
-            "uri": f"/rest/{table.name}({key})",
-            "__TIMESTAMP": stamp,
-        }
-        out.update((k, v) for k, v in record.items() if not k.startswith("__"))
-        return out
+        cfg = self.config
+        return saved_entity(
+            cfg.fourd_version, quirks=cfg.quirks, table=table.name, record=record, now=now
+        )
 
     # -- admin -------------------------------------------------------------------
 
