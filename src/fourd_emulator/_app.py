@@ -15,11 +15,11 @@ import orjson
 from fourd_emulator._config import EmulatorConfig, Faults
 from fourd_emulator._errors import (
     INVALID_PARAMETER,
-    NO_LICENCE,
     FourDError,
     entry,
 )
 from fourd_emulator._faults import FaultDice
+from fourd_emulator._gate import SessionGate
 from fourd_emulator._http import (
     ENTITY_PATH,
     FAULT_KEY,
@@ -28,12 +28,10 @@ from fourd_emulator._http import (
     Response,
     StartResponse,
     content_length,
-    cookie_parts,
     error,
     json_answer,
     unauthorized,
     unknown_table,
-    utf8_header,
 )
 from fourd_emulator._log import get_logger
 from fourd_emulator._reads import Reads
@@ -42,7 +40,7 @@ from fourd_emulator._schema import (
     GenContext,
     TableSpec,
 )
-from fourd_emulator._sessions import TIMELINE_CAP, Session
+from fourd_emulator._sessions import TIMELINE_CAP
 from fourd_emulator._state import State
 from fourd_emulator._stats import route_label
 from fourd_emulator._store import Table, assemble, compact
@@ -64,6 +62,7 @@ class Emulator:
         # TIMELINE_CAP is read here and at each reset (tests shrink it): from this module.
         self._state = State(self.config, TIMELINE_CAP)
         self.db = self._state.db
+        self._gate = SessionGate(self._state)
         self._reads = Reads(self._state)
         self._writes = Writes(self._state)
         if self.config.pregenerate:
@@ -268,13 +267,13 @@ class Emulator:
         faulted = self._fault_answer(fault, delay, environ)
         if faulted is not None:
             return faulted
-        value, refused = self._session_cookie(req)
+        value, refused = self._gate.cookie(req)
         if refused is not None:
             return refused
         if req.path.rstrip("/") == "$directory/logout":
             # Handled before any session lookup: a logout never opens a session.
-            return self._logout(req, value, delay)
-        session, cookie, refused = self._session_for(req, value)
+            return self._gate.logout(req, value, delay)
+        session, cookie, refused = self._gate.admit(req, value)
         if refused is not None:
             return refused
         req.session = session
@@ -287,15 +286,7 @@ class Emulator:
             time.sleep(delay)
             resp = self._dispatch(req)
         if cookie is not None and session is not None:
-            # Read after dispatch: a login's session-4D-length changes the lifetime.
-            attrs_ = f"Path=/; Max-Age={int(session.lifetime)}; HttpOnly; Version=1"
-            resp = attrs.evolve(
-                resp,
-                headers=(
-                    *resp.headers,
-                    ("Set-Cookie", f"{self.config.cookie_name}={cookie}; {attrs_}"),
-                ),
-            )
+            resp = self._gate.set_cookie(resp, session, cookie)
         if fault == "truncate":
             environ[FAULT_KEY] = "truncate"
         return resp
@@ -325,73 +316,6 @@ class Emulator:
                 self._state.stats.fault(outcome)
         return outcome, delay / 1000.0
 
-    # -- sessions ----------------------------------------------------------------
-
-    def _session_cookie(self, req: Request) -> tuple[str | None, Response | None]:
-        """Return the session cookie's value (None: no cookie) or the 401 it deserves."""
-        name = self.config.cookie_name
-        values = [
-            v.strip()
-            for n, _, v in (part.strip().partition("=") for part in cookie_parts(req.environ))
-            if n == name
-        ]
-        if len(values) > 1 or any("=" in v for v in values):
-            # pyERP's two-cookie and "WASID4D=WASID4D=..." requests failed authentication.
-            what = "several session cookies" if len(values) > 1 else "a malformed session cookie"
-            return None, error(401, [entry(None, f"Authentication failed: {what}", "http")])
-        return (values[0] if values else None), None
-
-    def _credentials(self, req: Request) -> str | None:
-        """Return the user of good ``$directory/login`` headers (None: bad credentials)."""
-        user = utf8_header(req.environ.get("HTTP_USERNAME_4D", ""))
-        password = utf8_header(req.environ.get("HTTP_PASSWORD_4D", ""))
-        return user if user and self.config.users.get(user) == password else None
-
-    def _before_login(self, req: Request, *, login: bool) -> Response | None:
-        """With ``force_login`` only a good login may open a session: else its refusal."""
-        if not login:
-            return unauthorized()
-        if req.method != "POST":
-            return error(405, [entry(None, "$directory/login needs POST", "http")])
-        if self._credentials(req) is None:
-            self._state.stats.add("login_failures")
-            return json_answer(401, {"result": False})
-        return None
-
-    def _session_for(
-        self, req: Request, value: str | None
-    ) -> tuple[Session | None, str | None, Response | None]:
-        """Return the request's session, the cookie to set (new session) or a refusal."""
-        force = self.config.force_login
-        login = req.path.rstrip("/") == "$directory/login"
-        with self._state.lock:
-            s = self._state.sessions.find(value)
-            if s is not None:
-                if force and not s.authenticated and not login:
-                    return None, None, unauthorized()
-                self._state.sessions.touch(s)
-                return s, None, None
-            refused = self._before_login(req, login=login) if force else None
-            if refused is not None:
-                return None, None, refused
-            cap = self._state.licence_cap()
-            self._state.purge(full=cap is not None)
-            if cap is not None and len(self._state.sessions) >= cap:
-                self._state.stats.add("licences_refused")
-                return (
-                    None,
-                    None,
-                    error(
-                        402,
-                        [entry(NO_LICENCE, "Maximum number of sessions has been reached", "dbmg")],
-                    ),
-                )
-            sid = self._state.new_id()
-            s = self._state.sessions.open(sid, self.config.session_lifetime)
-            self._state.stats.add("sessions_created")
-        log.debug("legacy_api.emulator.session_opened", session=s.number)
-        return s, sid, None
-
     # -- routing -----------------------------------------------------------------
 
     def _dispatch(self, req: Request) -> Response:  # noqa: PLR0911 - the router
@@ -400,7 +324,7 @@ class Emulator:
         if p == "$info":
             return self._reads.info()
         if p.startswith("$directory/"):
-            return self._directory(req, p[len("$directory/") :])
+            return self._gate.directory(req, p[len("$directory/") :])
         if self.config.require_login and (s is None or not s.authenticated):
             return unauthorized()
         if p == "$catalog" or p.startswith("$catalog/"):
@@ -432,69 +356,6 @@ class Emulator:
         if req.method != "GET":
             return error(405, [entry(None, f"{req.method} is not supported", "http")])
         return self._reads.collection(req, table, rest)
-
-    # -- $info, $catalog, $directory ----------------------------------------------
-
-    def _directory(self, req: Request, what: str) -> Response:
-        s = req.session
-        assert s is not None
-        if what == "login":
-            if req.method != "POST":
-                return error(405, [entry(None, "$directory/login needs POST", "http")])
-            user = self._credentials(req)
-            length_raw = str(req.environ.get("HTTP_SESSION_4D_LENGTH", "") or "")
-            ok = user is not None
-            with self._state.lock:
-                if user is None:
-                    self._state.stats.add("login_failures")
-                else:
-                    self._state.stats.add("logins")
-                    s.user = user
-                    s.authenticated = True
-                    if length_raw.strip():
-                        try:
-                            minutes = float(length_raw)
-                        except ValueError:
-                            minutes = 60.0
-                        s.lifetime = max(minutes, 60.0) * 60.0
-            log.info("legacy_api.emulator.login", session=s.number, ok=ok)
-            return json_answer(200 if ok else 401, {"result": ok})
-        return error(404, [entry(None, f"Unknown resource $directory/{what}", "http")])
-
-    def _logout(self, req: Request, value: str | None, delay: float) -> Response:
-        """End the caller's live session: ``{"result": true}`` only if one was closed."""
-        with self._state.lock:
-            s = self._state.sessions.find(value)
-        if s is not None and self.config.serialize_sessions:
-            # A logout is a request of the session: it waits for the one running.
-            with s.lock:
-                time.sleep(delay)
-                return self._logout_now(req, s)
-        time.sleep(delay)
-        return self._logout_now(req, s)
-
-    def _logout_now(self, req: Request, s: Session | None) -> Response:
-        if not self.config.logout:
-            return error(404, [entry(None, "Unknown resource $directory/logout", "http")])
-        if req.method not in {"GET", "POST"}:
-            return error(405, [entry(None, "$directory/logout needs GET or POST", "http")])
-        if s is None:
-            return json_answer(200, {"result": False})
-        closed = self._close(s)
-        log.info("legacy_api.emulator.logout", session=s.number, closed=closed)
-        return json_answer(200, {"result": closed})
-
-    def _close(self, s: Session) -> bool:
-        """Drop ``s``; return whether it was still alive (a logout, not an expiry)."""
-        with self._state.lock:
-            alive = self._state.sessions.close(s)
-            if alive:
-                self._state.stats.add("sessions_logged_out")
-            return alive
-
-    # -- reading ---------------------------------------------------------------
-
-    # -- writing -----------------------------------------------------------------
 
     # -- admin -------------------------------------------------------------------
 
