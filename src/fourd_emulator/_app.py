@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import random
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
 import attrs
-import orjson
 
-from fourd_emulator._config import EmulatorConfig, Faults
+from fourd_emulator._config import EmulatorConfig
+from fourd_emulator._control import CATALOG_TYPES, UNSET, Control, admin
 from fourd_emulator._errors import (
     INVALID_PARAMETER,
     FourDError,
     entry,
 )
-from fourd_emulator._faults import FaultDice
 from fourd_emulator._gate import SessionGate
 from fourd_emulator._http import (
     ENTITY_PATH,
@@ -27,31 +24,21 @@ from fourd_emulator._http import (
     Request,
     Response,
     StartResponse,
-    content_length,
     error,
-    json_answer,
     unauthorized,
     unknown_table,
 )
 from fourd_emulator._log import get_logger
 from fourd_emulator._reads import Reads
-from fourd_emulator._schema import (
-    AttributeSpec,
-    GenContext,
-    TableSpec,
-)
 from fourd_emulator._sessions import TIMELINE_CAP
 from fourd_emulator._state import State
 from fourd_emulator._stats import route_label
-from fourd_emulator._store import Table, assemble, compact
-from fourd_emulator._values import iso_ms
 from fourd_emulator._writes import Writes
 
-__all__ = ["FAULT_KEY", "SOCKET_KEY", "TIMELINE_CAP", "Emulator", "Response"]
+# Re-exported: these names were defined here and stay importable from here.
+__all__ = ["CATALOG_TYPES", "FAULT_KEY", "SOCKET_KEY", "TIMELINE_CAP", "Emulator", "Response"]
 
 log = get_logger()
-
-_UNSET: Any = object()
 
 
 class Emulator:
@@ -62,6 +49,7 @@ class Emulator:
         # TIMELINE_CAP is read here and at each reset (tests shrink it): from this module.
         self._state = State(self.config, TIMELINE_CAP)
         self.db = self._state.db
+        self._control = Control(self._state)
         self._gate = SessionGate(self._state)
         self._reads = Reads(self._state)
         self._writes = Writes(self._state)
@@ -88,64 +76,11 @@ class Emulator:
         ``key`` names the attribute the ``__KEY`` comes from when rows carry no ``__KEY``.
         Rows without ``__STAMP``/``__TIMESTAMP`` get 1 and the current time.
         """
-        if not _IDENTIFIER.match(name):
-            msg = f"invalid table name {name!r}"
-            raise ValueError(msg)
-        specs: list[AttributeSpec] = []
-        for attr, type_ in attributes.items():
-            if attr in _MANAGED:
-                continue
-            if type_ not in CATALOG_TYPES or not _IDENTIFIER.match(attr):
-                msg = f"table {name}: attribute {attr!r} has unknown 4D type {type_!r}"
-                raise ValueError(msg)
-            specs.append(AttributeSpec(attr, type_, simple_date=type_ == "date"))
-        # The catalog's key names the primary-key attribute; without one, __KEY stands in.
-        pk = key if any(a.name == key for a in specs) else "__KEY"
-        spec = TableSpec(name, tuple(specs), size=lambda _rows: 0, generate=_no_generator, key=pk)
-        now = iso_ms(self.now())
-        known = {a.name for a in specs} | _MANAGED
-        encoded: list[bytes] = []
-        keys: list[str] = []
-        for n, row in enumerate(rows):
-            raw_key = row.get("__KEY", row.get(key))
-            unknown = sorted(set(row) - known)
-            if raw_key is None or unknown:
-                what = f"attributes not in the catalog: {unknown}" if unknown else "no key"
-                msg = f"table {name}: row {n} has {what}"
-                raise ValueError(msg)
-            keys.append(str(raw_key))
-            values = {a.name: row.get(a.name) for a in specs}
-            stamp = int(row.get("__STAMP") or 1)
-            record = assemble(spec, keys[-1], str(row.get("__TIMESTAMP") or now), stamp, values)
-            encoded.append(compact(orjson.dumps(record)))
-        if len(set(keys)) != len(keys):
-            msg = f"table {name}: duplicate keys"
-            raise ValueError(msg)
-        with self._state.write_lock, self._state.lock:
-            table_id = 1000 + len(self.db.custom)
-            self.db.add(Table(spec, self.db.ctx, table_id, rows=encoded, keys=keys))
-
-    def warm(self) -> None:
-        """Generate every table's rows now, so first reads cost no generation."""
-        for table in self.db.tables.values():
-            table.generate_all()
+        self._control.add_table(name, attributes, rows, key)
 
     def stats(self) -> dict[str, Any]:
         """Counters as ``GET /_emulator/stats`` returns them."""
-        with self._state.lock:
-            self._state.purge(full=True)
-            out = self._state.stats.as_dict()
-            out["active_sessions"] = len(self._state.sessions)
-            out["active_sessions_peak"] = self._state.sessions.peak
-            out["authenticated_sessions"] = sum(s.authenticated for s in self._state.sessions)
-            out["active_entity_sets"] = len(self._state.entity_sets)
-            out["licences"] = self._state.licence_cap()
-            out["clock_offset"] = self._state.clock_offset
-            out["faults_config"] = self._state.dice.faults.as_dict()
-            out["materialized_rows"] = {
-                name: t.materialized_rows() for name, t in self.db.tables.items()
-            }
-        return dict(out)
+        return self._control.stats()
 
     def set_faults(
         self,
@@ -155,54 +90,47 @@ class Emulator:
         error_503_rate: float = 0.0,
         reset_rate: float = 0.0,
         truncate_rate: float = 0.0,
-        licences: int | None = _UNSET,
+        licences: int | None = UNSET,
         seed: int | None = None,
     ) -> dict[str, Any]:
         """Replace all fault settings (unnamed ones go back to none) and reseed their RNG.
 
         ``licences`` overrides the configured cap while given (None: unlimited).
         """
-        faults = Faults(
-            latency_ms=float(latency_ms),
-            latency_jitter_ms=float(latency_jitter_ms),
-            error_503_rate=float(error_503_rate),
-            reset_rate=float(reset_rate),
-            truncate_rate=float(truncate_rate),
-            licences=None if licences is _UNSET else licences,
-            licences_override=licences is not _UNSET,
-            seed=self.config.seed if seed is None else int(seed),
+        return self._control.set_faults(
+            latency_ms=latency_ms,
+            latency_jitter_ms=latency_jitter_ms,
+            error_503_rate=error_503_rate,
+            reset_rate=reset_rate,
+            truncate_rate=truncate_rate,
+            licences=licences,
+            seed=seed,
         )
-        with self._state.lock:
-            self._state.dice = FaultDice(faults)
-        log.info("legacy_api.emulator.faults", **faults.as_dict())
-        return faults.as_dict()
 
     def expire_sessions(self, session_id: str | None = None) -> int:
         """End one session (by its cookie value) or all; return how many ended."""
-        with self._state.lock:
-            return self._state.sessions.kill(session_id)
+        return self._control.expire_sessions(session_id)
 
     def reset_peak(self) -> int:
         """Set the peak to the live sessions now and start a new timeline; return the peak."""
-        with self._state.lock:
-            return self._state.sessions.reset_peak()
+        return self._control.reset_peak()
 
     def licence_timeline(self) -> list[tuple[float, int]]:
         """``(t, active)`` after every change of the live sessions since the last reset."""
-        with self._state.lock:
-            self._state.sessions.purge(full=True)
-            return list(self._state.sessions.timeline)
+        return self._control.licence_timeline()
 
     def advance_clock(self, seconds: float) -> float:
         """Move the emulator's clock forward (sessions and entity sets age); return the offset."""
-        with self._state.lock:
-            self._state.clock_offset += max(float(seconds), 0.0)
-            return self._state.clock_offset
+        return self._control.advance_clock(seconds)
 
     def audit(self) -> list[dict[str, Any]]:
         """Every applied write, in order."""
-        with self._state.lock:
-            return [dict(a) for a in self._state.audit]
+        return self._control.audit()
+
+    def warm(self) -> None:
+        """Generate every table's rows now, so first reads cost no generation."""
+        for table in self.db.tables.values():
+            table.generate_all()
 
     def reset(self) -> None:
         """Forget sessions, entity sets, faults, stats, audit and clock; restore the seed data."""
@@ -230,7 +158,7 @@ class Emulator:
         path = str(environ.get("PATH_INFO", "") or "/")
         query = dict(parse_qsl(str(environ.get("QUERY_STRING", "")), keep_blank_values=True))
         if path.startswith("/_emulator/"):
-            return self._admin(method, path[len("/_emulator/") :], environ)
+            return admin(self, method, path[len("/_emulator/") :], environ)
         if path != "/rest" and not path.startswith("/rest/"):
             return error(404, [entry(None, f"Not found: {path}", "http")])
         req = Request(method, path[len("/rest/") :], query, environ)
@@ -356,57 +284,3 @@ class Emulator:
         if req.method != "GET":
             return error(405, [entry(None, f"{req.method} is not supported", "http")])
         return self._reads.collection(req, table, rest)
-
-    # -- admin -------------------------------------------------------------------
-
-    def _admin(  # noqa: PLR0911 - one return per admin endpoint
-        self, method: str, what: str, environ: Mapping[str, Any]
-    ) -> Response:
-        what = what.strip("/")
-        body: dict[str, Any] = {}
-        if method == "POST":
-            length = content_length(environ)
-            raw = environ["wsgi.input"].read(length) if length else b""
-            try:
-                parsed = orjson.loads(raw) if raw.strip() else {}
-            except orjson.JSONDecodeError:
-                parsed = None
-            if not isinstance(parsed, dict):
-                return error(400, [entry(None, "admin bodies are JSON objects", "emulator")])
-            body = parsed
-        try:
-            if (method, what) == ("GET", "stats"):
-                return json_answer(200, self.stats())
-            if (method, what) == ("GET", "audit"):
-                return json_answer(200, self.audit())
-            if (method, what) == ("POST", "faults"):
-                return json_answer(200, self.set_faults(**body))
-            if (method, what) == ("POST", "stats/reset-peak"):
-                return json_answer(200, {"active_sessions_peak": self.reset_peak()})
-            if (method, what) == ("GET", "sessions/timeline"):
-                return json_answer(200, self.licence_timeline())
-            if (method, what) == ("POST", "sessions/expire"):
-                return json_answer(200, {"expired": self.expire_sessions(body.get("session_id"))})
-            if (method, what) == ("POST", "clock"):
-                return json_answer(
-                    200, {"offset": self.advance_clock(float(body.get("seconds", 0)))}
-                )
-            if (method, what) == ("POST", "reset"):
-                self.reset()
-                return json_answer(200, {"ok": True})
-        except (TypeError, ValueError) as exc:
-            return error(400, [entry(None, f"bad admin request: {exc}", "emulator")])
-        return error(404, [entry(None, f"unknown admin endpoint {method} {what}", "emulator")])
-
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_MANAGED = frozenset({"__KEY", "__STAMP", "__TIMESTAMP"})
-CATALOG_TYPES = frozenset(
-    {"bool", "blob", "byte", "date", "duration", "image", "long", "long64", "number"}
-    | {"string", "uuid", "word", "object"}
-)
-
-
-def _no_generator(_ctx: GenContext, _index: int, _rng: random.Random) -> dict[str, Any]:
-    msg = "tables added with add_table have no generated rows"
-    raise AssertionError(msg)
