@@ -1,4 +1,10 @@
-"""The emulator's WSGI application: routing, sessions, reads, writes, faults and stats."""
+"""The emulator's WSGI application: it composes the collaborators and routes each request.
+
+A request passes the concurrency limit, the injected faults (``FaultDice``), the session
+gate (``_gate.py``), then goes to the reads (``_reads.py``) or the writes (``_writes.py``);
+``/_emulator/`` goes to the control surface (``_control.py``). All of them share one
+``State`` (``_state.py``) and its locks; answers are shaped in ``_envelopes.py``.
+"""
 
 from __future__ import annotations
 
