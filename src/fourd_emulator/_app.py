@@ -1,135 +1,50 @@
-"""The emulator's WSGI application: routing, sessions, reads, writes, faults and stats."""
+"""The emulator's WSGI application: it composes the collaborators and routes each request.
+
+A request passes the concurrency limit, the injected faults (``FaultDice``), the session
+gate (``_gate.py``), then goes to the reads (``_reads.py``) or the writes (``_writes.py``);
+``/_emulator/`` goes to the control surface (``_control.py``). All of them share one
+``State`` (``_state.py``) and its locks; answers are shaped in ``_envelopes.py``.
+"""
 
 from __future__ import annotations
 
-import random
-import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
 import attrs
-import orjson
 
-from fourd_emulator._config import EmulatorConfig, Faults
+from fourd_emulator._config import EmulatorConfig
+from fourd_emulator._control import CATALOG_TYPES, UNSET, Control, admin
 from fourd_emulator._errors import (
-    ENTITY_KEY_NOT_FOUND,
-    ENTITY_NOT_FOUND,
-    ENTITY_SET_NOT_FOUND,
-    INCOMPATIBLE_TYPES,
     INVALID_PARAMETER,
-    NO_LICENCE,
-    QUERY_SYNTAX,
-    UNKNOWN_TABLE,
     FourDError,
     entry,
-    error_body,
 )
-from fourd_emulator._faults import FaultDice
-from fourd_emulator._filter import compile_filter, parse_params, resolve_attribute
+from fourd_emulator._gate import SessionGate
+from fourd_emulator._http import (
+    ENTITY_PATH,
+    FAULT_KEY,
+    SOCKET_KEY,
+    Request,
+    Response,
+    StartResponse,
+    error,
+    unauthorized,
+    unknown_table,
+)
 from fourd_emulator._log import get_logger
-from fourd_emulator._schema import (
-    NUMERIC_TYPES,
-    STRING_TYPES,
-    AttributeSpec,
-    GenContext,
-    TableSpec,
-)
-from fourd_emulator._sessions import TIMELINE_CAP, Session, SessionTable
-from fourd_emulator._store import ColumnKey, Database, Table, assemble, compact
-from fourd_emulator._values import iso_ms, ms_since_midnight, update_stamp_date, utc_date, wire_date
-from fourd_emulator._writes import as_int, coerce, default_value, stamp_errors
+from fourd_emulator._reads import Reads
+from fourd_emulator._sessions import TIMELINE_CAP
+from fourd_emulator._state import State
+from fourd_emulator._stats import route_label
+from fourd_emulator._writes import Writes
 
-__all__ = ["FAULT_KEY", "SOCKET_KEY", "TIMELINE_CAP", "Emulator", "Response"]
+# Re-exported: these names were defined here and stay importable from here.
+__all__ = ["CATALOG_TYPES", "FAULT_KEY", "SOCKET_KEY", "TIMELINE_CAP", "Emulator", "Response"]
 
 log = get_logger()
-
-FAULT_KEY = "fourd_emulator.fault"
-"""environ key the app sets to ``reset``/``truncate``; the emulator's server acts on it."""
-SOCKET_KEY = "fourd_emulator.transport"
-"""environ key the emulator's server sets: it can reset and truncate for real."""
-"""Entries the licence timeline keeps (the oldest are dropped); read at each reset."""
-
-StartResponse = Callable[[str, list[tuple[str, str]]], Any]
-
-_REASONS = {
-    200: "OK",
-    201: "Created",
-    400: "Bad Request",
-    401: "Unauthorized",
-    402: "Payment Required",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    413: "Payload Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-_ENTITY_PATH = re.compile(
-    r"^(?P<table>[^/()\[\]$]+)"
-    r"(?:\((?P<pkey>[^)]*)\)|\[(?P<bkey>[^\]]*)\])?"
-    r"(?:/(?P<rest>.*))?$"
-)
-_UNSET: Any = object()
-
-
-@attrs.frozen
-class Response:
-    """An HTTP answer of the app."""
-
-    status: int
-    body: bytes
-    headers: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def status_line(self) -> str:
-        """``200 OK``."""
-        return f"{self.status} {_REASONS.get(self.status, 'Unknown')}"
-
-
-def _json(status: int, value: Any) -> Response:
-    return Response(status, orjson.dumps(value))
-
-
-def _error(status: int, entries: list[dict[str, Any]]) -> Response:
-    return _json(status, error_body(entries))
-
-
-def _unauthorized() -> Response:
-    return _error(401, [entry(None, "Unauthorized: log in with $directory/login first", "http")])
-
-
-@attrs.define
-class _EntitySet:
-    id: str
-    table: str
-    indexes: list[int]
-    timeout: float
-    last_used: float
-    sorted: bool
-
-    @property
-    def expires(self) -> float:
-        return self.last_used + self.timeout
-
-
-@attrs.define
-class _Request:
-    method: str
-    path: str
-    query: dict[str, str]
-    environ: Mapping[str, Any]
-    session: Session | None = None
-
-
-@attrs.define
-class _ItemResult:
-    ok: bool
-    status: int
-    body: dict[str, Any]
-    entries: list[dict[str, Any]] = attrs.field(factory=list)
 
 
 class Emulator:
@@ -137,53 +52,19 @@ class Emulator:
 
     def __init__(self, config: EmulatorConfig | None = None) -> None:
         self.config = config or EmulatorConfig()
-        self._lock = threading.RLock()
-        self._write_lock = threading.Lock()
-        self._reset_state()
+        # TIMELINE_CAP is read here and at each reset (tests shrink it): from this module.
+        self._state = State(self.config, TIMELINE_CAP)
+        self.db = self._state.db
+        self._control = Control(self._state)
+        self._gate = SessionGate(self._state)
+        self._reads = Reads(self._state)
+        self._writes = Writes(self._state)
         if self.config.pregenerate:
             self.warm()
 
-    # -- state -----------------------------------------------------------------
-
-    def _reset_state(self) -> None:
-        cfg = self.config
-        db: Database | None = getattr(self, "db", None)
-        if db is None:
-            self.db = Database(cfg.seed, cfg.rows)
-        else:
-            db.restore()
-        self._entity_sets: dict[str, _EntitySet] = {}
-        self._audit: list[dict[str, Any]] = []
-        self._clock_offset = 0.0
-        # TIMELINE_CAP is read here (tests shrink it): from this module's namespace.
-        self._sessions = SessionTable(self.now, TIMELINE_CAP)
-        self._dice = FaultDice(Faults(seed=cfg.seed))
-        self._id_rng = random.Random(cfg.seed ^ 0x4D4D4D)  # noqa: S311 - ids are not secrets here
-        self._global_stamp = 0
-        self._inflight = 0
-        self._stats: dict[str, Any] = {
-            "sessions_created": 0,
-            "sessions_logged_out": 0,
-            "logins": 0,
-            "login_failures": 0,
-            "licences_refused": 0,
-            "writes_applied": 0,
-            "entities_created": 0,
-            "stamp_conflicts": 0,
-            "entity_sets_created": 0,
-            "rows_sent": 0,
-            "requests_total": 0,
-            "requests": {},
-            "faults": {"latency": 0, "503": 0, "reset": 0, "truncate": 0},
-        }
-
     def now(self) -> float:
         """Return the emulator's wall clock (real time plus what ``advance_clock`` added)."""
-        return time.time() + self._clock_offset
-
-    def _new_id(self) -> str:
-        with self._lock:
-            return f"{self._id_rng.getrandbits(128):032X}"
+        return self._state.now()
 
     # -- public control API ------------------------------------------------------
 
@@ -201,64 +82,11 @@ class Emulator:
         ``key`` names the attribute the ``__KEY`` comes from when rows carry no ``__KEY``.
         Rows without ``__STAMP``/``__TIMESTAMP`` get 1 and the current time.
         """
-        if not _IDENTIFIER.match(name):
-            msg = f"invalid table name {name!r}"
-            raise ValueError(msg)
-        specs: list[AttributeSpec] = []
-        for attr, type_ in attributes.items():
-            if attr in _MANAGED:
-                continue
-            if type_ not in CATALOG_TYPES or not _IDENTIFIER.match(attr):
-                msg = f"table {name}: attribute {attr!r} has unknown 4D type {type_!r}"
-                raise ValueError(msg)
-            specs.append(AttributeSpec(attr, type_, simple_date=type_ == "date"))
-        # The catalog's key names the primary-key attribute; without one, __KEY stands in.
-        pk = key if any(a.name == key for a in specs) else "__KEY"
-        spec = TableSpec(name, tuple(specs), size=lambda _rows: 0, generate=_no_generator, key=pk)
-        now = iso_ms(self.now())
-        known = {a.name for a in specs} | _MANAGED
-        encoded: list[bytes] = []
-        keys: list[str] = []
-        for n, row in enumerate(rows):
-            raw_key = row.get("__KEY", row.get(key))
-            unknown = sorted(set(row) - known)
-            if raw_key is None or unknown:
-                what = f"attributes not in the catalog: {unknown}" if unknown else "no key"
-                msg = f"table {name}: row {n} has {what}"
-                raise ValueError(msg)
-            keys.append(str(raw_key))
-            values = {a.name: row.get(a.name) for a in specs}
-            stamp = int(row.get("__STAMP") or 1)
-            record = assemble(spec, keys[-1], str(row.get("__TIMESTAMP") or now), stamp, values)
-            encoded.append(compact(orjson.dumps(record)))
-        if len(set(keys)) != len(keys):
-            msg = f"table {name}: duplicate keys"
-            raise ValueError(msg)
-        with self._write_lock, self._lock:
-            table_id = 1000 + len(self.db.custom)
-            self.db.add(Table(spec, self.db.ctx, table_id, rows=encoded, keys=keys))
-
-    def warm(self) -> None:
-        """Generate every table's rows now, so first reads cost no generation."""
-        for table in self.db.tables.values():
-            table.generate_all()
+        self._control.add_table(name, attributes, rows, key)
 
     def stats(self) -> dict[str, Any]:
         """Counters as ``GET /_emulator/stats`` returns them."""
-        with self._lock:
-            self._purge(full=True)
-            out = orjson.loads(orjson.dumps(self._stats))
-            out["active_sessions"] = len(self._sessions)
-            out["active_sessions_peak"] = self._sessions.peak
-            out["authenticated_sessions"] = sum(s.authenticated for s in self._sessions)
-            out["active_entity_sets"] = len(self._entity_sets)
-            out["licences"] = self._licence_cap()
-            out["clock_offset"] = self._clock_offset
-            out["faults_config"] = self._dice.faults.as_dict()
-            out["materialized_rows"] = {
-                name: t.materialized_rows() for name, t in self.db.tables.items()
-            }
-        return dict(out)
+        return self._control.stats()
 
     def set_faults(
         self,
@@ -268,59 +96,52 @@ class Emulator:
         error_503_rate: float = 0.0,
         reset_rate: float = 0.0,
         truncate_rate: float = 0.0,
-        licences: int | None = _UNSET,
+        licences: int | None = UNSET,
         seed: int | None = None,
     ) -> dict[str, Any]:
         """Replace all fault settings (unnamed ones go back to none) and reseed their RNG.
 
         ``licences`` overrides the configured cap while given (None: unlimited).
         """
-        faults = Faults(
-            latency_ms=float(latency_ms),
-            latency_jitter_ms=float(latency_jitter_ms),
-            error_503_rate=float(error_503_rate),
-            reset_rate=float(reset_rate),
-            truncate_rate=float(truncate_rate),
-            licences=None if licences is _UNSET else licences,
-            licences_override=licences is not _UNSET,
-            seed=self.config.seed if seed is None else int(seed),
+        return self._control.set_faults(
+            latency_ms=latency_ms,
+            latency_jitter_ms=latency_jitter_ms,
+            error_503_rate=error_503_rate,
+            reset_rate=reset_rate,
+            truncate_rate=truncate_rate,
+            licences=licences,
+            seed=seed,
         )
-        with self._lock:
-            self._dice = FaultDice(faults)
-        log.info("legacy_api.emulator.faults", **faults.as_dict())
-        return faults.as_dict()
 
     def expire_sessions(self, session_id: str | None = None) -> int:
         """End one session (by its cookie value) or all; return how many ended."""
-        with self._lock:
-            return self._sessions.kill(session_id)
+        return self._control.expire_sessions(session_id)
 
     def reset_peak(self) -> int:
         """Set the peak to the live sessions now and start a new timeline; return the peak."""
-        with self._lock:
-            return self._sessions.reset_peak()
+        return self._control.reset_peak()
 
     def licence_timeline(self) -> list[tuple[float, int]]:
         """``(t, active)`` after every change of the live sessions since the last reset."""
-        with self._lock:
-            self._sessions.purge(full=True)
-            return list(self._sessions.timeline)
+        return self._control.licence_timeline()
 
     def advance_clock(self, seconds: float) -> float:
         """Move the emulator's clock forward (sessions and entity sets age); return the offset."""
-        with self._lock:
-            self._clock_offset += max(float(seconds), 0.0)
-            return self._clock_offset
+        return self._control.advance_clock(seconds)
 
     def audit(self) -> list[dict[str, Any]]:
         """Every applied write, in order."""
-        with self._lock:
-            return [dict(a) for a in self._audit]
+        return self._control.audit()
+
+    def warm(self) -> None:
+        """Generate every table's rows now, so first reads cost no generation."""
+        for table in self.db.tables.values():
+            table.generate_all()
 
     def reset(self) -> None:
         """Forget sessions, entity sets, faults, stats, audit and clock; restore the seed data."""
-        with self._write_lock, self._lock:
-            self._reset_state()
+        with self._state.write_lock, self._state.lock:
+            self._state.reset(TIMELINE_CAP)
         if self.config.pregenerate:
             self.warm()
 
@@ -343,53 +164,50 @@ class Emulator:
         path = str(environ.get("PATH_INFO", "") or "/")
         query = dict(parse_qsl(str(environ.get("QUERY_STRING", "")), keep_blank_values=True))
         if path.startswith("/_emulator/"):
-            return self._admin(method, path[len("/_emulator/") :], environ)
+            return admin(self, method, path[len("/_emulator/") :], environ)
         if path != "/rest" and not path.startswith("/rest/"):
-            return _error(404, [entry(None, f"Not found: {path}", "http")])
-        req = _Request(method, path[len("/rest/") :], query, environ)
-        label = self._label(req)
+            return error(404, [entry(None, f"Not found: {path}", "http")])
+        req = Request(method, path[len("/rest/") :], query, environ)
+        label = route_label(req)
         limit = self.config.max_concurrent_requests
-        with self._lock:
-            busy = limit is not None and self._inflight >= limit
+        with self._state.lock:
+            busy = limit is not None and self._state.inflight >= limit
             if not busy:
-                self._inflight += 1
+                self._state.inflight += 1
         if busy:
-            resp = _error(503, [entry(None, "Server busy: too many concurrent requests", "http")])
+            resp = error(503, [entry(None, "Server busy: too many concurrent requests", "http")])
         else:
             try:
                 resp = self._serve_rest(req, environ)
             except FourDError as exc:
-                resp = _error(exc.status, exc.entries)
+                resp = error(exc.status, exc.entries)
             except Exception as exc:
                 # A bug of the emulator must still answer like a server, not drop the socket.
                 log.exception("legacy_api.emulator.internal_error", path=req.path)
                 msg = f"Internal error of the emulator: {type(exc).__name__}: {exc}"
-                resp = _error(500, [entry(None, msg, "emulator")])
+                resp = error(500, [entry(None, msg, "emulator")])
             finally:
-                with self._lock:
-                    self._inflight -= 1
+                with self._state.lock:
+                    self._state.inflight -= 1
         request_id = environ.get("HTTP_X_REQUEST_ID")
         if request_id:
             resp = attrs.evolve(resp, headers=(*resp.headers, ("X-Request-ID", str(request_id))))
-        with self._lock:
-            self._stats["requests_total"] += 1
-            by_status = self._stats["requests"].setdefault(label, {})
-            key = str(resp.status)
-            by_status[key] = by_status.get(key, 0) + 1
+        with self._state.lock:
+            self._state.stats.request(label, resp.status)
         return resp
 
-    def _serve_rest(self, req: _Request, environ: dict[str, Any]) -> Response:
+    def _serve_rest(self, req: Request, environ: dict[str, Any]) -> Response:
         fault, delay = self._roll_faults()
         faulted = self._fault_answer(fault, delay, environ)
         if faulted is not None:
             return faulted
-        value, refused = self._session_cookie(req)
+        value, refused = self._gate.cookie(req)
         if refused is not None:
             return refused
         if req.path.rstrip("/") == "$directory/logout":
             # Handled before any session lookup: a logout never opens a session.
-            return self._logout(req, value, delay)
-        session, cookie, refused = self._session_for(req, value)
+            return self._gate.logout(req, value, delay)
+        session, cookie, refused = self._gate.admit(req, value)
         if refused is not None:
             return refused
         req.session = session
@@ -402,15 +220,7 @@ class Emulator:
             time.sleep(delay)
             resp = self._dispatch(req)
         if cookie is not None and session is not None:
-            # Read after dispatch: a login's session-4D-length changes the lifetime.
-            attrs_ = f"Path=/; Max-Age={int(session.lifetime)}; HttpOnly; Version=1"
-            resp = attrs.evolve(
-                resp,
-                headers=(
-                    *resp.headers,
-                    ("Set-Cookie", f"{self.config.cookie_name}={cookie}; {attrs_}"),
-                ),
-            )
+            resp = self._gate.set_cookie(resp, session, cookie)
         if fault == "truncate":
             environ[FAULT_KEY] = "truncate"
         return resp
@@ -425,788 +235,58 @@ class Emulator:
             return None
         time.sleep(delay)
         if fault == "503":
-            return _error(503, [entry(None, "Server busy: too many concurrent requests", "http")])
+            return error(503, [entry(None, "Server busy: too many concurrent requests", "http")])
         environ[FAULT_KEY] = "reset"
         if SOCKET_KEY not in environ:
-            return _error(500, [entry(None, "connection reset (emulated)", "http")])
+            return error(500, [entry(None, "connection reset (emulated)", "http")])
         return Response(200, b"")
 
     def _roll_faults(self) -> tuple[str | None, float]:
-        with self._lock:
-            outcome, delay = self._dice.roll()
+        with self._state.lock:
+            outcome, delay = self._state.dice.roll()
             if delay > 0:
-                self._stats["faults"]["latency"] += 1
+                self._state.stats.fault("latency")
             if outcome is not None:
-                self._stats["faults"][outcome] += 1
+                self._state.stats.fault(outcome)
         return outcome, delay / 1000.0
-
-    # -- sessions ----------------------------------------------------------------
-
-    def _licence_cap(self) -> int | None:
-        f = self._dice.faults
-        return f.licences if f.licences_override else self.config.licences
-
-    def _purge(self, *, full: bool) -> None:
-        self._sessions.purge(full=full)
-        if full:
-            now = self.now()
-            for eid in [e for e, s in self._entity_sets.items() if s.expires <= now]:
-                del self._entity_sets[eid]
-
-    def _session_cookie(self, req: _Request) -> tuple[str | None, Response | None]:
-        """Return the session cookie's value (None: no cookie) or the 401 it deserves."""
-        name = self.config.cookie_name
-        values = [
-            v.strip()
-            for n, _, v in (part.strip().partition("=") for part in _cookie_parts(req.environ))
-            if n == name
-        ]
-        if len(values) > 1 or any("=" in v for v in values):
-            # pyERP's two-cookie and "WASID4D=WASID4D=..." requests failed authentication.
-            what = "several session cookies" if len(values) > 1 else "a malformed session cookie"
-            return None, _error(401, [entry(None, f"Authentication failed: {what}", "http")])
-        return (values[0] if values else None), None
-
-    def _credentials(self, req: _Request) -> str | None:
-        """Return the user of good ``$directory/login`` headers (None: bad credentials)."""
-        user = _utf8_header(req.environ.get("HTTP_USERNAME_4D", ""))
-        password = _utf8_header(req.environ.get("HTTP_PASSWORD_4D", ""))
-        return user if user and self.config.users.get(user) == password else None
-
-    def _before_login(self, req: _Request, *, login: bool) -> Response | None:
-        """With ``force_login`` only a good login may open a session: else its refusal."""
-        if not login:
-            return _unauthorized()
-        if req.method != "POST":
-            return _error(405, [entry(None, "$directory/login needs POST", "http")])
-        if self._credentials(req) is None:
-            self._stats["login_failures"] += 1
-            return _json(401, {"result": False})
-        return None
-
-    def _session_for(
-        self, req: _Request, value: str | None
-    ) -> tuple[Session | None, str | None, Response | None]:
-        """Return the request's session, the cookie to set (new session) or a refusal."""
-        force = self.config.force_login
-        login = req.path.rstrip("/") == "$directory/login"
-        with self._lock:
-            s = self._sessions.find(value)
-            if s is not None:
-                if force and not s.authenticated and not login:
-                    return None, None, _unauthorized()
-                self._sessions.touch(s)
-                return s, None, None
-            refused = self._before_login(req, login=login) if force else None
-            if refused is not None:
-                return None, None, refused
-            cap = self._licence_cap()
-            self._purge(full=cap is not None)
-            if cap is not None and len(self._sessions) >= cap:
-                self._stats["licences_refused"] += 1
-                return (
-                    None,
-                    None,
-                    _error(
-                        402,
-                        [entry(NO_LICENCE, "Maximum number of sessions has been reached", "dbmg")],
-                    ),
-                )
-            sid = self._new_id()
-            s = self._sessions.open(sid, self.config.session_lifetime)
-            self._stats["sessions_created"] += 1
-        log.debug("legacy_api.emulator.session_opened", session=s.number)
-        return s, sid, None
 
     # -- routing -----------------------------------------------------------------
 
-    def _label(self, req: _Request) -> str:  # noqa: PLR0911 - one label per route
-        p = req.path
-        if p.startswith("$"):
-            head = p.split("/", 1)[0]
-            if head == "$directory":
-                return f"{req.method} /rest/{p}"
-            if head == "$catalog" and p != "$catalog":
-                return f"{req.method} /rest/$catalog/{{table}}"
-            return f"{req.method} /rest/{head}"
-        m = _ENTITY_PATH.match(p)
-        if m is None:
-            return f"{req.method} /rest/?"
-        rest = m.group("rest") or ""
-        if m.group("pkey") is not None or m.group("bkey") is not None:
-            return f"{req.method} /rest/{{table}}({{key}})"
-        if rest.startswith("$entityset/"):
-            suffix = "?$method=release" if req.query.get("$method") == "release" else ""
-            return f"{req.method} /rest/{{table}}/$entityset/{{id}}{suffix}"
-        method = req.query.get("$method")
-        suffix = f"?$method={method}" if method else ""
-        return f"{req.method} /rest/{{table}}{suffix}"
-
-    def _dispatch(self, req: _Request) -> Response:  # noqa: PLR0911 - the router
+    def _dispatch(self, req: Request) -> Response:  # noqa: PLR0911 - the router
         p = req.path.rstrip("/") if req.path != "" else ""
         s = req.session
         if p == "$info":
-            return self._info()
+            return self._reads.info()
         if p.startswith("$directory/"):
-            return self._directory(req, p[len("$directory/") :])
+            return self._gate.directory(req, p[len("$directory/") :])
         if self.config.require_login and (s is None or not s.authenticated):
-            return _unauthorized()
+            return unauthorized()
         if p == "$catalog" or p.startswith("$catalog/"):
-            return self._catalog(p[len("$catalog") :].lstrip("/"))
+            return self._reads.catalog(p[len("$catalog") :].lstrip("/"))
         if p.startswith("$"):
-            return _error(404, [entry(None, f"Unknown resource {p}", "dbmg")])
-        m = _ENTITY_PATH.match(req.path)
+            return error(404, [entry(None, f"Unknown resource {p}", "dbmg")])
+        m = ENTITY_PATH.match(req.path)
         if m is None:
-            raise _unknown_table(req.path)
-        table = self._table(m.group("table"))
+            raise unknown_table(req.path)
+        table = self._reads.table(m.group("table"))
         rest = (m.group("rest") or "").strip("/")
         key = m.group("pkey") if m.group("pkey") is not None else m.group("bkey")
         if key is not None:
             if req.method != "GET":
-                return _error(
+                return error(
                     405, [entry(None, f"{req.method} is not supported on an entity", "http")]
                 )
-            return self._entity(req, table, key.strip().strip("\"'"), rest)
+            return self._reads.entity(req, table, key.strip().strip("\"'"), rest)
         if rest.startswith("$entityset/"):
-            return self._entity_set(req, table, rest[len("$entityset/") :].split("/")[0])
+            return self._reads.entity_set(req, table, rest[len("$entityset/") :].split("/")[0])
         if req.method == "POST":
             if req.query.get("$method") != "update":
                 method = req.query.get("$method", "")
-                return _error(
+                return error(
                     500,
                     [entry(INVALID_PARAMETER, f"Unsupported $method {method!r} for POST", "dbrq")],
                 )
-            return self._update(req, table)
+            return self._writes.update(req, table)
         if req.method != "GET":
-            return _error(405, [entry(None, f"{req.method} is not supported", "http")])
-        return self._collection(req, table, rest)
-
-    def _table(self, name: str) -> Table:
-        table = self.db.tables.get(name)
-        if table is None:
-            raise _unknown_table(name)
-        return table
-
-    # -- $info, $catalog, $directory ----------------------------------------------
-
-    def _info(self) -> Response:
-        with self._lock:
-            self._purge(full=True)
-            sessions = [
-                {
-                    "sessionID": s.id,
-                    "userName": s.user,
-                    "lifeTime": round(s.lifetime / 60),
-                    "expiration": iso_ms(s.expires),
-                }
-                for s in self._sessions
-            ]
-            sets = [
-                {
-                    "id": e.id,
-                    "tableName": e.table,
-                    "selectionSize": len(e.indexes),
-                    "sorted": e.sorted,
-                    "refreshed": iso_ms(e.last_used),
-                    "expires": iso_ms(e.expires),
-                }
-                for e in self._entity_sets.values()
-            ]
-        used = sum(t.materialized_rows() for t in self.db.tables.values()) * 1500
-        info: dict[str, Any] = {
-            "cacheSize": max(209715200, used * 2),
-            "usedCache": used,
-            "entitySetCount": len(sets),
-        }
-        if sets:
-            info["entitySet"] = sets  # real servers leave the list out when there is none
-        info |= {
-            "ProgressInfo": [
-                {"UserInfo": p, "SessionCount": 0, "Title": "", "CanInterrupt": p != "flush"}
-                for p in ("indexProgressIndicator", "flushProgressIndicator")
-            ],
-            "sessionInfo": sessions,
-            "HTTPConnections": [],
-        }
-        return _json(200, info)
-
-    def _catalog(self, what: str) -> Response:
-        version = self.config.fourd_version
-
-        def entry_of(t: Table) -> dict[str, Any]:
-            out: dict[str, Any] = {
-                "name": t.name,
-                "className": t.name,
-                "collectionName": f"{t.name}{'Selection' if version >= 18 else 'Collection'}",
-            }
-            if version >= 18:
-                out["tableNumber"] = list(self.db.tables).index(t.name) + 1
-            out |= {
-                "scope": "public",
-                "dataURI": f"/rest/{t.name}",
-                "attributes": [
-                    a.catalog(version, n, key=a.name == t.spec.key)
-                    for n, a in enumerate(t.spec.attributes, start=1)
-                ],
-                "key": [{"name": t.spec.key}],
-            }
-            return out
-
-        def wrapped(classes: list[dict[str, Any]]) -> Response:
-            # v18+ stamps every catalog answer with an id; $catalog/{Table} is a list of one.
-            head: dict[str, Any] = {"__UNIQID": self._new_id()} if version >= 18 else {}
-            return _json(200, {**head, "dataClasses": classes})
-
-        if what == "":
-            names = [
-                {"name": n, "uri": f"/rest/$catalog/{n}", "dataURI": f"/rest/{n}"}
-                for n in self.db.tables
-            ]
-            return wrapped(names)
-        if what == "$all":
-            return wrapped([entry_of(t) for t in self.db.tables.values()])
-        return wrapped([entry_of(self._table(what))])
-
-    def _directory(self, req: _Request, what: str) -> Response:
-        s = req.session
-        assert s is not None
-        if what == "login":
-            if req.method != "POST":
-                return _error(405, [entry(None, "$directory/login needs POST", "http")])
-            user = self._credentials(req)
-            length_raw = str(req.environ.get("HTTP_SESSION_4D_LENGTH", "") or "")
-            ok = user is not None
-            with self._lock:
-                if user is None:
-                    self._stats["login_failures"] += 1
-                else:
-                    self._stats["logins"] += 1
-                    s.user = user
-                    s.authenticated = True
-                    if length_raw.strip():
-                        try:
-                            minutes = float(length_raw)
-                        except ValueError:
-                            minutes = 60.0
-                        s.lifetime = max(minutes, 60.0) * 60.0
-            log.info("legacy_api.emulator.login", session=s.number, ok=ok)
-            return _json(200 if ok else 401, {"result": ok})
-        return _error(404, [entry(None, f"Unknown resource $directory/{what}", "http")])
-
-    def _logout(self, req: _Request, value: str | None, delay: float) -> Response:
-        """End the caller's live session: ``{"result": true}`` only if one was closed."""
-        with self._lock:
-            s = self._sessions.find(value)
-        if s is not None and self.config.serialize_sessions:
-            # A logout is a request of the session: it waits for the one running.
-            with s.lock:
-                time.sleep(delay)
-                return self._logout_now(req, s)
-        time.sleep(delay)
-        return self._logout_now(req, s)
-
-    def _logout_now(self, req: _Request, s: Session | None) -> Response:
-        if not self.config.logout:
-            return _error(404, [entry(None, "Unknown resource $directory/logout", "http")])
-        if req.method not in {"GET", "POST"}:
-            return _error(405, [entry(None, "$directory/logout needs GET or POST", "http")])
-        if s is None:
-            return _json(200, {"result": False})
-        closed = self._close(s)
-        log.info("legacy_api.emulator.logout", session=s.number, closed=closed)
-        return _json(200, {"result": closed})
-
-    def _close(self, s: Session) -> bool:
-        """Drop ``s``; return whether it was still alive (a logout, not an expiry)."""
-        with self._lock:
-            alive = self._sessions.close(s)
-            if alive:
-                self._stats["sessions_logged_out"] += 1
-            return alive
-
-    # -- reading ---------------------------------------------------------------
-
-    def _int_param(
-        self, req: _Request, names: tuple[str, ...], default: int | None, table: str
-    ) -> int | None:
-        for name in names:
-            raw = req.query.get(name)
-            if raw is None or raw == "":
-                continue
-            try:
-                value = int(raw.strip().strip("\"'"))
-            except ValueError:
-                value = -1
-            if value < 0:
-                msg = f"Invalid value {raw!r} for {name}"
-                raise FourDError(500, [entry(INVALID_PARAMETER, msg, "dbrq")])
-            return value
-        return default
-
-    def _projection(self, table: Table, req: _Request, path_attrs: str) -> list[str] | None:
-        raw = req.query.get("$attributes") or path_attrs
-        if not raw:
-            return None
-        names = [n.strip() for n in raw.strip("\"'").split(",") if n.strip()]
-        for n in names:
-            resolve_attribute(table, n)
-        return names
-
-    def _select(self, req: _Request, table: Table) -> tuple[list[int] | None, bool]:
-        """Return matching row indexes in order (None: all, natural order) and whether sorted."""
-        indexes: list[int] | None = None
-        text = req.query.get("$filter")
-        if text is not None and text.strip():
-            text = text.strip()
-            if len(text) >= 2 and text[0] == text[-1] == "'" and '"' not in text[1:-1]:
-                text = text[1:-1]
-            if len(text) >= 2 and text[0] == '"' and text[-1] == '"' and text.count('"') == 2:
-                # $filter="Nummer=803721": 4D accepts the whole filter in quotes.
-                text = text[1:-1]
-            params = parse_params(req.query.get("$params"), table.name)
-            pred = compile_filter(table, text, params, quirks=self.config.quirks)
-            indexes = pred.select(table)
-        order = req.query.get("$orderby")
-        if order is not None and order.strip():
-            if indexes is None:
-                indexes = list(range(table.count()))
-            indexes = self._sort(table, indexes, order)
-            return indexes, True
-        return indexes, False
-
-    def _sort(self, table: Table, indexes: list[int], raw: str) -> list[int]:
-        keys: list[tuple[ColumnKey, bool]] = []
-        for part in raw.strip().strip("\"'").split(","):
-            words = part.split()
-            if (
-                not words
-                or len(words) > 2
-                or (len(words) == 2 and words[1].lower() not in {"asc", "desc"})
-            ):
-                msg = f"Invalid $orderby {raw!r}"
-                raise FourDError.query(QUERY_SYNTAX, msg, table=table.name)
-            attr = resolve_attribute(table, words[0])
-            kind = _sort_kind(attr)
-            if kind is None:
-                msg = f'Cannot order by the {attr.type} attribute "{attr.name}"'
-                raise FourDError.query(INCOMPATIBLE_TYPES, msg, table=table.name)
-            keys.append(((attr.name, kind), len(words) == 2 and words[1].lower() == "desc"))
-        cols = table.columns([k for k, _ in keys])
-        out = list(indexes)
-        for key, desc in reversed(keys):
-            col = cols[key]
-            out.sort(key=lambda i, c=col: (c[i] is not None, c[i]), reverse=desc)  # type: ignore[misc]
-        return out
-
-    def _page(
-        self,
-        table: Table,
-        req: _Request,
-        indexes: list[int] | None,
-        projection: list[str] | None,
-        entity_set: str | None = None,
-    ) -> Response:
-        top = self._int_param(req, ("$top", "$limit"), self.config.default_top, table.name)
-        skip = self._int_param(req, ("$skip",), 0, table.name) or 0
-        top = self.config.default_top if top is None else top
-        if indexes is None:
-            count = table.count()
-            rows = table.slice_bytes(skip, skip + top) if skip < count else []
-        else:
-            count = len(indexes)
-            rows = table.rows_bytes(indexes[skip : skip + top])
-        if projection is not None:
-            rows = [_project(raw, projection) for raw in rows]
-        with self._lock:
-            self._stats["rows_sent"] += len(rows)
-            gstamp = self._global_stamp
-        version = self.config.fourd_version
-        name = orjson.dumps(table.name)
-        # Envelope keys by version, as the real captures show them (docs/emulator.md).
-        head = b'{"__ENTITYSET":' + orjson.dumps(entity_set) + b"," if entity_set else b"{"
-        if version >= 20:
-            head += b'"__DATACLASS":' + name + b","
-        head += b'"__entityModel":' + name
-        if version >= 18:
-            head += b',"__GlobalStamp":%d' % gstamp
-        body = b"".join(
-            (
-                head,
-                b',"__COUNT":%d,"__FIRST":%d,"__SENT":%d,"__ENTITIES":[' % (count, skip, len(rows)),
-                b",".join(rows),
-                b"]}",
-            )
-        )
-        return Response(200, body)
-
-    def _collection(self, req: _Request, table: Table, path_attrs: str) -> Response:
-        projection = self._projection(table, req, path_attrs)
-        indexes, is_sorted = self._select(req, table)
-        method = req.query.get("$method")
-        if method == "entityset":
-            timeout = self._float_param(req, "$timeout", self.config.entity_set_timeout)
-            snapshot = list(range(table.count())) if indexes is None else indexes
-            es = _EntitySet(self._new_id(), table.name, snapshot, timeout, self.now(), is_sorted)
-            with self._lock:
-                self._purge(full=True)
-                self._entity_sets[es.id] = es
-                self._stats["entity_sets_created"] += 1
-            uri = f"/rest/{table.name}/$entityset/{es.id}"
-            return self._page(table, req, snapshot, projection, entity_set=uri)
-        if method not in {None, ""}:
-            msg = f"Unsupported $method {method!r}"
-            raise FourDError(500, [entry(INVALID_PARAMETER, msg, "dbrq")])
-        return self._page(table, req, indexes, projection)
-
-    def _float_param(self, req: _Request, name: str, default: float) -> float:
-        raw = req.query.get(name)
-        if raw is None or raw == "":
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            value = -1.0
-        if value < 0:
-            msg = f"Invalid value {raw!r} for {name}"
-            raise FourDError(500, [entry(INVALID_PARAMETER, msg, "dbrq")])
-        return value
-
-    def _entity_set(self, req: _Request, table: Table, set_id: str) -> Response:
-        with self._lock:
-            self._purge(full=True)
-            es = self._entity_sets.get(set_id)
-            if es is None or es.table != table.name:
-                msg = f'The entity set "{set_id}" does not exist or has expired'
-                raise FourDError(404, [entry(ENTITY_SET_NOT_FOUND, msg, "dbmg")])
-            if req.query.get("$method") == "release":
-                del self._entity_sets[set_id]
-                return _json(200, {"ok": True})
-            es.last_used = self.now()
-        projection = self._projection(table, req, "")
-        # Only the answer that creates a set names it; its pages do not repeat __ENTITYSET.
-        return self._page(table, req, es.indexes, projection)
-
-    def _entity(self, req: _Request, table: Table, key: str, path_attrs: str) -> Response:
-        i = table.index_of(key)
-        if i is None:
-            msg = f'Cannot find an entity with "{key}" as primary key in the dataclass {table.name}'
-            raise FourDError(404, [entry(ENTITY_NOT_FOUND, msg, "dbmg")])
-        projection = self._projection(table, req, path_attrs)
-        raw = table.row_bytes(i)
-        if projection is not None:
-            raw = _project(raw, projection)
-        with self._lock:
-            self._stats["rows_sent"] += 1
-        name = orjson.dumps(table.name)
-        head = b'{"__entityModel":' + name + b","
-        if self.config.fourd_version >= 20:
-            head += b'"__DATACLASS":' + name + b","
-        return Response(200, head + raw[1:])
-
-    # -- writing -----------------------------------------------------------------
-
-    def _update(self, req: _Request, table: Table) -> Response:
-        length = _content_length(req.environ)
-        if length > self.config.max_request_size:
-            msg = (
-                f"The request size ({length} bytes) exceeds the maximum request size "
-                f"({self.config.max_request_size} bytes)"
-            )
-            return _error(413, [entry(None, msg, "http")])
-        body = req.environ["wsgi.input"].read(length) if length else b""
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            payload = _UNSET
-        if not isinstance(payload, (dict, list)) or (isinstance(payload, list) and not payload):
-            msg = "The body of $method=update must be a JSON object or a non-empty array"
-            return _error(500, [entry(INVALID_PARAMETER, msg, "dbrq")])
-        atomic = req.query.get("$atomic", "").lower() == "true"
-        items = payload if isinstance(payload, list) else [payload]
-        user = req.session.user if req.session is not None else ""
-        with self._write_lock, table.lock:
-            results, audit = self._apply_all(table, items, atomic=atomic, user=user)
-            applied = all(r.ok for r in results) or not atomic
-            request_id = req.environ.get("HTTP_X_REQUEST_ID")
-            with self._lock:
-                if applied:
-                    for a in audit:
-                        a["request_id"] = str(request_id) if request_id else None
-                        a["seq"] = len(self._audit) + 1
-                        self._audit.append(a)
-                    self._stats["writes_applied"] += len(audit)
-                    self._stats["entities_created"] += sum(a["action"] == "create" for a in audit)
-                    self._global_stamp += len(audit)
-                self._stats["stamp_conflicts"] += sum(
-                    "__STATUS" in r.body for r in results if not r.ok
-                )
-        if isinstance(payload, dict):
-            r = results[0]
-            return _json(200 if r.ok else r.status, r.body)
-        return self._batch_answer(results, atomic=atomic)
-
-    def _batch_answer(self, results: list[_ItemResult], *, atomic: bool) -> Response:
-        """The answer to an array update (shapes of docs/emulator.md, by version)."""
-        failed = [r for r in results if not r.ok]
-        if not (atomic and failed):
-            return _json(200, {"__ENTITIES": [r.body for r in results]})
-        first = failed[0]
-        if self.config.fourd_version < 20:
-            # v17/v18: every entity as it stands, the failing one with its __ERROR.
-            return _json(first.status, {"__ENTITIES": [r.body for r in results]})
-        if "__STATUS" in first.body:
-            return _json(first.status, first.body)  # a stale stamp: its own answer
-        # v20 answers one object: the first entity, then the cause of the failure.
-        lead = {k: v for k, v in results[0].body.items() if k != "__ERROR"}
-        lead.setdefault("__STATUS", {"success": True})
-        return _json(first.status, {**lead, "__ERROR": first.entries})
-
-    def _apply_all(
-        self, table: Table, items: list[Any], *, atomic: bool, user: str
-    ) -> tuple[list[_ItemResult], list[dict[str, Any]]]:
-        undo: list[tuple[int, bytes]] = []
-        count_before = table.count()
-        results: list[_ItemResult] = []
-        audit: list[dict[str, Any]] = []
-        for item in items:
-            results.append(self._apply_one(table, item, user, undo, audit))
-        if atomic and not all(r.ok for r in results):
-            for i, old in reversed(undo):
-                table.put(i, old)
-            table.truncate(count_before)
-            audit.clear()
-            # Report what the entities look like now that nothing was saved.
-            for r in results:
-                key = r.body.get("__KEY")
-                if r.ok:
-                    pos = table.index_of(str(key)) if key is not None else None
-                    r.body = (
-                        self._reply(table, table.record(pos), None)
-                        if pos is not None
-                        else {"__KEY": None}
-                    )
-        return results, audit
-
-    def _apply_one(
-        self,
-        table: Table,
-        item: Any,
-        user: str,
-        undo: list[tuple[int, bytes]],
-        audit: list[dict[str, Any]],
-    ) -> _ItemResult:
-        if not isinstance(item, dict):
-            msg = "Each entity of $method=update must be a JSON object"
-            e = [entry(INVALID_PARAMETER, msg, "dbrq")]
-            return _ItemResult(False, 500, {"__ERROR": e}, e)
-        key = item.get("__KEY")
-        values_in = {k: v for k, v in item.items() if not k.startswith("__")}
-        try:
-            values = {k: coerce(table, k, v) for k, v in values_in.items()}
-        except FourDError as exc:
-            body: dict[str, Any] = {"__ERROR": exc.entries}
-            if key is not None:
-                body = {"__KEY": str(key), **body}
-            return _ItemResult(False, exc.status, body, exc.entries)
-        now = self.now()
-        if key is None:
-            return self._create(table, values, now, user, audit)
-        i = table.index_of(str(key))
-        if i is None:
-            # An update of a missing (deleted) entity is 1542, not the 1800 of a read.
-            msg = f'Cannot find entity with "{key}" key in the "{table.name}" dataclass'
-            e = [entry(ENTITY_KEY_NOT_FOUND, msg, "dbmg")]
-            return _ItemResult(False, 404, {"__KEY": str(key), "__ERROR": e}, e)
-        old = table.row_bytes(i)
-        rec: dict[str, Any] = orjson.loads(old)
-        stamp = as_int(item.get("__STAMP"))
-        if stamp is not None and stamp != rec["__STAMP"]:
-            e = stamp_errors(table.name, i)
-            body = {
-                "__STATUS": {"status": 2, "statusText": "Stamp has changed", "success": False},
-                **rec,
-                "__ERROR": e,
-            }
-            return _ItemResult(False, self.config.stamp_conflict_status, body, e)
-        before = rec["__STAMP"]
-        rec.update(values)
-        rec["__STAMP"] = before + 1
-        rec["__TIMESTAMP"] = iso_ms(now)
-        new = assemble(table.spec, rec["__KEY"], rec["__TIMESTAMP"], rec["__STAMP"], rec)
-        undo.append((i, old))
-        table.put(i, orjson.dumps(new))
-        audit.append(
-            {
-                "time": iso_ms(now),
-                "action": "update",
-                "table": table.name,
-                "key": rec["__KEY"],
-                "stamp_before": before,
-                "stamp_after": before + 1,
-                "values": values,
-                "user": user,
-            }
-        )
-        return _ItemResult(True, 200, self._reply(table, new, now))
-
-    def _create(
-        self,
-        table: Table,
-        values: dict[str, Any],
-        now: float,
-        user: str,
-        audit: list[dict[str, Any]],
-    ) -> _ItemResult:
-        key = table.new_key()
-        full: dict[str, Any] = {
-            a.name: default_value(a) for a in table.spec.attributes if a.kind == "storage"
-        }
-        if "UID" in full:
-            full["UID"] = key
-        if "ID" in full and table.spec.numeric_key is not None and key.isdigit():
-            full["ID"] = int(key)
-        if "created_name" in full:
-            full |= {
-                "created_name": user or "REST",
-                "created_date": wire_date(utc_date(now)),
-                "created_time": ms_since_midnight(now),
-                "modified_name": None,
-                "modified_date": None,
-                "modified_time": None,
-            }
-        full.update(values)
-        new = assemble(table.spec, key, iso_ms(now), 1, full)
-        table.append(orjson.dumps(new), key)
-        audit.append(
-            {
-                "time": iso_ms(now),
-                "action": "create",
-                "table": table.name,
-                "key": key,
-                "stamp_before": None,
-                "stamp_after": 1,
-                "values": values,
-                "user": user,
-            }
-        )
-        return _ItemResult(True, 200, self._reply(table, new, now))
-
-    def _reply(self, table: Table, record: dict[str, Any], now: float | None) -> dict[str, Any]:
-        """An entity as an update answers it: ``__KEY``, ``__STAMP``, ``uri``, ``__TIMESTAMP``.
-
-        v20 puts ``"__STATUS": {"success": true}`` first; with quirks the timestamp is the
-        day in ``!!YYYY-MM-DD!!`` (``now`` None: an entity reported, not saved, keeps it).
-        """
-        out: dict[str, Any] = {}
-        if self.config.fourd_version >= 20:
-            out["__STATUS"] = {"success": True}
-        key = record["__KEY"]
-        stamp = record["__TIMESTAMP"]
-        if now is not None and self.config.quirks:
-            stamp = update_stamp_date(now)
-        out |= {
-            "__KEY": key,
-            "__STAMP": record["__STAMP"],
-            "uri": f"/rest/{table.name}({key})",
-            "__TIMESTAMP": stamp,
-        }
-        out.update((k, v) for k, v in record.items() if not k.startswith("__"))
-        return out
-
-    # -- admin -------------------------------------------------------------------
-
-    def _admin(  # noqa: PLR0911 - one return per admin endpoint
-        self, method: str, what: str, environ: Mapping[str, Any]
-    ) -> Response:
-        what = what.strip("/")
-        body: dict[str, Any] = {}
-        if method == "POST":
-            length = _content_length(environ)
-            raw = environ["wsgi.input"].read(length) if length else b""
-            try:
-                parsed = orjson.loads(raw) if raw.strip() else {}
-            except orjson.JSONDecodeError:
-                parsed = None
-            if not isinstance(parsed, dict):
-                return _error(400, [entry(None, "admin bodies are JSON objects", "emulator")])
-            body = parsed
-        try:
-            if (method, what) == ("GET", "stats"):
-                return _json(200, self.stats())
-            if (method, what) == ("GET", "audit"):
-                return _json(200, self.audit())
-            if (method, what) == ("POST", "faults"):
-                return _json(200, self.set_faults(**body))
-            if (method, what) == ("POST", "stats/reset-peak"):
-                return _json(200, {"active_sessions_peak": self.reset_peak()})
-            if (method, what) == ("GET", "sessions/timeline"):
-                return _json(200, self.licence_timeline())
-            if (method, what) == ("POST", "sessions/expire"):
-                return _json(200, {"expired": self.expire_sessions(body.get("session_id"))})
-            if (method, what) == ("POST", "clock"):
-                return _json(200, {"offset": self.advance_clock(float(body.get("seconds", 0)))})
-            if (method, what) == ("POST", "reset"):
-                self.reset()
-                return _json(200, {"ok": True})
-        except (TypeError, ValueError) as exc:
-            return _error(400, [entry(None, f"bad admin request: {exc}", "emulator")])
-        return _error(404, [entry(None, f"unknown admin endpoint {method} {what}", "emulator")])
-
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_MANAGED = frozenset({"__KEY", "__STAMP", "__TIMESTAMP"})
-CATALOG_TYPES = frozenset(
-    {"bool", "blob", "byte", "date", "duration", "image", "long", "long64", "number"}
-    | {"string", "uuid", "word", "object"}
-)
-
-
-def _no_generator(_ctx: GenContext, _index: int, _rng: random.Random) -> dict[str, Any]:
-    msg = "tables added with add_table have no generated rows"
-    raise AssertionError(msg)
-
-
-def _utf8_header(raw: object) -> str:
-    """A header value as 4D reads it: WSGI hands over Latin-1, the client sent UTF-8."""
-    text = str(raw or "")
-    try:
-        return text.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return text
-
-
-def _cookie_parts(environ: Mapping[str, Any]) -> list[str]:
-    header = str(environ.get("HTTP_COOKIE", "") or "")
-    return [p for p in header.split(";") if p.strip()]
-
-
-def _content_length(environ: Mapping[str, Any]) -> int:
-    try:
-        return max(int(environ.get("CONTENT_LENGTH") or 0), 0)
-    except ValueError:
-        return 0
-
-
-def _unknown_table(name: str) -> FourDError:
-    msg = f'The dataclass "{name}" does not exist or is not available via REST'
-    return FourDError(404, [entry(UNKNOWN_TABLE, msg, "dbmg")])
-
-
-def _project(raw: bytes, names: list[str]) -> bytes:
-    rec = orjson.loads(raw)
-    out = {"__KEY": rec["__KEY"], "__TIMESTAMP": rec["__TIMESTAMP"], "__STAMP": rec["__STAMP"]}
-    for n in names:
-        out[n] = rec.get(n)
-    return orjson.dumps(out)
-
-
-def _sort_kind(attr: AttributeSpec) -> str | None:
-    if attr.kind != "storage":
-        return None
-    if attr.type in STRING_TYPES:
-        return "fold"
-    if attr.type == "date":
-        return "date"
-    if attr.type in NUMERIC_TYPES or attr.type == "bool":
-        return "raw"
-    return None
+            return error(405, [entry(None, f"{req.method} is not supported", "http")])
+        return self._reads.collection(req, table, rest)

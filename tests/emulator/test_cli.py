@@ -203,3 +203,17 @@ class TestIndependence:
                 ]
         assert [] == found
         assert len(list(Path(fourd_emulator.__file__).parent.glob("*.py"))) > 5
+
+    def test_split_keeps_the_app_modules_names(self) -> None:
+        """The names _app.py defined before the split still import from it, as the same objects."""
+        from fourd_emulator import _app, _control, _http, _server, _sessions  # noqa: PLC0415
+
+        assert ("fourd_emulator.fault", "fourd_emulator.transport") == (
+            _app.FAULT_KEY,
+            _app.SOCKET_KEY,
+        )
+        assert (_server.FAULT_KEY, _server.SOCKET_KEY) == (_http.FAULT_KEY, _http.SOCKET_KEY)
+        assert _http.Response is _app.Response
+        assert _sessions.TIMELINE_CAP == _app.TIMELINE_CAP
+        assert _control.CATALOG_TYPES is _app.CATALOG_TYPES
+        assert {"string", "date", "uuid", "object"} <= _app.CATALOG_TYPES
