@@ -64,7 +64,7 @@ def latest(session: nox.Session) -> None:
 def pyerp(session: nox.Session) -> None:
     """PyERP's pinned stack (pandas 2.2, Django 5.1, redis 5, no pyarrow, no extras)."""
     session.install("-e", ".", *PYERP_PINS, *TEST_TOOLS, *PYERP_DJANGO_TOOLS)
-    _forbid(session, "pyarrow", "prometheus_client", "httpx", "opentelemetry")
+    _forbid(session, "pyarrow", "prometheus_client", "opentelemetry")
     session.run(
         "python",
         "-c",
@@ -82,7 +82,7 @@ def pyerp(session: nox.Session) -> None:
 def bare(session: nox.Session) -> None:
     """``pip install legacy-api`` without extras: core, client and wsz_api tests pass."""
     session.install(".", *TEST_TOOLS)
-    _forbid(session, "django", "redis", "pyarrow", "prometheus_client", "httpx")
+    _forbid(session, "django", "redis", "pyarrow", "prometheus_client")
     _show_stack(session)
     # The installed wheel, not src/: proves the package works as pip installs it.
     session.run(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from benchmarks import __main__ as bench_main
-from benchmarks import bench_client
+from benchmarks import bench_async, bench_client
 
 
 class TestBenchClient:
@@ -18,6 +18,19 @@ class TestBenchClient:
         assert ["a", "a", "a'", "b", "b", "b'", "c", "c'", "d", "d"] == [
             line.split("|")[1].strip() for line in table[1:]
         ]
+        assert "3,000 rows" in text
+
+
+class TestBenchAsync:
+    """bench_async runs end to end: both clients and the limit read the same rows."""
+
+    @pytest.mark.integration
+    def test_tiny_run(self):
+        """A tiny run reports rows (e) to (h), each with a measured ratio."""
+        text = bench_async.run(rows=3000, repeats=1)
+        table = [line for line in text.splitlines() if line.startswith("| ")]
+        assert ["e", "e'", "f", "g", "h"] == [line.split("|")[1].strip() for line in table[1:]]
+        assert all("x" in line.split("|")[3] for line in table[1:])
         assert "3,000 rows" in text
 
 

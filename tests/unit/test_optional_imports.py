@@ -22,7 +22,6 @@ OPTIONAL = (
     "django",
     "pyarrow",
     "prometheus_client",
-    "httpx",
     "django_redis",
     "health_check",
     "opentelemetry",

@@ -11,6 +11,7 @@ from typing import Any
 
 from legacy_core._log import get_logger
 from legacy_core.errors import LegacyError
+from legacy_core.ports import HealthProbe
 
 __all__ = ["check_health", "failures", "health_view", "register_health_check_plugin"]
 
@@ -52,10 +53,10 @@ def _sessions_of(client: Any, name: str) -> dict[str, Any]:
     if sessions is not None and env is not None and hasattr(sessions, "peek"):
         current = sessions.peek(env)
         out["session_generation"] = current.generation if current is not None else None
-    info = getattr(client.reader, "info", None)
-    if callable(info):
+    reader = client.reader
+    if isinstance(reader, HealthProbe):
         try:
-            body = client.breaker(name).call(lambda: info(name))
+            body = client.breaker(name).call(lambda: reader.info(name))
         except LegacyError as exc:
             out["licences_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
         else:
