@@ -252,7 +252,7 @@ class Emulator:
 
     # -- routing -----------------------------------------------------------------
 
-    def _dispatch(self, req: Request) -> Response:  # noqa: PLR0911 - the router
+    def _dispatch(self, req: Request) -> Response:  # noqa: PLR0911, PLR0912 - the router
         p = req.path.rstrip("/") if req.path != "" else ""
         s = req.session
         if p == "$info":
@@ -272,6 +272,8 @@ class Emulator:
         rest = (m.group("rest") or "").strip("/")
         key = m.group("pkey") if m.group("pkey") is not None else m.group("bkey")
         if key is not None:
+            if req.method == "POST" and req.query.get("$method") == "delete" and not rest:
+                return self._writes.delete(req, table, key.strip().strip("\"'"))
             if req.method != "GET":
                 return error(
                     405, [entry(None, f"{req.method} is not supported on an entity", "http")]

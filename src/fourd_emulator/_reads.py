@@ -116,6 +116,7 @@ class Reads:
         if method == "entityset":
             timeout = self._float_param(req, "$timeout", self._config.entity_set_timeout)
             snapshot = list(range(table.count())) if indexes is None else indexes
+            snapshot = table.live(snapshot) or []
             es = EntitySet(
                 self._state.new_id(), table.name, snapshot, timeout, self._state.now(), is_sorted
             )
@@ -176,7 +177,9 @@ class Reads:
             rows = table.slice_bytes(skip, skip + top) if skip < count else []
         else:
             count = len(indexes)
-            rows = table.rows_bytes(indexes[skip : skip + top])
+            # An entity set keeps its positions; an entity deleted since is left out.
+            window = [i for i in indexes[skip : skip + top] if i not in table.deleted]
+            rows = table.rows_bytes(window)
         if projection is not None:
             rows = [_project(raw, projection) for raw in rows]
         with self._state.lock:
@@ -206,6 +209,7 @@ class Reads:
             params = parse_params(req.query.get("$params"), table.name)
             pred = compile_filter(table, text, params, quirks=self._config.quirks)
             indexes = pred.select(table)
+        indexes = table.live(indexes)
         order = req.query.get("$orderby")
         if order is not None and order.strip():
             if indexes is None:

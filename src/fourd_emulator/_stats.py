@@ -21,6 +21,7 @@ Counter = Literal[
     "licences_refused",
     "writes_applied",
     "entities_created",
+    "entities_deleted",
     "stamp_conflicts",
     "entity_sets_created",
     "rows_sent",
@@ -40,6 +41,7 @@ class Counters:
             "licences_refused": 0,
             "writes_applied": 0,
             "entities_created": 0,
+            "entities_deleted": 0,
             "stamp_conflicts": 0,
             "entity_sets_created": 0,
             "rows_sent": 0,
@@ -84,7 +86,8 @@ def route_label(req: Request) -> str:  # noqa: PLR0911 - one label per route
         return f"{req.method} /rest/?"
     rest = m.group("rest") or ""
     if m.group("pkey") is not None or m.group("bkey") is not None:
-        return f"{req.method} /rest/{{table}}({{key}})"
+        suffix = "?$method=delete" if req.query.get("$method") == "delete" else ""
+        return f"{req.method} /rest/{{table}}({{key}}){suffix}"
     if rest.startswith("$entityset/"):
         suffix = "?$method=release" if req.query.get("$method") == "release" else ""
         return f"{req.method} /rest/{{table}}/$entityset/{{id}}{suffix}"

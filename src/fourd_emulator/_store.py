@@ -108,6 +108,9 @@ class Table:
         self.attributes = spec.by_name
         self.dirty = False
         """True once a write changed the table (a reset then regenerates it)."""
+        self.deleted: set[int] = set()
+        """Row indexes of deleted entities: kept in place, so that positions (entity sets,
+        column caches) stay valid, and skipped by every read."""
 
     def count(self) -> int:
         """Return the number of entities."""
@@ -161,11 +164,24 @@ class Table:
         return [self.row_bytes(i) for i in indexes]
 
     def index_of(self, key: str) -> int | None:
-        """Row index of ``key``, or None."""
+        """Row index of ``key``, or None (also for a deleted entity)."""
         i = self.codec.index(key) if self._keys is None else self._keys.get(key)
-        if i is None or not 0 <= i < self.count():
+        if i is None or not 0 <= i < self.count() or i in self.deleted:
             return None
         return i
+
+    def live(self, indexes: list[int] | None) -> list[int] | None:
+        """``indexes`` without deleted rows (None, all rows, stays None if nothing is deleted)."""
+        if not self.deleted:
+            return indexes
+        if indexes is None:
+            indexes = list(range(self.count()))
+        return [i for i in indexes if i not in self.deleted]
+
+    def delete(self, i: int) -> None:
+        """Delete row ``i`` (caller holds ``lock``); its key is never given out again."""
+        self.dirty = True
+        self.deleted.add(i)
 
     def record(self, i: int) -> dict[str, Any]:
         """Row ``i`` decoded."""
@@ -228,6 +244,7 @@ class Table:
 
     def truncate(self, count: int) -> None:
         """Drop created rows beyond ``count`` (rollback of an atomic batch)."""
+        self.deleted = {i for i in self.deleted if i < count}
         keep = max(count - self.n_seed, 0)
         del self._extra[keep:]
         if self._keys is not None:

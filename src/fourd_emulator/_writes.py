@@ -1,4 +1,4 @@
-"""The write side: ``$method=update`` (saves, creates, atomic batches, the audit) and its rules.
+"""The write side: ``$method=update`` (saves, creates, atomic batches), deletes, the audit.
 
 The rules are the coercion of sent values, the defaults of creates and the stale-stamp
 errors; the answers' shapes by version are in ``_envelopes.py``.
@@ -13,6 +13,7 @@ import orjson
 from fourd_emulator._envelopes import ItemResult, batch_answer, saved_entity
 from fourd_emulator._errors import (
     ENTITY_KEY_NOT_FOUND,
+    ENTITY_NOT_FOUND,
     INCOMPATIBLE_TYPES,
     INVALID_PARAMETER,
     UNKNOWN_ATTRIBUTE,
@@ -167,6 +168,44 @@ class Writes:
             r = results[0]
             return json_answer(200 if r.ok else r.status, r.body)
         return batch_answer(self._config.fourd_version, results, atomic=atomic)
+
+    def delete(self, req: Request, table: Table, key: str) -> Response:
+        """``POST /rest/{Table}({key})?$method=delete``: drop one entity, answer ``{"ok": true}``.
+
+        4D's delete takes no stamp. An unknown (or already deleted) key is the 404 / 1800 of
+        ``{Table}({key})``: the entity named in the URL cannot be found.
+        """
+        user = req.session.user if req.session is not None else ""
+        with self._state.write_lock, table.lock:
+            i = table.index_of(key)
+            if i is None:
+                msg = (
+                    f'Cannot find an entity with "{key}" as primary key in the dataclass '
+                    f"{table.name}"
+                )
+                return error(404, [entry(ENTITY_NOT_FOUND, msg, "dbmg")])
+            rec = table.record(i)
+            table.delete(i)
+            now = self._state.now()
+            request_id = req.environ.get("HTTP_X_REQUEST_ID")
+            with self._state.lock:
+                self._state.audit.append(
+                    {
+                        "time": iso_ms(now),
+                        "action": "delete",
+                        "table": table.name,
+                        "key": rec["__KEY"],
+                        "stamp_before": rec["__STAMP"],
+                        "stamp_after": None,
+                        "values": {},
+                        "user": user,
+                        "request_id": str(request_id) if request_id else None,
+                        "seq": len(self._state.audit) + 1,
+                    }
+                )
+                self._state.stats.add("entities_deleted")
+                self._state.global_stamp += 1
+        return json_answer(200, {"ok": True})
 
     def _apply_all(
         self, table: Table, items: list[Any], *, atomic: bool, user: str

@@ -19,6 +19,7 @@ import attrs
 from legacy_core._paging import _Restart
 from legacy_core.model import FieldUpdate, Page, Record, WriteResult
 from legacy_core.ports import AsyncDriver
+from legacy_core.schema import TableSchema
 from legacy_core.service import ClientCore, Progress, Where
 
 if TYPE_CHECKING:
@@ -233,6 +234,43 @@ class AsyncLegacyClient(ClientCore):
             updates, atomic=atomic, batch_size=batch_size, environment=environment
         )
         return await self.driver.run(steps)
+
+    async def create(
+        self, table: str, values: Mapping[str, Any], *, environment: str | None = None
+    ) -> WriteResult:
+        """Create one entity: ``LegacyClient.create``, awaited (a cancelled create is unknown)."""
+        return await self.driver.run(self._create_steps(table, values, environment=environment))
+
+    async def create_many(
+        self,
+        table: str,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        batch_size: int | None = None,
+        environment: str | None = None,
+    ) -> list[WriteResult]:
+        """Create many entities in batches: ``LegacyClient.create_many``, awaited."""
+        steps = self._create_many_steps(table, rows, batch_size=batch_size, environment=environment)
+        return await self.driver.run(steps)
+
+    async def delete(
+        self,
+        table: str,
+        key: str | int,
+        *,
+        expected_stamp: int | None = None,
+        environment: str | None = None,
+    ) -> None:
+        """Delete one entity: ``LegacyClient.delete``, awaited."""
+        await self.driver.run(
+            self._delete_steps(table, key, expected_stamp=expected_stamp, environment=environment)
+        )
+
+    # -- schema --------------------------------------------------------------------------
+
+    async def describe(self, table: str, environment: str | None = None) -> TableSchema:
+        """The schema of ``table``: ``LegacyClient.describe``, awaited."""
+        return await self.driver.run(self._describe_steps(table, environment=environment))
 
     # -- health --------------------------------------------------------------------------
 

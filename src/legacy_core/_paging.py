@@ -93,6 +93,8 @@ class Pager:
     call: Call
     clock: Clock
     snapshot_timeout: float
+    check: Callable[[Query], Steps[None]] | None = None
+    """Run before the first request (the client's field-name check against the schema)."""
 
     def stream(
         self, spec: _Read, progress: Progress | None, *, dedupe: bool, sink: Sink | None = None
@@ -103,6 +105,8 @@ class Pager:
         skipped; without it a ``_Restart`` marker tells the consumer to start over.
         """
         query = spec.query
+        if self.check is not None:
+            yield from self.check(query)
         started = self.clock.monotonic()
         _log.info(
             "legacy_api.fetch.start",

@@ -41,6 +41,7 @@ __all__ = [
     "SessionExpired",
     "StampConflict",
     "Timeout",
+    "UnknownField",
     "UnknownTable",
     "WriteRejected",
 ]
@@ -263,6 +264,31 @@ class ConfigurationError(LegacyError, ValueError):
 
 class InvalidQuery(LegacyError, ValueError):
     """A query, filter, identifier or value was rejected (by us before I/O, or by 4D)."""
+
+
+class UnknownField(InvalidQuery):
+    """A field name the table's schema lacks, refused before any request.
+
+    ``field`` is the name given, ``suggestions`` the closest names of the table (best
+    first, maybe none): ``unknown field 'Bezeichung' of Artikel_Variante; did you mean
+    'Bezeichnung'?``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        suggestions: Sequence[str] = (),
+        **context: Any,
+    ) -> None:
+        self.field = field
+        self.suggestions: tuple[str, ...] = tuple(suggestions)
+        context.setdefault("not_applied", True)  # refused before anything was sent
+        super().__init__(message, **context)
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "field": self.field, "suggestions": self.suggestions}
 
 
 class RecordNotFound(LegacyError, LookupError):

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol, TypeAlias, TypeVar, runtime_checkable
 import attrs
 
 from legacy_core.model import Environment, FieldUpdate, Page, Query, Record, Session, WriteResult
+from legacy_core.schema import TableSchema
 
 __all__ = [
     "AsyncDriver",
@@ -25,12 +26,14 @@ __all__ = [
     "LogoutOutcome",
     "NonBlockingSessions",
     "RecoveryReason",
+    "SchemaReader",
     "SessionLogin",
     "SessionLogout",
     "SessionProvider",
     "SessionStore",
     "SteppedHealthProbe",
     "SteppedReader",
+    "SteppedSchemaReader",
     "SteppedWriter",
     "TableReader",
     "Versioned",
@@ -88,6 +91,49 @@ class FieldWriter(Protocol):
 
     def create(self, environment: str, table: str, values: Record) -> WriteResult:
         """Create one entity and return it as saved (with its new ``__KEY``)."""
+        ...
+
+    def create_many(
+        self, environment: str, table: str, rows: Sequence[Record]
+    ) -> list[WriteResult]:
+        """Create the entities of ``rows`` in order; one result (key, stamp) per row.
+
+        As 4D saves the others of a batch when one fails, some failing raise
+        :class:`~legacy_core.errors.PartialWrite` with one outcome per row; one row raises
+        its own error.
+        """
+        ...
+
+    def delete(
+        self, environment: str, table: str, key: str, *, expected_stamp: int | None = None
+    ) -> None:
+        """Delete one entity; RecordNotFound if there is none.
+
+        With ``expected_stamp`` only if its ``__STAMP`` is still that, else StampConflict
+        carrying the current values (and nothing is deleted).
+        """
+        ...
+
+
+@runtime_checkable
+class SchemaReader(Protocol):
+    """A reader that can describe a table (4D ``$catalog/{Table}``): the explicit capability.
+
+    The client checks field names against it before any request; readers without it
+    (a third party's) are not checked.
+    """
+
+    def describe(self, environment: str, table: str) -> TableSchema:
+        """The schema of ``table``; UnknownTable if there is none. May be cached."""
+        ...
+
+
+@runtime_checkable
+class SteppedSchemaReader(Protocol):
+    """A SchemaReader whose ``describe`` is also sans-I/O steps."""
+
+    def describe_steps(self, environment: str, table: str) -> _Steps[TableSchema]:
+        """Steps of ``describe``."""
         ...
 
 
@@ -149,6 +195,18 @@ class SteppedWriter(Protocol):
 
     def create_steps(self, environment: str, table: str, values: Record) -> _Steps[WriteResult]:
         """Steps of ``create``."""
+        ...
+
+    def create_many_steps(
+        self, environment: str, table: str, rows: Sequence[Record]
+    ) -> _Steps[list[WriteResult]]:
+        """Steps of ``create_many``."""
+        ...
+
+    def delete_steps(
+        self, environment: str, table: str, key: str, *, expected_stamp: int | None = None
+    ) -> _Steps[None]:
+        """Steps of ``delete``."""
         ...
 
 

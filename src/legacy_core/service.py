@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar, cast
 import attrs
 
 from legacy_core import instrument
-from legacy_core._checks import INT64_MAX, check_int, check_text, describe
+from legacy_core._checks import INT64_MAX, check_int, check_text, check_write_value, describe
 from legacy_core._log import get_logger
 from legacy_core._paging import Pager, Progress, _Read, _Restart
 from legacy_core._steps import Steps, blocking, run, stream
@@ -49,19 +49,23 @@ from legacy_core.model import (
     WriteOutcome,
     WriteResult,
     request_outcome,
+    validate_identifier,
 )
 from legacy_core.ports import (
     Clock,
     FieldWriter,
     HealthProbe,
+    SchemaReader,
     SessionProvider,
     SteppedHealthProbe,
     SteppedReader,
+    SteppedSchemaReader,
     SteppedWriter,
     TableReader,
 )
-from legacy_core.query import Filter, Value, where_filter
+from legacy_core.query import Filter, Value, attributes_of, where_filter
 from legacy_core.resilience import CircuitBreaker, RetryPolicy
+from legacy_core.schema import SYSTEM_ATTRIBUTES, TableSchema
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -300,32 +304,34 @@ class ClientCore:
     def _apply(
         self,
         plans: list[tuple[str, str, list[list[int]]]],
-        items: list[FieldUpdate],
+        keys: Sequence[str | None],
+        send: Callable[[str, str, list[int]], Steps[list[WriteResult]]],
         *,
         atomic: bool,
     ) -> Steps[tuple[list[WriteOutcome | None], int]]:
-        """Send the batches; one outcome per item, and how many requests were made."""
-        outcomes: list[WriteOutcome | None] = [None] * len(items)
+        """Send the batches; one outcome per item, and how many requests were made.
+
+        ``keys`` are the items' keys (None for an entity still to be created); ``send``
+        writes the items at some indices and returns their saved entities in order.
+        """
+        outcomes: list[WriteOutcome | None] = [None] * len(keys)
         requests = 0
         stopped: LegacyError | None = None
         for env, table, batches in plans:
             for batch in batches:
                 if stopped is not None:
                     for i in batch:
-                        outcomes[i] = WriteOutcome(
-                            i, table, items[i].key, "not_sent", error=stopped
-                        )
+                        outcomes[i] = WriteOutcome(i, table, keys[i], "not_sent", error=stopped)
                     continue
                 requests += 1
                 try:
-                    chunk = [items[i] for i in batch]
-                    saved = yield from self._write(env, table, chunk, atomic=atomic)
+                    saved = yield from send(env, table, batch)
                 except PartialWrite as partial:
                     for i, o in zip(batch, partial.outcomes, strict=True):
                         outcomes[i] = attrs.evolve(o, index=i)
                     continue
                 except LegacyError as err:
-                    if atomic or len(items) == 1:
+                    if atomic or len(keys) == 1:
                         raise
                     status = request_outcome(err) if len(batch) == 1 else None
                     if status is None or status in {"not_sent", "unknown"}:
@@ -333,14 +339,31 @@ class ClientCore:
                         status = "not_sent" if err.not_applied else "unknown"
                         stopped = err
                     for i in batch:
-                        outcomes[i] = WriteOutcome(i, table, items[i].key, status, error=err)
+                        outcomes[i] = WriteOutcome(i, table, keys[i], status, error=err)
                     continue
                 if len(saved) != len(batch):
                     msg = f"write of {len(batch)} {table} entities returned {len(saved)} results"
                     raise ProtocolError(msg, environment=env, table=table)
                 for i, result in zip(batch, saved, strict=True):
-                    outcomes[i] = WriteOutcome(i, table, items[i].key, "saved", result=result)
+                    outcomes[i] = WriteOutcome(i, table, result.key, "saved", result=result)
         return outcomes, requests
+
+    def _results(
+        self,
+        outcomes: list[WriteOutcome | None],
+        environments: Callable[[WriteOutcome], str | None],
+    ) -> list[WriteResult]:
+        """The saved entities in input order; the one error, or PartialWrite, if some failed."""
+        done = [o for o in outcomes if o is not None]
+        failed = [o for o in done if not o.applied]
+        if failed and len(failed) == len(done) and all(o.error is done[0].error for o in done):
+            assert isinstance(done[0].error, LegacyError)
+            raise done[0].error  # one error for everything: nothing partial to report
+        if failed:
+            names = {environments(o) for o in done}
+            env_name = names.pop() if len(names) == 1 else None
+            raise PartialWrite.of(done, environment=env_name)
+        return [o.result for o in done if o.result is not None]
 
     def _write(
         self, env: str, table: str, chunk: list[FieldUpdate], *, atomic: bool
@@ -368,7 +391,9 @@ class ClientCore:
             return breaker
 
     def _pager(self) -> Pager:
-        return Pager(self._ops, self._call, self.clock, self.snapshot_timeout)
+        return Pager(
+            self._ops, self._call, self.clock, self.snapshot_timeout, check=self._check_query
+        )
 
     def _run(self, steps: Steps[T]) -> T:
         return run(steps, self.clock)
@@ -435,6 +460,7 @@ class ClientCore:
     def _count_steps(self, table: str, where: Where, *, environment: str | None) -> Steps[int]:
         env = self._env(environment)
         query = Query(env, table, filter=_filter(where, table), top=1)
+        yield from self._check_query(query)
         page = yield from self._call(
             env, lambda: self._ops.read_page(query), idempotent=True, describe=f"count {table}"
         )
@@ -456,11 +482,7 @@ class ClientCore:
         batch_size: int | None,
         environment: str | None,
     ) -> Steps[list[WriteResult]]:
-        if batch_size is not None and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-        ):
-            msg = f"batch_size must be None or an int >= 1, not {batch_size!r}"
-            raise InvalidQuery(msg)
+        _check_batch_size(batch_size)
         items = [self._update(u, environment) for u in updates]
         groups: dict[tuple[str, str], list[int]] = {}
         for index, update in enumerate(items):
@@ -480,27 +502,153 @@ class ClientCore:
                 )
                 raise InvalidQuery(msg, environment=env, table=table)
             plans.append((env, table, batches))
+        for (env, table), indices in groups.items():
+            names = [n for i in indices for n in items[i].values]
+            yield from self._check_fields(env, table, names)
         started = self.clock.monotonic()
-        outcomes, requests = yield from self._apply(plans, items, atomic=atomic)
+
+        def send(env: str, table: str, batch: list[int]) -> Steps[list[WriteResult]]:
+            return self._write(env, table, [items[i] for i in batch], atomic=atomic)
+
+        outcomes, requests = yield from self._apply(
+            plans, [u.key for u in items], send, atomic=atomic
+        )
         done = [o for o in outcomes if o is not None]
-        failed = [o for o in done if not o.applied]
         _log.info(
             "legacy_api.write.done",
             updates=len(items),
             requests=requests,
             atomic=atomic,
-            saved=len(done) - len(failed),
-            failed=len(failed),
+            saved=sum(o.applied for o in done),
+            failed=sum(not o.applied for o in done),
             elapsed=round(self.clock.monotonic() - started, 4),
         )
-        if failed and len(failed) == len(done) and all(o.error is done[0].error for o in done):
-            assert isinstance(done[0].error, LegacyError)
-            raise done[0].error  # one error for everything: nothing partial to report
-        if failed:
-            environments = {items[o.index].environment for o in done}
-            env_name = environments.pop() if len(environments) == 1 else None
-            raise PartialWrite.of(done, environment=env_name)
-        return [o.result for o in done if o.result is not None]
+        return self._results(outcomes, lambda o: items[o.index].environment)
+
+    def _create_steps(
+        self, table: str, values: Mapping[str, Any], *, environment: str | None
+    ) -> Steps[WriteResult]:
+        env = self._env(environment)
+        validate_identifier(table, "table")
+        row = _new_row(table, values, env)
+        yield from self._check_fields(env, table, row)
+        result = yield from self._call(
+            env,
+            lambda: self._ops.create(env, table, row),
+            idempotent=False,  # a create that may have been applied is never resent
+            describe=f"create {table}",
+        )
+        _log.info("legacy_api.create.done", environment=env, table=table, key=result.key)
+        return result
+
+    def _create_many_steps(
+        self,
+        table: str,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        batch_size: int | None,
+        environment: str | None,
+    ) -> Steps[list[WriteResult]]:
+        _check_batch_size(batch_size)
+        env = self._env(environment)
+        validate_identifier(table, "table")
+        if isinstance(rows, Mapping) or not isinstance(rows, Iterable):
+            msg = f"rows must be an iterable of mappings (one per entity), not {describe(rows)}"
+            raise InvalidQuery(msg, environment=env, table=table)
+        items = [_new_row(table, row, env) for row in rows]
+        if not items:
+            return []
+        yield from self._check_fields(env, table, [n for row in items for n in row])
+        batches = _row_batches(items, self._request_limit(), batch_size, table, env)
+        started = self.clock.monotonic()
+
+        def send(env: str, table: str, batch: list[int]) -> Steps[list[WriteResult]]:
+            chunk = [items[i] for i in batch]
+            return self._call(
+                env,
+                lambda: self._ops.create_many(env, table, chunk),
+                idempotent=False,  # never resent when the server may have created them
+                describe=f"create {table}",
+            )
+
+        outcomes, requests = yield from self._apply(
+            [(env, table, batches)], [None] * len(items), send, atomic=False
+        )
+        done = [o for o in outcomes if o is not None]
+        _log.info(
+            "legacy_api.create.done",
+            environment=env,
+            table=table,
+            rows=len(items),
+            requests=requests,
+            created=sum(o.applied for o in done),
+            failed=sum(not o.applied for o in done),
+            elapsed=round(self.clock.monotonic() - started, 4),
+        )
+        return self._results(outcomes, lambda _o: env)
+
+    def _delete_steps(
+        self,
+        table: str,
+        key: str | int,
+        *,
+        expected_stamp: int | None,
+        environment: str | None,
+    ) -> Steps[None]:
+        env = self._env(environment)
+        validate_identifier(table, "table")
+        key_text = self._key(table, key)
+        if expected_stamp is not None and (
+            isinstance(expected_stamp, bool)
+            or not isinstance(expected_stamp, int)
+            or not 0 <= expected_stamp <= INT64_MAX
+        ):
+            msg = f"expected_stamp must be None or an int >= 0, not {describe(expected_stamp)}"
+            raise InvalidQuery(msg, environment=env, table=table, not_applied=True)
+        yield from self._call(
+            env,
+            lambda: self._ops.delete(env, table, key_text, expected_stamp=expected_stamp),
+            idempotent=False,  # a delete that may have been applied is never resent
+            describe=f"delete {table}",
+        )
+        _log.info("legacy_api.delete.done", environment=env, table=table, key=key_text)
+
+    def _describe_steps(self, table: str, *, environment: str | None) -> Steps[TableSchema]:
+        env = self._env(environment)
+        validate_identifier(table, "table")
+        if not self._ops.describes:
+            msg = f"{type(self.reader).__name__} cannot describe tables (no SchemaReader)"
+            raise ConfigurationError(msg, environment=env, table=table)
+        return (yield from self._describe_call(env, table))
+
+    def _describe_call(self, env: str, table: str) -> Steps[TableSchema]:
+        return (
+            yield from self._call(
+                env,
+                lambda: self._ops.describe(env, table),
+                idempotent=True,
+                describe=f"describe {table}",
+            )
+        )
+
+    def _check_query(self, query: Query) -> Steps[None]:
+        """Refuse the query's unknown field names (fields, order, filter) before any request."""
+        names = [*query.attributes, *(o.field for o in query.order_by)]
+        if query.filter is not None:
+            names.extend(attributes_of(query.filter))
+        yield from self._check_fields(query.environment, query.table, names)
+
+    def _check_fields(self, env: str, table: str, names: Iterable[str]) -> Steps[None]:
+        """UnknownField for a name ``table`` lacks, when the reader can describe it.
+
+        The schema is the reader's cached one (one ``$catalog/{Table}`` per TTL); system
+        attributes (``__KEY``, ``__STAMP``, ``__TIMESTAMP``) always pass.
+        """
+        wanted = [n for n in dict.fromkeys(names) if n not in SYSTEM_ATTRIBUTES]
+        if not wanted or not self._ops.describes:
+            return
+        schema = yield from self._describe_call(env, table)
+        schema.check(wanted, environment=env)
 
     def _health_steps(self) -> Steps[dict[str, dict[str, Any]]]:
         report: dict[str, dict[str, Any]] = {}
@@ -711,6 +859,65 @@ class LegacyClient(ClientCore):
             )
         )
 
+    def create(
+        self, table: str, values: Mapping[str, Any], *, environment: str | None = None
+    ) -> WriteResult:
+        """Create one entity of ``table``; its result carries the new ``__KEY`` and ``__STAMP``.
+
+        Field names are checked against the table's schema first (UnknownField). A create
+        is never resent when the server may have applied it (a timeout after sending
+        raises; read back before trying again).
+        """
+        return self._run(self._create_steps(table, values, environment=environment))
+
+    def create_many(
+        self,
+        table: str,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        batch_size: int | None = None,
+        environment: str | None = None,
+    ) -> list[WriteResult]:
+        """Create many entities of ``table`` in as few requests as the request size allows.
+
+        Batched like :meth:`update_many` (under ``max_request_size``, at most
+        ``batch_size`` rows per request); one result (key, stamp) per row in input order.
+        If some were not created, :class:`~legacy_core.errors.PartialWrite` carries one
+        outcome per row (``unknown`` for a request that failed after sending: those may
+        exist, look before creating them again). One row raises its own error.
+        """
+        return self._run(
+            self._create_many_steps(table, rows, batch_size=batch_size, environment=environment)
+        )
+
+    def delete(
+        self,
+        table: str,
+        key: str | int,
+        *,
+        expected_stamp: int | None = None,
+        environment: str | None = None,
+    ) -> None:
+        """Delete one entity by ``__KEY`` (4D ``$method=delete``); RecordNotFound if none.
+
+        With ``expected_stamp`` only if the entity is unchanged, else StampConflict with
+        its current values (4D's delete takes no stamp: the entity is read just before,
+        see ADR 0027). Never resent when the server may have applied it.
+        """
+        self._run(
+            self._delete_steps(table, key, expected_stamp=expected_stamp, environment=environment)
+        )
+
+    # -- schema --------------------------------------------------------------------------
+
+    def describe(self, table: str, environment: str | None = None) -> TableSchema:
+        """The schema of ``table``: fields, 4D types, simple dates, relations, primary key.
+
+        From ``$catalog/{Table}``, cached per environment for ``schema_ttl`` seconds (the
+        same cache the field-name checks use). UnknownTable if there is none.
+        """
+        return self._run(self._describe_steps(table, environment=environment))
+
     # -- health --------------------------------------------------------------------------
 
     def health(self) -> dict[str, dict[str, Any]]:
@@ -737,12 +944,51 @@ class _Ops:
     writer: FieldWriter
     stepped_reader: bool
     stepped_writer: bool
+    stepped_schema: bool = False
+    describes: bool = False
+    """Whether the reader can describe tables (SchemaReader): field names get checked."""
 
     @classmethod
     def of(cls, reader: TableReader, writer: FieldWriter) -> _Ops:
+        stepped_schema = isinstance(reader, SteppedSchemaReader)
         return cls(
-            reader, writer, isinstance(reader, SteppedReader), isinstance(writer, SteppedWriter)
+            reader,
+            writer,
+            isinstance(reader, SteppedReader),
+            isinstance(writer, SteppedWriter),
+            stepped_schema,
+            stepped_schema or isinstance(reader, SchemaReader),
         )
+
+    def describe(self, environment: str, table: str) -> Steps[TableSchema]:
+        r = self.reader
+        if self.stepped_schema:
+            return cast(SteppedSchemaReader, r).describe_steps(environment, table)
+        return blocking(lambda: cast(SchemaReader, r).describe(environment, table))
+
+    def create(self, environment: str, table: str, values: Record) -> Steps[WriteResult]:
+        w = self.writer
+        if self.stepped_writer:
+            return cast(SteppedWriter, w).create_steps(environment, table, values)
+        return blocking(lambda: w.create(environment, table, values))
+
+    def create_many(
+        self, environment: str, table: str, rows: list[dict[str, Any]]
+    ) -> Steps[list[WriteResult]]:
+        w = self.writer
+        if self.stepped_writer:
+            return cast(SteppedWriter, w).create_many_steps(environment, table, rows)
+        return blocking(lambda: w.create_many(environment, table, rows))
+
+    def delete(
+        self, environment: str, table: str, key: str, *, expected_stamp: int | None
+    ) -> Steps[None]:
+        w = self.writer
+        if self.stepped_writer:
+            return cast(SteppedWriter, w).delete_steps(
+                environment, table, key, expected_stamp=expected_stamp
+            )
+        return blocking(lambda: w.delete(environment, table, key, expected_stamp=expected_stamp))
 
     def read_page(self, query: Query) -> Steps[Page]:
         r = self.reader
@@ -839,6 +1085,71 @@ def _batches(
                 f"server's request size limit of {limit} bytes"
             )
             raise InvalidQuery(msg, environment=items[index].environment, table=table)
+        full = batch_size is not None and len(current) >= batch_size
+        if current and (size + item_size > limit or full):
+            batches.append(current)
+            current, size = [], 2
+        current.append(index)
+        size += item_size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _check_batch_size(batch_size: object) -> None:
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        msg = f"batch_size must be None or an int >= 1, not {batch_size!r}"
+        raise InvalidQuery(msg)
+
+
+def _new_row(table: str, values: object, environment: str) -> dict[str, Any]:
+    """Check the field values of an entity to create (names, no system ones, writable values)."""
+    if not isinstance(values, Mapping):
+        msg = f"a new {table} entity must be a mapping of field values, not {describe(values)}"
+        raise InvalidQuery(msg, environment=environment, table=table, not_applied=True)
+    row = dict(values)
+    for name, value in row.items():
+        validate_identifier(name, "field")
+        if name.startswith("__"):
+            msg = f"{name} is managed by 4D and cannot be written"
+            raise InvalidQuery(msg, environment=environment, table=table, not_applied=True)
+        check_write_value(
+            value,
+            f"new {table}.{name}",
+            environment=environment,
+            table=table,
+            not_applied=True,  # refused before anything was sent
+        )
+    return row
+
+
+def _row_size(row: Mapping[str, Any]) -> int:
+    """Estimate a new entity's JSON size as 4D receives it (dates rendered as text)."""
+    text = json.dumps(row, default=str, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode()) + 1  # the comma between array items
+
+
+def _row_batches(
+    rows: Sequence[Mapping[str, Any]],
+    limit: int,
+    batch_size: int | None,
+    table: str,
+    environment: str,
+) -> list[list[int]]:
+    """Indices of ``rows`` in batches under ``limit`` bytes and ``batch_size`` rows."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    size = 2  # "[]"
+    for index, row in enumerate(rows):
+        item_size = _row_size(row)
+        if item_size + 2 > limit:
+            msg = (
+                f"new {table} entity #{index} is {item_size} bytes encoded, over the "
+                f"server's request size limit of {limit} bytes"
+            )
+            raise InvalidQuery(msg, environment=environment, table=table, not_applied=True)
         full = batch_size is not None and len(current) >= batch_size
         if current and (size + item_size > limit or full):
             batches.append(current)

@@ -110,7 +110,23 @@ class FaultyBackend:
 
     def create(self, environment: str, table: str, values: Record) -> WriteResult:
         self.calls["create"] += 1
+        self._fault(self.write_faults)
         return self.inner.create(environment, table, values)
+
+    def create_many(
+        self, environment: str, table: str, rows: Sequence[Record]
+    ) -> list[WriteResult]:
+        self.calls["create_many"] += 1
+        self.write_sizes.append(len(rows))
+        self._fault(self.write_faults)
+        return self.inner.create_many(environment, table, rows)
+
+    def delete(
+        self, environment: str, table: str, key: str, *, expected_stamp: int | None = None
+    ) -> None:
+        self.calls["delete"] += 1
+        self._fault(self.write_faults)
+        self.inner.delete(environment, table, key, expected_stamp=expected_stamp)
 
 
 def make_client(backend: Any, clock: ManualClock, **kwargs: Any) -> LegacyClient:

@@ -60,6 +60,11 @@ def _error_body(request: RawRequest, code: int) -> bytes:
     ).encode()
 
 
+_ARTIKEL_CATALOG = json.dumps(
+    {"dataClasses": [{"name": "Artikel", "attributes": [{"name": "Name", "type": "string"}]}]}
+).encode()
+
+
 def _scenario(kind: str) -> Callable[[RawRequest, int], Any]:
     """A handler: logins succeed (setting the cookie), data requests fail as ``kind``."""
 
@@ -73,6 +78,9 @@ def _scenario(kind: str) -> Callable[[RawRequest, int], Any]:
             return http_response(200, body, [("Set-Cookie", cookie)])
         if "$directory/logout" in request.target:
             return http_response(200, b'{"result": true}')
+        if "$catalog/Artikel" in request.target:
+            # The schema a write's field names are checked against before it is sent.
+            return http_response(200, _ARTIKEL_CATALOG)
         echo = json.dumps(_echo(request))
         if kind == "protocol":
             return http_response(200, f"<html>{echo}</html>".encode())

@@ -13,8 +13,10 @@ from typing import Any
 import attrs
 
 from legacy_core._steps import Steps
+from legacy_core.clock import SystemClock
 from legacy_core.model import Environment, FieldUpdate, Page, Query, Record, WriteResult
-from legacy_core.ports import SessionProvider
+from legacy_core.ports import Clock, SessionProvider
+from legacy_core.schema import TableSchema
 
 from ._async_transport import AsyncTransport, HttpxAsyncTransport
 from ._exchange import Exchange
@@ -45,6 +47,10 @@ class FourDBackend:
     page_size_limit: int | None = None
     max_request_size: int = 2_000_000
     default_environment: str | None = None
+    schema_ttl: float = 3600.0
+    """Seconds a table's schema (``$catalog/{Table}``) is cached per environment."""
+    clock: Clock | None = None
+    """The clock of the schema cache (the client's; the system clock when None)."""
     _exchange: Exchange = attrs.field(init=False)
     _reader: FourDReader = attrs.field(init=False)
     _writer: FourDWriter = attrs.field(init=False)
@@ -59,7 +65,12 @@ class FourDBackend:
         self._exchange = Exchange(
             self.environments, self.sessions, self.transport, max_in_flight=in_flight
         )
-        self._reader = FourDReader(self._exchange, page_size_limit=self.page_size_limit)
+        self._reader = FourDReader(
+            self._exchange,
+            page_size_limit=self.page_size_limit,
+            schema_ttl=self.schema_ttl,
+            clock=self.clock or SystemClock(),
+        )
         self._writer = FourDWriter(
             self._exchange,
             default_environment=self.default_environment or _default_environment(self.environments),
@@ -110,6 +121,10 @@ class FourDBackend:
         """Steps of :meth:`release_snapshot`."""
         return self._reader.release_snapshot_steps(environment, table, entity_set)
 
+    def describe_steps(self, environment: str, table: str) -> Steps[TableSchema]:
+        """Steps of :meth:`describe`."""
+        return self._reader.describe_steps(environment, table)
+
     def info_steps(self, environment: str) -> Steps[dict[str, Any]]:
         """Steps of :meth:`info`."""
         return self._reader.info_steps(environment)
@@ -124,6 +139,18 @@ class FourDBackend:
         """Steps of :meth:`create`."""
         return self._writer.create_steps(environment, table, values)
 
+    def create_many_steps(
+        self, environment: str, table: str, rows: Sequence[Record]
+    ) -> Steps[list[WriteResult]]:
+        """Steps of :meth:`create_many`."""
+        return self._writer.create_many_steps(environment, table, rows)
+
+    def delete_steps(
+        self, environment: str, table: str, key: str, *, expected_stamp: int | None = None
+    ) -> Steps[None]:
+        """Steps of :meth:`delete`."""
+        return self._writer.delete_steps(environment, table, key, expected_stamp=expected_stamp)
+
     # FieldWriter
     def write(self, updates: Sequence[FieldUpdate], *, atomic: bool = False) -> list[WriteResult]:
         """Apply ``updates`` in batches under ``max_request_size``."""
@@ -132,6 +159,23 @@ class FourDBackend:
     def create(self, environment: str, table: str, values: Record) -> WriteResult:
         """Create one entity."""
         return self._writer.create(environment, table, values)
+
+    def create_many(
+        self, environment: str, table: str, rows: Sequence[Record]
+    ) -> list[WriteResult]:
+        """Create entities in batches under ``max_request_size``."""
+        return self._writer.create_many(environment, table, rows)
+
+    def delete(
+        self, environment: str, table: str, key: str, *, expected_stamp: int | None = None
+    ) -> None:
+        """Delete one entity (``$method=delete``), with ``expected_stamp`` only if unchanged."""
+        self._writer.delete(environment, table, key, expected_stamp=expected_stamp)
+
+    # SchemaReader
+    def describe(self, environment: str, table: str) -> TableSchema:
+        """The schema of ``table`` from ``$catalog/{Table}``, cached for ``schema_ttl``."""
+        return self._reader.describe(environment, table)
 
     # Extras
     def info(self, environment: str) -> dict[str, Any]:

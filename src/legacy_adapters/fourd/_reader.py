@@ -30,8 +30,10 @@ from legacy_adapters.wire._requests import (
 )
 from legacy_core._checks import check_text, describe
 from legacy_core._steps import Steps
+from legacy_core.clock import SystemClock
 from legacy_core.errors import EntitySetExpired, InvalidQuery, LegacyError, UnknownTable
 from legacy_core.model import Page, Query, Record, validate_identifier
+from legacy_core.ports import Clock
 
 from ._errors import Context
 from ._exchange import Exchange
@@ -41,16 +43,21 @@ __all__ = ["FourDReader", "entity_path", "query_params"]
 
 @attrs.define
 class FourDReader:
-    """``TableReader`` over 4D REST; schemas for typed decoding are cached per environment.
+    """``TableReader`` over 4D REST; schemas (``$catalog/{Table}``) are cached per environment.
 
     Every read is written once, as steps (``*_steps``, :mod:`legacy_core._steps`); the
     plain methods drive them with blocking I/O and the async client drives the same
-    steps on its event loop.
+    steps on its event loop. A cached schema is fetched again once it is ``schema_ttl``
+    seconds old (on ``clock``); ``0`` fetches it for every use.
     """
 
     exchange: Exchange
     page_size_limit: int | None = None
-    _schemas: dict[tuple[str, str], TableSchema] = attrs.field(init=False, factory=dict)
+    schema_ttl: float = 3600.0
+    clock: Clock = attrs.field(factory=SystemClock)
+    _schemas: dict[tuple[str, str], tuple[TableSchema, float]] = attrs.field(
+        init=False, factory=dict
+    )
     _schema_lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
 
     # -- the TableReader port, driven with blocking I/O -----------------------------------
@@ -82,6 +89,10 @@ class FourDReader:
     def schema_of(self, environment: str, table: str) -> TableSchema:
         """Return the schema of ``table`` from ``$catalog/{Table}``, fetched once per env."""
         return self.exchange.run(self.schema_steps(environment, table))
+
+    def describe(self, environment: str, table: str) -> TableSchema:
+        """The schema of ``table`` (the SchemaReader port): :meth:`schema_of`."""
+        return self.schema_of(environment, table)
 
     def schema(self, environment: str, table: str) -> dict[str, str]:
         """``attribute -> 4D type`` of ``table`` (cached per environment)."""
@@ -196,14 +207,18 @@ class FourDReader:
             raise self.exchange.protocol_error(exc, request, table=None)
         return body
 
+    def describe_steps(self, environment: str, table: str) -> Steps[TableSchema]:
+        """Steps of :meth:`describe`."""
+        return self.schema_steps(environment, table)
+
     def schema_steps(self, environment: str, table: str) -> Steps[TableSchema]:
-        """Steps of :meth:`schema_of`."""
+        """Steps of :meth:`schema_of`: the cached schema, or ``$catalog/{Table}`` once per TTL."""
         validate_identifier(table, "table")
         cache_key = (environment, table)
         with self._schema_lock:
             cached = self._schemas.get(cache_key)
-        if cached is not None:
-            return cached
+        if cached is not None and self.clock.monotonic() - cached[1] < self.schema_ttl:
+            return cached[0]
         try:
             body, request, *_ = yield from self.exchange.call_steps(
                 environment, "GET", catalog_path(table), table=table, context="catalog"
@@ -217,7 +232,8 @@ class FourDReader:
         except DecodeError as exc:
             raise self.exchange.protocol_error(exc, request, table=table) from None
         with self._schema_lock:
-            return self._schemas.setdefault(cache_key, schema)
+            self._schemas[cache_key] = (schema, self.clock.monotonic())
+        return schema
 
     def _check_top(self, query: Query) -> None:
         limit = self.page_size_limit

@@ -1,10 +1,13 @@
-"""The writing half of the 4D adapter: ``$method=update`` batches, creates and stamp checks.
+"""The writing half of the 4D adapter: ``$method=update`` batches, creates, deletes, stamps.
 
-Updates are sent as JSON arrays under the server's maximum request size; a stale
-``__STAMP`` comes back as :class:`~legacy_core.errors.StampConflict` with the current
-values. 4D saves the other entities of a non-atomic batch when one fails, so such a
-batch answers with one outcome per update (:class:`~legacy_core.errors.PartialWrite`).
-Nothing here retries: the exchange resends only after a 401 or 402 (not applied).
+Updates and creates are sent as JSON arrays under the server's maximum request size (a
+create is an entity without ``__KEY``); a stale ``__STAMP`` comes back as
+:class:`~legacy_core.errors.StampConflict` with the current values. 4D saves the other
+entities of a non-atomic batch when one fails, so such a batch answers with one outcome
+per entity (:class:`~legacy_core.errors.PartialWrite`). A delete is
+``POST /rest/{Table}({key})?$method=delete``; 4D takes no stamp there, so an expected
+stamp is checked by reading the entity first (ADR 0027). Nothing here retries: the
+exchange resends only after a 401 or 402 (not applied).
 """
 
 from __future__ import annotations
@@ -16,9 +19,16 @@ import attrs
 import orjson
 
 from legacy_adapters.wire import DecodeError, encode_values, parse_write_answer
-from legacy_core._checks import check_write_value
+from legacy_adapters.wire._requests import entity_path
+from legacy_core._checks import check_text, check_write_value, describe
 from legacy_core._steps import Steps
-from legacy_core.errors import InvalidQuery, LegacyError, PartialWrite, ServerError
+from legacy_core.errors import (
+    InvalidQuery,
+    LegacyError,
+    PartialWrite,
+    ServerError,
+    StampConflict,
+)
 from legacy_core.model import (
     FieldUpdate,
     OutcomeStatus,
@@ -54,6 +64,18 @@ class FourDWriter:
     def create(self, environment: str, table: str, values: Record) -> WriteResult:
         """:meth:`create_steps` driven with blocking I/O."""
         return self.exchange.run(self.create_steps(environment, table, values))
+
+    def create_many(
+        self, environment: str, table: str, rows: Sequence[Record]
+    ) -> list[WriteResult]:
+        """:meth:`create_many_steps` driven with blocking I/O."""
+        return self.exchange.run(self.create_many_steps(environment, table, rows))
+
+    def delete(
+        self, environment: str, table: str, key: str, *, expected_stamp: int | None = None
+    ) -> None:
+        """:meth:`delete_steps` driven with blocking I/O."""
+        self.exchange.run(self.delete_steps(environment, table, key, expected_stamp=expected_stamp))
 
     def write_steps(
         self, updates: Sequence[FieldUpdate], *, atomic: bool = False
@@ -111,6 +133,135 @@ class FourDWriter:
     def create_steps(self, environment: str, table: str, values: Record) -> Steps[WriteResult]:
         """Create one entity (an update without ``__KEY``) and return it as saved."""
         validate_identifier(table, "table")
+        body = _dumps(self._new_entity(environment, table, values), environment, table)
+        self._check_size(len(body), environment, table)
+        ((result, failure),) = yield from self._post(environment, table, [None], body, atomic=False)
+        if failure is not None:
+            raise failure
+        assert result is not None  # one of the two is set
+        return result
+
+    def create_many_steps(
+        self, environment: str, table: str, rows: Sequence[Record]
+    ) -> Steps[list[WriteResult]]:
+        """Create ``rows`` in order, as arrays of entities without ``__KEY`` under the size.
+
+        Every row is checked before the first request. One row that fails raises its own
+        error; of several, every one is attempted and, if some fail,
+        :class:`PartialWrite` carries one outcome per row (key None for those not
+        created). A request that fails as a whole leaves its rows ``not_sent`` or
+        ``unknown`` (a create that may have been applied: never resent blindly) and the
+        later batches ``not_sent``.
+        """
+        validate_identifier(table, "table")
+        if not rows:
+            return []
+        parts = [
+            _dumps(self._new_entity(environment, table, row), environment, table) for row in rows
+        ]
+        batches = self._pack(parts, environment, table)
+        items: list[tuple[WriteResult | None, LegacyError | None, OutcomeStatus]] = []
+        for number, indices in enumerate(batches):
+            body = b"[" + b",".join(parts[i] for i in indices) + b"]"
+            try:
+                answered = yield from self._post(
+                    environment, table, [None] * len(indices), body, atomic=False
+                )
+            except LegacyError as err:
+                if len(rows) == 1:
+                    raise
+                status: OutcomeStatus = "not_sent" if err.not_applied else "unknown"
+                items.extend((None, err, status) for _ in indices)
+                later = sum(len(b) for b in batches[number + 1 :])
+                items.extend((None, err, "not_sent") for _ in range(later))
+                break
+            items.extend((r, e, "saved" if e is None else outcome_status(e)) for r, e in answered)
+        failures = [e for _, e, _ in items if e is not None]
+        if not failures:
+            return [r for r, _, _ in items if r is not None]
+        if len(rows) == 1 or (
+            len(failures) == len(items) and all(e is failures[0] for e in failures)
+        ):
+            raise failures[0]
+        outcomes = [
+            WriteOutcome(i, table, r.key if r is not None else None, status, result=r, error=e)
+            for i, (r, e, status) in enumerate(items)
+        ]
+        raise PartialWrite.of(outcomes, environment=environment)
+
+    def delete_steps(
+        self, environment: str, table: str, key: str, *, expected_stamp: int | None = None
+    ) -> Steps[None]:
+        """Delete the entity ``key``: ``POST /rest/{Table}({key})?$method=delete``.
+
+        4D's delete takes no stamp: with ``expected_stamp`` the entity is read first and a
+        different ``__STAMP`` raises StampConflict with its current values, nothing
+        deleted. Any failure of that read is ``not_applied`` (the delete was not sent).
+        An unknown key raises RecordNotFound; the answer is ``{"ok": true}``.
+        """
+        validate_identifier(table, "table")
+        if not isinstance(key, str) or not key:
+            msg = f"key must be a non-empty str (4D __KEY), got {describe(key)}"
+            raise InvalidQuery(msg, environment=environment, table=table, not_applied=True)
+        check_text(key, f"key of {table}", environment=environment, table=table)
+        if expected_stamp is not None:
+            yield from self._check_stamp(environment, table, key, expected_stamp)
+        answer = yield from self.exchange.call_steps(
+            environment,
+            "POST",
+            entity_path(table, key),
+            params=(("$method", "delete"),),
+            table=table,
+            context="write",
+        )
+        data = answer.data
+        if isinstance(data, Mapping) and data.get("ok") is True:
+            return
+        failure = body_error(
+            data,
+            answer.request,
+            answer.response,
+            table=table,
+            context="write",
+            secrets=answer.secrets,
+        )
+        if failure is not None:
+            raise failure
+        bad = DecodeError(f'a delete answers {{"ok": true}}, got {data!r}')
+        raise self._protocol(bad, answer.request, table)
+
+    def _check_stamp(self, environment: str, table: str, key: str, expected: int) -> Steps[None]:
+        """Read the entity and raise StampConflict unless its ``__STAMP`` is ``expected``."""
+        try:
+            answer = yield from self.exchange.call_steps(
+                environment, "GET", entity_path(table, key), table=table, context="entity"
+            )
+            current = answer.data
+            stamp = current.get("__STAMP") if isinstance(current, Mapping) else None
+            if isinstance(stamp, bool) or not isinstance(stamp, int):
+                bad = DecodeError(f"the entity read before a delete has no int __STAMP: {stamp!r}")
+                raise self._protocol(bad, answer.request, table)
+        except LegacyError as err:
+            # Nothing was deleted yet: whatever failed, the delete certainly was not applied.
+            raise err.evolve(not_applied=True) from err.__cause__
+        if stamp != expected:
+            msg = (
+                f"{environment}: stamp conflict on {table}[{key}]: expected __STAMP "
+                f"{expected}, the entity has {stamp}; not deleted"
+            )
+            raise StampConflict(
+                msg,
+                key=key,
+                current=dict(current),
+                not_applied=True,
+                **error_context(answer.request, answer.response, table),
+            )
+
+    def _new_entity(self, environment: str, table: str, values: Record) -> dict[str, Any]:
+        given: object = values  # callers are not type-checked
+        if not isinstance(given, Mapping):
+            msg = f"a new {table} entity must be a mapping of field values, not {describe(values)}"
+            raise InvalidQuery(msg, environment=environment, table=table, not_applied=True)
         for name, value in values.items():
             validate_identifier(name, "field")
             if name.startswith("__"):
@@ -120,13 +271,22 @@ class FourDWriter:
             check_write_value(
                 value, f"new {table}.{name}", environment=environment, table=table, not_applied=True
             )
-        body = _dumps(encode_values(values), environment, table)
-        self._check_size(len(body), environment, table)
-        ((result, failure),) = yield from self._post(environment, table, [None], body, atomic=False)
-        if failure is not None:
-            raise failure
-        assert result is not None  # one of the two is set
-        return result
+        return encode_values(values)
+
+    def _pack(self, parts: Sequence[bytes], environment: str, table: str) -> list[list[int]]:
+        """Group encoded entities into arrays under the request size; their indices."""
+        batches: list[list[int]] = []
+        current: list[int] = []
+        size = _ARRAY_OVERHEAD
+        for index, part in enumerate(parts):
+            self._check_size(len(part) + _ARRAY_OVERHEAD, environment, table)
+            if current and size + len(part) + 1 > self.max_request_size:
+                batches.append(current)
+                current, size = [], _ARRAY_OVERHEAD
+            size += len(part) + (1 if current else 0)
+            current.append(index)
+        batches.append(current)
+        return batches
 
     def _environment_of(self, update: FieldUpdate) -> str:
         return update.environment or self.default_environment

@@ -73,9 +73,17 @@ class _Store:
     rows: dict[str, dict[str, Any]]
     schema: TableSchema = attrs.field(init=False)
     """What the 4D decoder needs for typed reads; built once per loaded table."""
+    described: TableSchema = attrs.field(init=False)
+    """What ``describe`` answers: the catalog's attributes (no system ones) and the key."""
 
     def __attrs_post_init__(self) -> None:
         self.schema = _schema_of(self.table)
+        self.described = TableSchema(
+            table=self.table.name,
+            attributes={n: a for n, a in self.schema.attributes.items() if n not in MANAGED},
+            # As the emulator's catalog: a table without a key attribute names __KEY.
+            primary_key=(self.table.key,),
+        )
 
 
 @attrs.define
@@ -262,6 +270,66 @@ class MemoryBackend:
         }
         staged[update.key] = saved
         return WriteResult(table, update.key, stamp + 1, copy_row(saved))
+
+    def create_many(
+        self, environment: str, table: str, rows: Sequence[Record]
+    ) -> list[WriteResult]:
+        """Create ``rows`` in order; as on 4D the others are created when one fails.
+
+        One row raises its own error; of several, :class:`PartialWrite` carries one
+        outcome per row when some fail (key None for those not created).
+        """
+        if not rows:
+            return []
+        outcomes: list[WriteOutcome] = []
+        with self._lock:
+            self._store(environment, table)  # an unknown table fails as a whole
+            for index, row in enumerate(rows):
+                try:
+                    result = self.create(environment, table, row)
+                except LegacyError as err:
+                    if len(rows) == 1:
+                        raise
+                    outcomes.append(
+                        WriteOutcome(index, table, None, outcome_status(err), error=err)
+                    )
+                    continue
+                outcomes.append(WriteOutcome(index, table, result.key, "saved", result=result))
+        if any(not o.applied for o in outcomes):
+            raise PartialWrite.of(outcomes, environment=environment)
+        return [o.result for o in outcomes if o.result is not None]
+
+    def delete(
+        self, environment: str, table: str, key: str, *, expected_stamp: int | None = None
+    ) -> None:
+        """Delete the entity ``key``; with ``expected_stamp`` only if it is unchanged.
+
+        RecordNotFound when there is none; a stale stamp raises StampConflict with the
+        current values and deletes nothing. Snapshots holding it leave it out from now on.
+        """
+        with self._lock:
+            store = self._store(environment, table)
+            current = self._row(store, environment, key)
+            stamp = int(current["__STAMP"])
+            if expected_stamp is not None and expected_stamp != stamp:
+                msg = (
+                    f"stamp of {table}[{key}] has changed: expected {expected_stamp}, "
+                    f"current {stamp}; not deleted"
+                )
+                raise StampConflict(
+                    msg,
+                    key=key,
+                    current=copy_row(current),
+                    environment=environment,
+                    table=table,
+                    not_applied=True,
+                )
+            del store.rows[key]
+
+    def describe(self, environment: str, table: str) -> TableSchema:
+        """The schema of ``table`` as ``$catalog/{Table}`` would describe it (no relations)."""
+        with self._lock:
+            return self._store(environment, table).described
 
     def create(self, environment: str, table: str, values: Record) -> WriteResult:
         """Create one entity (``__STAMP`` 1) with a new key and return it as saved."""

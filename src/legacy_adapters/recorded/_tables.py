@@ -27,6 +27,7 @@ from legacy_core._log import get_logger
 from legacy_core.errors import ConfigurationError
 from legacy_core.model import FieldUpdate, Page, Query, Record, WriteResult
 from legacy_core.ports import Clock
+from legacy_core.schema import TableSchema
 
 __all__ = ["RecordedTables", "infer_type"]
 
@@ -257,6 +258,22 @@ class RecordedTables:
     def create(self, environment: str, table: str, values: Record) -> WriteResult:
         """Create an entity in memory."""
         return self.backend.create(environment, table, values)
+
+    def create_many(
+        self, environment: str, table: str, rows: Sequence[Record]
+    ) -> list[WriteResult]:
+        """Create entities in memory, in order (PartialWrite when some fail)."""
+        return self.backend.create_many(environment, table, rows)
+
+    def delete(
+        self, environment: str, table: str, key: str, *, expected_stamp: int | None = None
+    ) -> None:
+        """Delete a recorded entity in memory (stamp checked as on 4D)."""
+        self.backend.delete(environment, table, key, expected_stamp=expected_stamp)
+
+    def describe(self, environment: str, table: str) -> TableSchema:
+        """The schema of a recorded table (from its catalog when recorded, else inferred)."""
+        return self.backend.describe(environment, table)
 
     def __repr__(self) -> str:
         return f"<RecordedTables {self.backend.default_environment}>"

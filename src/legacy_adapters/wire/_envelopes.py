@@ -145,5 +145,20 @@ def parse_schema(body: Any, table: str) -> TableSchema:
             kind=str(item.get("kind", "storage")),
             type=str(item.get("type", "string")),
             simple_date=bool(item.get("simpleDate", False)),
+            related_table=TableSchema.related_table_of(item),
+            indexed=item.get("indexed") is True,
         )
-    return TableSchema(table=table, attributes=specs)
+    keys = entry.get("key")
+    primary = (
+        [k["name"] for k in keys if isinstance(k, Mapping) and isinstance(k.get("name"), str)]
+        if isinstance(keys, list)
+        else []
+    )
+    if not primary:
+        # v17 catalogs flag the key attribute instead of listing it under "key".
+        primary = [
+            str(i["name"])
+            for i in entry["attributes"]
+            if isinstance(i, Mapping) and i.get("identifying") is True
+        ]
+    return TableSchema(table=table, attributes=specs, primary_key=primary)

@@ -19,10 +19,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import attrs
 import cattrs
 
 from legacy_core._checks import ascii_int, describe
+from legacy_core.schema import AttributeSpec, TableSchema
 
 __all__ = [
     "AttributeSpec",
@@ -44,31 +44,6 @@ _RELATION_KEY = re.compile(r"[\[(]\"?([^\]\")]*)\"?[\])]\s*/?$")
 
 class DecodeError(ValueError):
     """A value or envelope does not have the shape 4D documents."""
-
-
-@attrs.frozen
-class AttributeSpec:
-    """One attribute of a 4D dataclass as ``$catalog/{Table}`` describes it."""
-
-    name: str
-    kind: str = "storage"
-    type: str = "string"
-    simple_date: bool = False
-
-
-@attrs.frozen
-class TableSchema:
-    """The attributes of one table, as the typed decoder needs them."""
-
-    table: str
-    attributes: Mapping[str, AttributeSpec] = attrs.field(factory=dict)
-
-    def types(self) -> dict[str, str]:
-        """``attribute -> 4D type`` (relations report their kind, e.g. ``relatedEntity``)."""
-        return {
-            name: (spec.kind if spec.kind.startswith("related") else spec.type)
-            for name, spec in self.attributes.items()
-        }
 
 
 # --- marker types: what the converter structures a wire value *into* -----------------

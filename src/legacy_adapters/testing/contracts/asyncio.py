@@ -26,6 +26,7 @@ import pytest
 from legacy_adapters.aio import AsyncioDriver
 from legacy_core.model import FieldUpdate, Page, Query, Record, WriteResult
 from legacy_core.ports import FieldWriter, SteppedReader, SteppedWriter, TableReader
+from legacy_core.schema import TableSchema
 
 from .reader import ContractFixtures
 
@@ -108,6 +109,26 @@ class AsyncStepsPort:
         """``create_steps`` on the event loop."""
         created: WriteResult = self._run(self.backend.create_steps(environment, table, values))
         return created
+
+    def create_many(
+        self, environment: str, table: str, rows: Sequence[Record]
+    ) -> list[WriteResult]:
+        """``create_many_steps`` on the event loop."""
+        created: list[WriteResult] = self._run(
+            self.backend.create_many_steps(environment, table, rows)
+        )
+        return created
+
+    def delete(
+        self, environment: str, table: str, key: str, *, expected_stamp: int | None = None
+    ) -> None:
+        """``delete_steps`` on the event loop."""
+        self._run(self.backend.delete_steps(environment, table, key, expected_stamp=expected_stamp))
+
+    def describe(self, environment: str, table: str) -> TableSchema:
+        """``describe_steps`` on the event loop."""
+        schema: TableSchema = self._run(self.backend.describe_steps(environment, table))
+        return schema
 
 
 class AsyncContractFixtures(ContractFixtures):

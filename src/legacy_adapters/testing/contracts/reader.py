@@ -19,7 +19,7 @@ import pytest
 
 from legacy_core.errors import EntitySetExpired, InvalidQuery, RecordNotFound, UnknownTable
 from legacy_core.model import Page, Query
-from legacy_core.ports import FieldWriter, TableReader
+from legacy_core.ports import FieldWriter, SchemaReader, TableReader
 from legacy_core.query import Comparison, Filter, Raw, field, render
 
 __all__ = [
@@ -620,6 +620,34 @@ class TableReaderContract(ContractFixtures):
     def test_tables(self, reader: TableReader, contract_env: str) -> None:
         """``tables`` lists every table of the environment."""
         assert {ARTIKEL, LAGER} <= set(reader.tables(contract_env))
+
+    # -- schema (SchemaReader) -----------------------------------------------------------
+
+    def test_describe(self, reader: TableReader, contract_env: str) -> None:
+        """``describe`` lists the fields in catalog order with their 4D types and the key."""
+        assert isinstance(reader, SchemaReader)
+        schema = reader.describe(contract_env, ARTIKEL)
+        assert ARTIKEL == schema.table
+        assert {
+            "Nummer": "long",
+            "Bezeichnung": "string",
+            "Preis": "number",
+            "Bestand": "long",
+            "created_date": "date",
+            "Aktiv": "bool",
+            "Familie_": "string",
+            "Preise": "object",
+        } == schema.types()
+        assert ["created_date"] == [a.name for a in schema.fields if a.simple_date]
+        assert ((), ("__KEY",)) == (schema.relations, schema.primary_key)
+        with pytest.raises(TypeError):
+            schema.attributes["Farbe"] = schema.attributes["Nummer"]  # type: ignore[index]
+
+    def test_describe_unknown_table(self, reader: TableReader, contract_env: str) -> None:
+        """Describing an unknown table raises UnknownTable."""
+        assert isinstance(reader, SchemaReader)
+        with pytest.raises(UnknownTable):
+            reader.describe(contract_env, "Gibt_es_nicht")
 
     @pytest.mark.parametrize(
         "call",

@@ -1,4 +1,4 @@
-"""The FieldWriter contract: stamped writes, conflicts, atomic batches and creates.
+"""The FieldWriter contract: stamped writes, conflicts, atomic batches, creates and deletes.
 
 Reached only through the fixtures of :class:`contracts.reader.ContractFixtures`; the
 writer and the reader must serve the same data so that every write is read back.
@@ -279,3 +279,104 @@ class FieldWriterContract(ContractFixtures):
         writer.write([FieldUpdate(LAGER, "7", {"Menge": 1234}, environment=contract_env)])
         assert 1234 == reader.get_record(contract_env, LAGER, "7")["Menge"]
         assert 7 == reader.get_record(contract_env, LAGER, "7")["Nummer"]
+
+    # -- create_many ---------------------------------------------------------------------
+
+    def test_create_many_reads_back(
+        self, writer: FieldWriter, reader: TableReader, contract_env: str
+    ) -> None:
+        """``create_many`` returns one new key and stamp per row, in order; each reads back."""
+        rows = [{"Nummer": 3001 + i, "Bezeichnung": f"Neu {i}"} for i in range(3)]
+        results = writer.create_many(contract_env, ARTIKEL, rows)
+        assert [ARTIKEL] * 3 == [r.table for r in results]
+        assert 3 == len({r.key for r in results})
+        assert not {r.key for r in results} & {artikel_key(n) for n in range(1001, 1026)}
+        for row, result in zip(rows, results, strict=True):
+            record = reader.get_record(contract_env, ARTIKEL, result.key)
+            assert (row["Nummer"], row["Bezeichnung"], result.stamp) == (
+                record["Nummer"],
+                record["Bezeichnung"],
+                record["__STAMP"],
+            )
+        assert 28 == reader.read_page(Query(contract_env, ARTIKEL, top=1)).count
+
+    def test_create_many_empty(self, writer: FieldWriter, contract_env: str) -> None:
+        """No rows create nothing and return nothing."""
+        assert [] == writer.create_many(contract_env, ARTIKEL, [])
+
+    def test_create_many_reports_every_outcome(
+        self, writer: FieldWriter, reader: TableReader, contract_env: str
+    ) -> None:
+        """A row 4D refuses does not stop the others; PartialWrite says which were created."""
+        rows = [{"Nummer": 3101}, {"Farbe": "rot"}, {"Nummer": 3103}]
+        with pytest.raises(PartialWrite) as info:
+            writer.create_many(contract_env, ARTIKEL, rows)
+        outcomes = info.value.outcomes
+        assert ["saved", "rejected", "saved"] == [o.status for o in outcomes]
+        assert isinstance(outcomes[1].error, InvalidQuery)
+        assert outcomes[1].key is None
+        created = [o.result for o in outcomes if o.result is not None]
+        assert [3101, 3103] == [
+            reader.get_record(contract_env, ARTIKEL, r.key)["Nummer"] for r in created
+        ]
+        assert not info.value.not_applied
+
+    def test_create_many_unknown_table(self, writer: FieldWriter, contract_env: str) -> None:
+        """Creating in an unknown table raises UnknownTable."""
+        with pytest.raises(UnknownTable):
+            writer.create_many(contract_env, "Gibt_es_nicht", [{"A": 1}, {"A": 2}])
+
+    # -- delete --------------------------------------------------------------------------
+
+    def test_delete(self, writer: FieldWriter, reader: TableReader, contract_env: str) -> None:
+        """A deleted entity is gone from reads by key, selections and counts."""
+        writer.delete(contract_env, ARTIKEL, artikel_key(1013))
+        with pytest.raises(RecordNotFound):
+            reader.get_record(contract_env, ARTIKEL, artikel_key(1013))
+        inactive = reader.read_page(Query(contract_env, ARTIKEL, filter=INACTIVE, top=100))
+        assert [1003, 1006, 1010, 1019, 1024] == sorted(nummern(inactive))
+        assert 24 == reader.read_page(Query(contract_env, ARTIKEL, top=1)).count
+
+    def test_delete_with_current_stamp(
+        self, writer: FieldWriter, reader: TableReader, contract_env: str
+    ) -> None:
+        """With the current stamp the entity is deleted."""
+        stamp = self.stamp(reader, contract_env, 1014)
+        writer.delete(contract_env, ARTIKEL, artikel_key(1014), expected_stamp=stamp)
+        with pytest.raises(RecordNotFound):
+            reader.get_record(contract_env, ARTIKEL, artikel_key(1014))
+
+    def test_delete_stale_stamp(
+        self, writer: FieldWriter, reader: TableReader, contract_env: str
+    ) -> None:
+        """A stale stamp raises StampConflict with the current values and deletes nothing."""
+        old = self.stamp(reader, contract_env, 1015)
+        (saved,) = writer.write([self.update(contract_env, 1015, {"Bestand": 41})])
+        with pytest.raises(StampConflict) as info:
+            writer.delete(contract_env, ARTIKEL, artikel_key(1015), expected_stamp=old)
+        assert (artikel_key(1015), saved.stamp) == (info.value.key, info.value.current_stamp)
+        assert 41 == info.value.current["Bestand"]
+        assert info.value.not_applied
+        assert 41 == reader.get_record(contract_env, ARTIKEL, artikel_key(1015))["Bestand"]
+
+    def test_delete_unknown_key(self, writer: FieldWriter, contract_env: str) -> None:
+        """Deleting an entity that does not exist (or no longer) raises RecordNotFound."""
+        writer.delete(contract_env, ARTIKEL, artikel_key(1016))
+        for key in ("F" * 32, artikel_key(1016)):
+            with pytest.raises(RecordNotFound):
+                writer.delete(contract_env, ARTIKEL, key)
+
+    def test_delete_unknown_table(self, writer: FieldWriter, contract_env: str) -> None:
+        """Deleting in an unknown table raises UnknownTable."""
+        with pytest.raises(UnknownTable):
+            writer.delete(contract_env, "Gibt_es_nicht", "1")
+
+    def test_deleted_entity_leaves_snapshots(
+        self, writer: FieldWriter, reader: TableReader, contract_env: str
+    ) -> None:
+        """A snapshot opened before a delete no longer shows the deleted entity."""
+        query = Query(contract_env, ARTIKEL, filter=INACTIVE, order_by="Nummer", top=3)
+        first = reader.open_snapshot(query, 60)
+        writer.delete(contract_env, ARTIKEL, artikel_key(1010))
+        whole = reader.read_page(attrs.evolve(query, skip=0, top=100, entity_set=first.entity_set))
+        assert [1003, 1006, 1013, 1019, 1024] == nummern(whole)
