@@ -308,7 +308,7 @@ class FieldWriterContract(ContractFixtures):
         self, writer: FieldWriter, reader: TableReader, contract_env: str
     ) -> None:
         """A row 4D refuses does not stop the others; PartialWrite says which were created."""
-        rows = [{"Nummer": 3101}, {"Farbe": "rot"}, {"Nummer": 3103}]
+        rows: list[dict[str, Any]] = [{"Nummer": 3101}, {"Farbe": "rot"}, {"Nummer": 3103}]
         with pytest.raises(PartialWrite) as info:
             writer.create_many(contract_env, ARTIKEL, rows)
         outcomes = info.value.outcomes
