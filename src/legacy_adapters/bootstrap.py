@@ -9,7 +9,8 @@ Nothing connects here: the first request logs in.
 Factory keyword arguments (a factory receives those of these names its signature accepts):
 
 - ``backend``: ``environments`` (name -> Environment), ``sessions`` (SessionProvider),
-  ``transport`` (Transport), ``default_environment``, ``max_request_size``, ``clock``,
+  ``transport`` (Transport), ``default_environment``, ``max_request_size``,
+  ``schema_ttl``, ``clock``,
   ``config`` (the ClientConfig).
 - ``session_store``: ``directory`` (``session_dir``, when set), ``client`` (``redis_url``),
   ``alias`` (``django_cache_alias``), ``clock``, ``config``.
@@ -262,6 +263,7 @@ class _Parts:
                 "transport": the_transport,
                 "default_environment": lambda: cfg.default_environment,
                 "max_request_size": lambda: cfg.max_request_size,
+                "schema_ttl": lambda: cfg.schema_ttl,
                 "clock": lambda: self.clock,
                 "config": lambda: cfg,
             }

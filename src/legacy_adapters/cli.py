@@ -316,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("--raw", action="store_true", help="values exactly as 4D sends them")
     get.set_defaults(handler=_cmd_get)
 
+    # describe TABLE [--json]: registered by its own module (legacy_adapters._describe)
+    importlib.import_module("legacy_adapters._describe").add_subcommand(sub, common, _client)
+
     push = sub.add_parser("push", parents=[common], help="set one field of one record")
     push.add_argument("table")
     push.add_argument("key")

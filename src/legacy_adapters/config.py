@@ -83,6 +83,12 @@ def _positive_number(_inst: object, attribute: attrs.Attribute[float], value: fl
         raise ConfigurationError(msg)
 
 
+def _non_negative_number(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        msg = f"config {attribute.name} must be a number >= 0, got {value!r}"
+        raise ConfigurationError(msg)
+
+
 @attrs.frozen
 class ClientConfig:
     """Everything ``build_client`` needs; secrets (``session_key``, passwords) never print."""
@@ -104,6 +110,9 @@ class ClientConfig:
     workers: int = attrs.field(default=1, validator=_int_at_least(1))
     verify_tls: bool = True
     max_request_size: int = attrs.field(default=2_000_000, validator=_int_at_least(1024))
+    schema_ttl: float = attrs.field(default=3600.0, validator=_non_negative_number)
+    """Seconds a table's schema (``$catalog/{Table}``) stays cached per environment; the
+    field-name checks and ``describe`` use it (0: fetch it for every use)."""
     credentials: Mapping[str, tuple[str, str]] = attrs.field(
         factory=dict, converter=_credentials, repr=False
     )
@@ -179,6 +188,7 @@ ENV_VARIABLES: dict[str, tuple[str, ...]] = {
     "retries": ("LEGACY_API_RETRIES", "LEGACY_API_MAX_RETRIES"),
     "page_size": ("LEGACY_API_PAGE_SIZE",),
     "workers": ("LEGACY_API_WORKERS",),
+    "schema_ttl": ("LEGACY_API_SCHEMA_TTL",),
     "verify_tls": ("LEGACY_API_VERIFY_TLS",),
     "shared_breaker": ("LEGACY_API_SHARED_BREAKER",),
 }
@@ -187,7 +197,7 @@ ENV_VARIABLES: dict[str, tuple[str, ...]] = {
 
 _FIELDS = {a.name for a in attrs.fields(ClientConfig)}
 _INTS = {"retries", "page_size", "workers", "max_request_size"}
-_FLOATS = {"connect_timeout", "read_timeout"}
+_FLOATS = {"connect_timeout", "read_timeout", "schema_ttl"}
 _BOOLS = {"verify_tls", "shared_breaker"}
 _SECTIONS: dict[str, dict[str, str]] = {
     "session": {

@@ -21,14 +21,17 @@ if TYPE_CHECKING:
     from legacy_adapters.config import ClientConfig, load_config
     from legacy_core._async import AsyncLegacyClient
     from legacy_core.model import FieldUpdate, WriteOutcome, WriteResult
+    from legacy_core.schema import AttributeSpec, TableSchema
     from legacy_core.service import LegacyClient
 
 __all__ = [
     "AsyncLegacyClient",
+    "AttributeSpec",
     "ClientConfig",
     "FieldUpdate",
     "LegacyClient",
     "Raw",
+    "TableSchema",
     "WriteOutcome",
     "WriteResult",
     "__version__",
@@ -55,6 +58,8 @@ _LAZY = {
     "FieldUpdate": "legacy_core.model",
     "WriteOutcome": "legacy_core.model",
     "WriteResult": "legacy_core.model",
+    "TableSchema": "legacy_core.schema",
+    "AttributeSpec": "legacy_core.schema",
 }
 
 
