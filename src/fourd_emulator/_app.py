@@ -280,6 +280,10 @@ class Emulator:
                 )
             return self._reads.entity(req, table, key.strip().strip("\"'"), rest)
         if rest.startswith("$entityset/"):
+            if req.method != "GET":
+                # Deleting an entity set's entities ($method=delete) is not emulated.
+                msg = f"{req.method} on an entity set is not supported by the emulator"
+                return error(500, [entry(INVALID_PARAMETER, msg, "dbrq")])
             return self._reads.entity_set(req, table, rest[len("$entityset/") :].split("/")[0])
         if req.method == "POST":
             if req.query.get("$method") != "update":

@@ -111,9 +111,9 @@ class TestSystemChecks:
         assert ["legacy_api.E005"] == legacy_ids(**{key: name})
 
     def test_bad_numbers_are_errors(self) -> None:
-        """Negative retries, a zero page size and a bad timeout are each reported."""
-        ids = legacy_ids(RETRIES=-1, PAGE_SIZE=0, TIMEOUTS="soon")
-        assert ["legacy_api.E001"] * 3 == ids
+        """Negative retries, a zero page size, a bad timeout and a negative TTL are reported."""
+        ids = legacy_ids(RETRIES=-1, PAGE_SIZE=0, TIMEOUTS="soon", SCHEMA_TTL=-1)
+        assert ["legacy_api.E001"] * 4 == ids
 
     def test_what_the_client_config_refuses_is_reported(self) -> None:
         """Credentials for an environment that is not configured are E001 at check time."""
@@ -156,6 +156,11 @@ class TestGetClient:
         """An environment the settings do not name is a ConfigurationError."""
         with pytest.raises(ConfigurationError, match="nowhere"):
             get_client("nowhere")
+
+    def test_schema_ttl_reaches_the_4d_reader(self) -> None:
+        """SCHEMA_TTL reaches the 4D backend, which keeps each schema that long."""
+        with override_settings(LEGACY_API={**settings.LEGACY_API, "SCHEMA_TTL": 120}):
+            assert 120 == get_client().reader.schema_ttl
 
     def test_settings_change_rebuilds_the_client(self) -> None:
         """override_settings(LEGACY_API=...) drops the cached client."""

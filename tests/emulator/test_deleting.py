@@ -97,3 +97,16 @@ class TestDelete:
         delete(http, base, created["__KEY"])
         again = update(http, base, {"Bezeichnung": "zwei"}).json()
         assert created["__KEY"] != again["__KEY"]
+
+    def test_delete_by_filter_or_set_not_emulated(self, base: str, http: requests.Session) -> None:
+        """Deleting by $filter or through an entity set is refused (500), never half done."""
+        count = http.get(f"{base}/{TABLE}", params={"$top": 1}, timeout=5).json()["__COUNT"]
+        by_filter = http.post(
+            f"{base}/{TABLE}", params={"$filter": "Nummer > 0", "$method": "delete"}, timeout=5
+        )
+        made = http.get(f"{base}/{TABLE}", params={"$method": "entityset"}, timeout=5).json()
+        set_path = made["__ENTITYSET"].split("/rest", 1)[1]
+        by_set = http.post(f"{base}{set_path}", params={"$method": "delete"}, timeout=5)
+        assert (500, 500) == (by_filter.status_code, by_set.status_code)
+        after = http.get(f"{base}/{TABLE}", params={"$top": 1}, timeout=5).json()["__COUNT"]
+        assert count == after

@@ -33,6 +33,7 @@ DEFAULTS: Mapping[str, Any] = {
     "RETRIES": 3,  # retries after the first attempt (pyERP's LEGACY_API_MAX_RETRIES)
     "PAGE_SIZE": 1000,  # rows per request when paging
     "WORKERS": 1,  # parallel page requests per read
+    "SCHEMA_TTL": 3600.0,  # seconds a table's $catalog schema is cached (0: never)
     "VERIFY_TLS": True,
     "CREDENTIALS": {},  # {"live": {"username": "api", "password": "..."}}: $directory/login
 }
@@ -66,6 +67,7 @@ class LegacyApiSettings:
     retries: int = 3
     page_size: int = 1000
     workers: int = 1
+    schema_ttl: float = 3600.0
     verify_tls: bool = True
     credentials: Mapping[str, Mapping[str, str]] = attrs.field(factory=dict, repr=False)
 
@@ -85,6 +87,7 @@ class LegacyApiSettings:
             retries=self.retries,
             page_size=self.page_size,
             workers=self.workers,
+            schema_ttl=self.schema_ttl,
             verify_tls=self.verify_tls,
             credentials=self.credentials,
         )
@@ -216,6 +219,7 @@ def parse_settings(raw: object) -> tuple[LegacyApiSettings | None, list[Problem]
     retries = _number(merged["RETRIES"], "RETRIES", problems, integer=True, low=0)
     page_size = _number(merged["PAGE_SIZE"], "PAGE_SIZE", problems, integer=True, low=1)
     workers = _number(merged["WORKERS"], "WORKERS", problems, integer=True, low=1)
+    schema_ttl = _number(merged["SCHEMA_TTL"], "SCHEMA_TTL", problems, integer=False, low=0)
     if not isinstance(merged["CREDENTIALS"], Mapping):
         problems.append(Problem("CREDENTIALS", "CREDENTIALS must map environments to logins"))
     if not isinstance(merged["VERIFY_TLS"], bool):
@@ -237,6 +241,7 @@ def parse_settings(raw: object) -> tuple[LegacyApiSettings | None, list[Problem]
             retries=retries,
             page_size=page_size,
             workers=workers,
+            schema_ttl=float(schema_ttl),
             verify_tls=merged["VERIFY_TLS"],
             credentials=merged["CREDENTIALS"],
         ),
