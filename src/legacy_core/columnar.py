@@ -185,6 +185,11 @@ def _cast(column: Any, target: Any) -> Any:
     return column.cast(target)
 
 
+def _chunks(column: Any) -> list[Any]:
+    # A ChunkedArray's pieces, or an Array as its one piece.
+    return list(column.chunks) if isinstance(column, pa.ChunkedArray) else [column]
+
+
 def unify_tables(tables: Sequence[Any]) -> Any:
     """Concatenate page tables whose schemas differ; columns in first-appearance order.
 
@@ -209,10 +214,10 @@ def unify_tables(tables: Sequence[Any]) -> Any:
         ]
         target = _target([p.type for p in parts])
         if target is None:
-            chunks = [c for p in parts for c in column_to_json(p).chunks]
+            chunks = [c for p in parts for c in _chunks(column_to_json(p))]
             columns.append(pa.chunked_array(chunks, type=JSON))
         else:
-            chunks = [c for p in parts for c in _cast(p, target).chunks]
+            chunks = [c for p in parts for c in _chunks(_cast(p, target))]
             columns.append(pa.chunked_array(chunks, type=target))
     return pa.Table.from_arrays(columns, names=list(names))
 
