@@ -58,7 +58,9 @@ def same(columnar: Any, row: Any) -> bool:
             same(columnar.get(k), v) for k, v in row.items()
         )
     if isinstance(row, list) and isinstance(columnar, list):
-        return len(row) == len(columnar) and all(same(a, b) for a, b in zip(columnar, row))
+        if len(row) != len(columnar):
+            return False
+        return all(same(a, b) for a, b in zip(columnar, row, strict=True))
     if row is None or (isinstance(row, float) and row != row):
         return columnar is None
     return bool(columnar == row)
@@ -69,7 +71,7 @@ def assert_same_as_frame(table: Any, frame: pd.DataFrame) -> None:
     assert list(frame.columns) == table.column_names
     assert len(frame) == table.num_rows
     for name in table.column_names:
-        for got, want in zip(table.column(name).to_pylist(), frame[name].tolist()):
+        for got, want in zip(table.column(name).to_pylist(), frame[name].tolist(), strict=True):
             assert same(got, want), (name, got, want)
 
 
@@ -298,9 +300,10 @@ class TestFrontEnds:
         client = make(emulator)
         frame = client.fetch_polars(TABLE, limit=40)
         assert isinstance(frame, polars.DataFrame)
-        assert client.fetch_arrow(TABLE, limit=40).column("__KEY").to_pylist() == frame[
-            "__KEY"
-        ].to_list()
+        assert (
+            client.fetch_arrow(TABLE, limit=40).column("__KEY").to_pylist()
+            == frame["__KEY"].to_list()
+        )
 
     def test_async_client(self, emulator: EmulatorServer):
         """AsyncLegacyClient.fetch_arrow and iter_batches read what the sync client reads."""

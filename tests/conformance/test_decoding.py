@@ -751,7 +751,9 @@ def _same(columnar: Any, row: Any) -> bool:
             _same(columnar.get(k), v) for k, v in row.items()
         )
     if isinstance(row, list) and isinstance(columnar, list):
-        return len(row) == len(columnar) and all(_same(a, b) for a, b in zip(columnar, row))
+        if len(row) != len(columnar):
+            return False
+        return all(_same(a, b) for a, b in zip(columnar, row, strict=True))
     return bool(columnar == row) and (row is None) == (columnar is None)
 
 
@@ -772,7 +774,9 @@ class TestColumnarCollections:
         assert "timestamp[ms, tz=UTC]" == str(timestamps)
 
     @pytest.mark.parametrize("name", of_kind("collection"))
-    def test_columns_match_rows(self, name: str, served: CaptureServer, backend: FourDBackend) -> None:
+    def test_columns_match_rows(
+        self, name: str, served: CaptureServer, backend: FourDBackend
+    ) -> None:
         """Every value of a columnar page equals the row page's, typed and raw."""
         pytest.importorskip("pyarrow")
         entry = _serve_data(served, name)
@@ -781,7 +785,7 @@ class TestColumnarCollections:
             query = Query("live", entry["table"], typed=typed, columnar=True)
             columns = backend.read_page(query).records.table.to_pylist()  # type: ignore[attr-defined]
             assert len(rows) == len(columns)
-            for got, want in zip(columns, rows):
-                assert list(want) == list(got)[: len(want)] or set(want) <= set(got)
+            for got, want in zip(columns, rows, strict=True):
+                assert set(want) <= set(got)
                 for attribute, value in want.items():
                     assert _same(got[attribute], value), f"{name} {typed=} {attribute}"

@@ -123,7 +123,8 @@ def violation(name: str) -> str | None:
     if top in sys.stdlib_module_names:
         return None
     return (
-        "not on the allow-list (stdlib, attrs, cattrs, structlog, pluggy, pandas, numpy, pyarrow, polars)"
+        "not on the allow-list (stdlib, attrs, cattrs, structlog, pluggy, pandas, numpy, "
+        "pyarrow, polars)"
     )
 
 
