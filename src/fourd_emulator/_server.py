@@ -162,6 +162,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # server_close() would join every handler thread, and one still reading a request
+    # (or sleeping a latency fault) held the CLI's Ctrl-C exit past 20 s in a busy CI
+    # run; the threads are daemons and their sockets are shut down by close().
+    block_on_close = False
     allow_reuse_address = True
     request_queue_size = 128
 

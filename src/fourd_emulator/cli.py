@@ -112,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
         # as soon as the URL is printed (a test or a supervisor reacts to that line).
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, _stop)
+            # Also SIGINT: a process started in the background by a non-interactive
+            # shell inherits SIGINT ignored, and Python then installs no handler for it.
+            signal.signal(signal.SIGINT, _stop)
         print(f"4D emulator serving on {server.base_url}/rest/ (Ctrl-C to stop)", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:

@@ -20,7 +20,7 @@ from legacy_core._paging import _Restart
 from legacy_core.model import FieldUpdate, Page, Record, WriteResult
 from legacy_core.ports import AsyncDriver
 from legacy_core.schema import TableSchema
-from legacy_core.service import ClientCore, Progress, Where
+from legacy_core.service import ClientCore, Progress, Where, _batches_of, _columnar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,6 +95,82 @@ class AsyncLegacyClient(ClientCore):
         )
         steps = self._frame_steps(spec, progress, raw=raw, dtype_backend=dtype_backend)
         return await self.driver.run(steps)
+
+    async def fetch_arrow(
+        self,
+        table: str,
+        *,
+        where: Where = None,
+        fields: Sequence[str] | str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+        page_size: int | None = None,
+        workers: int | None = None,
+        consistent: bool = True,
+        raw: bool = False,
+        environment: str | None = None,
+        progress: Progress | None = None,
+    ) -> Any:
+        """Read ``table`` into a ``pyarrow.Table``: ``LegacyClient.fetch_arrow``, awaited.
+
+        Pages are decoded on worker threads while others are on the wire.
+        """
+        spec = self._plan(
+            table,
+            where=where,
+            fields=fields,
+            order_by=order_by,
+            limit=limit,
+            skip=skip,
+            page_size=page_size,
+            workers=workers,
+            consistent=consistent,
+            raw=raw,
+            environment=environment,
+        )
+        return await self.driver.run(self._arrow_steps(spec, progress))
+
+    async def iter_batches(
+        self,
+        table: str,
+        *,
+        where: Where = None,
+        fields: Sequence[str] | str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+        page_size: int | None = None,
+        workers: int | None = None,
+        consistent: bool = True,
+        raw: bool = False,
+        environment: str | None = None,
+        progress: Progress | None = None,
+    ) -> AsyncGenerator[Any, None]:
+        """Yield ``pyarrow.RecordBatch``es: ``LegacyClient.iter_batches``, async."""
+        spec = _columnar(
+            self._plan(
+                table,
+                where=where,
+                fields=fields,
+                order_by=order_by,
+                limit=limit,
+                skip=skip,
+                page_size=page_size,
+                workers=workers,
+                consistent=consistent,
+                raw=raw,
+                environment=environment,
+            )
+        )
+        pages = self.driver.stream(self._pager().stream(spec, progress, dedupe=True))
+        try:
+            async for item in pages:
+                if not isinstance(item, _Restart):  # pragma: no branch - dedupe never restarts
+                    for batch in _batches_of(item.records):
+                        yield batch
+        finally:
+            await pages.aclose()
 
     async def iter_pages(
         self,

@@ -10,8 +10,8 @@ client's call wrapper (retries and the breaker). Pure: the reader is a port.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -126,12 +126,12 @@ class Pager:
             nonlocal rows, pages, seen
             records = page.records
             if seen is not None and rebuilds:
-                records = [r for r in records if r.get("__KEY") not in seen]
+                records = _without_keys(records, seen)
                 page = Page(records, page.count, page.first, entity_set=page.entity_set)
             if dedupe and seen is None and page.entity_set is not None:
                 seen = set()
             if seen is not None:
-                seen.update(k for r in records if isinstance(k := r.get("__KEY"), str))
+                seen.update(_keys(records))
             if spec.limit is not None and rows + len(records) > spec.limit:
                 records = records[: spec.limit - rows]  # old rows + rebuilt ones
                 page = Page(records, page.count, page.first, entity_set=page.entity_set)
@@ -255,7 +255,7 @@ class Pager:
 
     def _read_window(self, base: Query, offset: int, top: int) -> Steps[Page]:
         """Read ``top`` rows from ``offset``, in several requests if the server sends fewer."""
-        got: list[Record] = []
+        got: list[Sequence[Record]] = []
         page: Page | None = None
         first = offset
         while top > 0:
@@ -263,13 +263,13 @@ class Pager:
             page = yield from self._read(query)
             if not got and len(page.records) >= top:
                 return page  # the usual case: one request, no copy
-            got.extend(page.records)
+            got.append(page.records)
             if not page.records:
                 break
             offset += len(page.records)
             top -= len(page.records)
         count = page.count if page is not None else 0
-        return Page(got, count, first, entity_set=base.entity_set)
+        return Page(_joined(got), count, first, entity_set=base.entity_set)
 
     def _read(self, query: Query) -> Steps[Page]:
         return self.call(
@@ -295,6 +295,46 @@ class Pager:
                 category=type(exc).__name__,
                 **exc.context(),
             )
+
+
+@runtime_checkable
+class BatchRecords(Protocol):
+    """Records held as one columnar batch (``legacy_core.columnar.ArrowRecords``).
+
+    The pager filters and joins them through these methods rather than row by row.
+    """
+
+    def keys(self) -> list[str]:
+        """The ``__KEY`` of every row."""
+        ...
+
+    def without_keys(self, seen: set[str]) -> Sequence[Record]:
+        """The rows whose ``__KEY`` is not in ``seen``."""
+        ...
+
+    @staticmethod
+    def concat(parts: Sequence[Any]) -> Sequence[Record]:
+        """One batch of several."""
+        ...
+
+
+def _keys(records: Sequence[Record]) -> list[str]:
+    if isinstance(records, BatchRecords):
+        return records.keys()
+    return [k for r in records if isinstance(k := r.get("__KEY"), str)]
+
+
+def _without_keys(records: Sequence[Record], seen: set[str]) -> Sequence[Record]:
+    if isinstance(records, BatchRecords):
+        return records.without_keys(seen)
+    return [r for r in records if r.get("__KEY") not in seen]
+
+
+def _joined(parts: list[Sequence[Record]]) -> Sequence[Record]:
+    batches = [p for p in parts if isinstance(p, BatchRecords)]
+    if batches and len(batches) == len(parts):
+        return type(batches[0]).concat(batches)
+    return [r for part in parts for r in part]
 
 
 def _emit(item: Page | _Restart, sink: Sink | None) -> Steps[None]:

@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 import pandas as pd
 
-__all__ = ["HAS_ARROW", "DtypeBackend", "FrameBuilder", "records_to_frame"]
+__all__ = ["HAS_ARROW", "DtypeBackend", "FrameBuilder", "column_order", "records_to_frame"]
 
 HAS_ARROW = importlib.util.find_spec("pyarrow") is not None
 
@@ -127,7 +127,7 @@ class FrameBuilder:
             return self._build_like_records()
         if self._rows == 0:
             return pd.DataFrame(columns=list(self.columns or self._order))
-        order = _column_order(list(self._order), self.columns)
+        order = column_order(list(self._order), self.columns)
         data: dict[str, Any] = {}
         for name in order:
             data[name] = self._column(self._chunks.pop(name))
@@ -202,7 +202,8 @@ def _columns_uniform(records: Sequence[Mapping[str, Any]], names: list[str]) -> 
     return list(zip(*rows, strict=True))
 
 
-def _column_order(server: list[str], requested: Sequence[str]) -> list[str]:
+def column_order(server: list[str], requested: Sequence[str]) -> list[str]:
+    """System attributes first, then the requested ones as asked, then the rest (server order)."""
     if not requested:
         return server
     wanted = set(requested)

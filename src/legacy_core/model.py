@@ -240,6 +240,9 @@ class Query:
     entity_set: str | None = attrs.field(default=None)
     typed: bool = False
     """Decode values to Python types (dates, times, keys); False keeps them as sent."""
+    columnar: bool = False
+    """Ask for the page as one Arrow table (``legacy_core.columnar.ArrowRecords``); a
+    reader without a columnar path ignores it and the client converts its dicts."""
 
     @entity_set.validator
     def _check_entity_set(self, _attribute: attrs.Attribute[Any], value: object) -> None:

@@ -16,7 +16,8 @@ CORE = Path(legacy_core.__file__).parent
 
 # Third-party packages the core may use (ARCHITECTURE.md; numpy is pandas' own array
 # library, used for frame dtypes; pyarrow only behind the ``arrow`` extra).
-# ahocorasick: the pure string-matching automaton of the secret redactor (ADR 0020).
+# ahocorasick: the pure string-matching automaton of the secret redactor (ADR 0020);
+# polars: only ``fetch_polars``, on use, zero-copy from Arrow (ADR 0025).
 ALLOWED_THIRD_PARTY = {
     "attrs",
     "cattrs",
@@ -25,6 +26,7 @@ ALLOWED_THIRD_PARTY = {
     "pandas",
     "numpy",
     "pyarrow",
+    "polars",
     "ahocorasick",
 }
 
@@ -121,7 +123,8 @@ def violation(name: str) -> str | None:
     if top in sys.stdlib_module_names:
         return None
     return (
-        "not on the allow-list (stdlib, attrs, cattrs, structlog, pluggy, pandas, numpy, pyarrow)"
+        "not on the allow-list (stdlib, attrs, cattrs, structlog, pluggy, pandas, numpy, "
+        "pyarrow, polars)"
     )
 
 

@@ -21,6 +21,7 @@ OPTIONAL = (
     "redis",
     "django",
     "pyarrow",
+    "polars",
     "prometheus_client",
     "django_redis",
     "health_check",
@@ -29,8 +30,11 @@ OPTIONAL = (
 # The Django app's own modules are the `django` feature: importing them is using it.
 DJANGO_FEATURE = "legacy_adapters.django."
 # Likewise the observability plug-ins are the `metrics` and `otel` features themselves
-# (loaded only when metrics or tracing are switched on); each needs its package only.
+# (loaded only when metrics or tracing are switched on), and the columnar reads are the
+# `arrow` feature (imported by fetch_arrow & co. on use); each needs its package only.
 FEATURE_MODULES = {
+    "legacy_core.columnar": "pyarrow",
+    "legacy_adapters.wire._arrow": "pyarrow",
     "legacy_adapters.observe._metrics": "prometheus_client",
     "legacy_adapters.observe._tracing": "opentelemetry",
 }

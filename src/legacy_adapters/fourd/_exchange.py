@@ -160,8 +160,13 @@ class Exchange:
         body: bytes | None = None,
         table: str | None = None,
         context: Context,
+        decode: bool = True,
     ) -> Steps[Answer]:
         """Send one request and return the decoded JSON body with the request and response.
+
+        With ``decode=False`` a 2xx answer's body is not parsed (``data`` is None): the
+        caller reads ``response.body`` itself (the columnar decoder) and falls back to
+        :meth:`checked` when it cannot.
 
         A response that shows the session gone hands it to the provider's single-flight
         ``recover`` (ADR 0012): a 401 (nothing was applied; the cookie it set, if any, is
@@ -212,10 +217,34 @@ class Exchange:
                 session = yield from auth.answered(session, cookie)
             finally:
                 yield Release(slot)
+            if not decode:
+                log_http(
+                    "debug",
+                    request,
+                    status=response.status,
+                    table=table,
+                    elapsed=response.elapsed,
+                    response_bytes=len(response.body),
+                )
+                return Answer(None, request, response, secrets)
             data = self._decode(request, response, table, context, secrets)
             return Answer(data, request, response, secrets)
         msg = "unreachable: the recovery loop always returns or raises"  # pragma: no cover
         raise AssertionError(msg)  # pragma: no cover
+
+    def checked(self, answer: Answer, table: str | None, context: Context) -> Any:
+        """The JSON body of an answer read with ``decode=False``, its hidden errors raised."""
+        try:
+            return checked_json(
+                answer.response,
+                answer.request,
+                table=table,
+                context=context,
+                secrets=answer.secrets,
+            )
+        except LegacyError as err:
+            self._log_error(answer.request, answer.response, err, table)
+            raise
 
     def _decode(
         self,

@@ -400,6 +400,15 @@ class MemoryBackend:
         if query.attributes:
             keep = ("__KEY", "__TIMESTAMP", "__STAMP", *query.attributes)
         records = [copy_row(r if keep is None else {k: r.get(k) for k in keep}) for r in window]
+        if query.columnar:
+            # The 4D adapter's columnar builder over the same wire-format rows (ADR 0025).
+            from legacy_adapters.wire._arrow import entities_table  # noqa: PLC0415 - pyarrow
+            from legacy_core.columnar import ArrowRecords  # noqa: PLC0415
+
+            table = entities_table(records, store.schema, typed=query.typed)
+            return Page(
+                ArrowRecords(table), count=len(rows), first=query.skip, entity_set=entity_set
+            )
         if query.typed:
             # Rows are stored in 4D's wire format, so the 4D adapter's decoder applies as is.
             records = [decode_record(r, store.schema) for r in records]

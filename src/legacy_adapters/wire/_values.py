@@ -28,7 +28,9 @@ __all__ = [
     "AttributeSpec",
     "DecodeError",
     "TableSchema",
+    "column_kind",
     "date_parts",
+    "decode_column",
     "decode_record",
     "encode_values",
     "is_wire_date",
@@ -423,3 +425,54 @@ def encode_values(values: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in values.items():
         out[name] = _converter.unstructure(value)
     return out
+
+
+# --- one column at a time: what the columnar decoder (wire._arrow) needs ---------------
+
+_KINDS: dict[type, str] = {
+    _Key: "key",
+    _Stamp: "stamp",
+    _Timestamp: "timestamp",
+    _Int: "int",
+    _Number: "number",
+    _Bool: "bool",
+    _Str: "str",
+    _Date: "date",
+    _SimpleDate: "date",
+    _Duration: "duration",
+    _Relation: "relation",
+    _AsSent: "as_sent",
+}
+
+
+def column_kind(name: str, schema: TableSchema | None) -> str:
+    """What the typed decoder makes of attribute ``name`` (``key``, ``date``, ``as_sent``...).
+
+    The kinds are the typed decoder's own (:func:`decode_record`), so the columnar path
+    converts each column as the row path converts each value.
+    """
+    marker = _SYSTEM_MARKERS.get(name)
+    if marker is None:
+        spec = schema.attributes.get(name) if schema is not None else None
+        marker = _marker_for(spec)
+    return _KINDS[marker]
+
+
+def decode_column(name: str, values: list[Any], schema: TableSchema | None) -> list[Any]:
+    """Decode one column's values exactly as :func:`decode_record` decodes them in rows."""
+    step = _plan(schema).get(name)
+    try:
+        if step is not None:
+            hook, marker = step
+            return [hook(v, marker) for v in values]
+        marker = _SYSTEM_MARKERS.get(name) or _AsSent
+        hook = _converter.get_structure_hook(marker)
+        if marker is not _AsSent:
+            return [hook(v, marker) for v in values]
+        # An attribute the schema lacks: a deferred N->1 link is still a key, per value.
+        relation = _converter.get_structure_hook(_Relation)
+        return [relation(v, _Relation) if _names_one_entity(v) else v for v in values]
+    except DecodeError as exc:
+        table = schema.table if schema is not None else "?"
+        msg = f"{table}.{name}: {exc}"
+        raise DecodeError(msg) from None
