@@ -248,12 +248,17 @@ class TestDescribe:
             lambda c: c.fetch_frame(TABLE, where={"Bezeichung": "x"}),
             lambda c: list(c.iter_records(TABLE, order_by="Bezeichung desc")),
             lambda c: c.count(TABLE, (field("Nummer") > 1) & (field("Bezeichung") == "x")),
+            lambda c: c.fetch_arrow(TABLE, fields=["Bezeichung"]),
+            lambda c: list(c.iter_batches(TABLE, order_by=["Bezeichung"])),
             lambda c: c.push_field(TABLE, "1", "Bezeichung", "x"),
             lambda c: c.update_many([FieldUpdate(TABLE, "1", {"Bezeichung": "x"})]),
             lambda c: c.create(TABLE, {"Bezeichung": "x"}),
             lambda c: c.create_many(TABLE, [{"Nummer": 1}, {"Bezeichung": "x"}]),
         ],
-        ids=["fields", "where", "order_by", "filter", "push", "update_many", "create", "many"],
+        ids=[
+            *("fields", "where", "order_by", "filter", "arrow", "batches"),
+            *("push", "update_many", "create", "many"),
+        ],
     )
     def test_unknown_field_before_any_data_request(
         self, emulator: EmulatorServer, call: Any
