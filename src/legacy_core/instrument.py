@@ -93,8 +93,10 @@ class Call:
         records = getattr(result, "records", None)
         if isinstance(records, list):
             self.rows = len(records)
-        elif isinstance(result, list) and self.verb == "write":
+        elif isinstance(result, list) and self.verb in _WRITE_VERBS:
             self.entities = len(result)
+        elif self.verb == "create" and hasattr(result, "stamp"):  # one WriteResult
+            self.entities = 1
         return result
 
     def fail(self, error: BaseException) -> None:
@@ -109,6 +111,10 @@ class Call:
         saved = [o for o in getattr(error, "outcomes", ()) or () if o.status == "saved"]
         if saved:
             self.entities = len(saved)
+
+
+_WRITE_VERBS = frozenset({"write", "create"})
+"""Client-call verbs that save entities (their results are the saved entities)."""
 
 
 @attrs.frozen

@@ -71,6 +71,29 @@ def test_reads_report_verb_table_rows_and_outcome(client, recorder):
     assert all(outcome == "ok" and timed for outcome, _, timed in ends)
 
 
+def test_creates_and_deletes_report_their_verb_and_entities(backend, clock):
+    """create/create_many count the entities they created; delete is its own verb."""
+    calls: list[Call] = []
+
+    class Keep(NoInstrumentation):
+        @contextlib.contextmanager
+        def client_call(self, call: Call) -> Iterator[None]:
+            yield
+            calls.append(call)
+
+    keep = instrument.install(Keep())
+    try:
+        client = make_client(backend, clock)
+        client.create_many("Artikel", [{"Nummer": 9001}, {"Nummer": 9002}], batch_size=1)
+        client.create("Artikel", {"Nummer": 9003})
+        client.delete("Artikel", "9003")
+    finally:
+        instrument.uninstall(keep)
+    assert [("create", 1), ("create", 1), ("create", 1), ("delete", None)] == [
+        (c.verb, c.entities) for c in calls
+    ]
+
+
 def test_a_failed_call_reports_its_error_class(client, backend, recorder):
     """A RecordNotFound is the outcome of a get, and the call still ends."""
     with pytest.raises(RecordNotFound):

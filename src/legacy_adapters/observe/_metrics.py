@@ -226,7 +226,7 @@ class PrometheusInstrumentation(NoInstrumentation):
         self.duration.labels(*labels).observe(call.elapsed or 0.0)
         if call.rows:
             self.rows.labels(env, table).inc(call.rows)
-        if call.verb == "write":
+        if call.verb in {"write", "create"}:
             self.write_batches.labels(env, table, call.outcome).inc()
         if call.entities:
             self.entities.labels(env, table).inc(call.entities)
