@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import orjson
 import pytest
 import requests
@@ -252,16 +253,25 @@ def emulator_client() -> Iterator[tuple[EmulatorServer, LegacyClient]]:
 
 
 class Capture:
-    """A raw server that answers every data request with an empty page and keeps its target."""
+    """A raw server that answers every data request with an empty page and keeps its target.
+
+    ``$catalog/T`` lists ``names`` (the example's fields), so the client's schema check
+    lets every valid name through to the wire.
+    """
 
     def __init__(self) -> None:
         self.targets: list[str] = []
+        self.names: list[str] = []
 
     def __call__(self, request: RawRequest, _n: int) -> Any:
         if request.target.startswith("/rest/$info"):
             return http_response(
                 body=b'{"sessionInfo": []}', headers=[("Set-Cookie", "WASID4D=S1; path=/")]
             )
+        if request.target.startswith("/rest/$catalog/"):
+            attributes = [{"name": n, "kind": "storage", "type": "string"} for n in self.names]
+            catalog = {"dataClasses": [{"name": "T", "attributes": attributes}]}
+            return http_response(body=orjson.dumps(catalog))
         self.targets.append(request.target)
         return http_response(body=b'{"__COUNT": 0, "__FIRST": 0, "__SENT": 0, "__ENTITIES": []}')
 
@@ -273,6 +283,7 @@ def captured() -> Iterator[tuple[Capture, LegacyClient]]:
     server = RawServer(capture)
     transport = RequestsTransport(pool_size=2)
     backend, env = _backend(server.base_url, transport)
+    backend = attrs.evolve(backend, schema_ttl=0)  # each example's catalog is fetched anew
     yield capture, LegacyClient(backend, backend, {"live": env})
     transport.close()
     server.close()
@@ -284,6 +295,7 @@ def test_where_on_the_wire(captured: tuple[Capture, LegacyClient], where: dict[A
     """A where dict the client accepts arrives at the server, byte for byte, as its equalities."""
     count("where on the wire")
     capture, client = captured
+    capture.names = [n for n in where if isinstance(n, str)]
     before = len(capture.targets)
     try:
         client.count("T", where)
