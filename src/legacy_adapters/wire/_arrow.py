@@ -55,7 +55,7 @@ def arrow_page(  # noqa: PLR0911 - each None names one shape the JSON path must 
     entity_set: str | None = None,
 ) -> Page | None:
     """The page in ``body`` as Arrow columns, or None when only the JSON path can read it."""
-    envelope = _read_envelope(body)
+    envelope = _read_envelope(body, _declared(schema) if typed else {})
     if envelope is None:
         return None
     names = envelope.column_names
@@ -105,7 +105,7 @@ def entities_table(
 # --- the envelope ----------------------------------------------------------------------
 
 
-def _read_envelope(body: bytes) -> Any | None:
+def _read_envelope(body: bytes, declared: Mapping[str, Any]) -> Any | None:
     if body.lstrip()[:1] != b"{":
         return None
     options = pj.ReadOptions(block_size=max(len(body) + 1, 1 << 16), use_threads=False)
@@ -113,9 +113,81 @@ def _read_envelope(body: bytes) -> Any | None:
     parse = pj.ParseOptions(newlines_in_values=True)
     try:
         envelope = pj.read_json(io.BytesIO(body), read_options=options, parse_options=parse)
+        # Inference can differ from what 4D means: ISO-looking text ("2020-01-02") becomes
+        # timestamp[s], a number next to a string becomes text. Read such a page again
+        # with those fields declared (the catalog's types; text for the timestamps), in
+        # the inferred order; a value that does not fit then sends it to the JSON path.
+        schema = _declared_schema(envelope.schema, declared)
+        if schema is not None:
+            parse = pj.ParseOptions(
+                newlines_in_values=True, explicit_schema=schema, unexpected_field_behavior="error"
+            )
+            envelope = pj.read_json(io.BytesIO(body), read_options=options, parse_options=parse)
     except _ARROW_ERRORS:
         return None
     return envelope if envelope.num_rows == 1 else None
+
+
+_DECLARED = {
+    "key": pa.string(),
+    "str": pa.string(),
+    "date": pa.string(),
+    "timestamp": pa.string(),
+    "stamp": pa.int64(),
+    "int": pa.int64(),
+    "duration": pa.int64(),
+    "number": pa.float64(),
+    "bool": pa.bool_(),
+}
+
+
+def _declared(schema: TableSchema | None) -> dict[str, Any]:
+    """The Arrow type each catalog attribute must parse as (relations and Objects: any)."""
+    names = {"__KEY", "__STAMP", "__TIMESTAMP", *(schema.attributes if schema else ())}
+    kinds = {name: column_kind(name, schema) for name in names}
+    return {name: _DECLARED[kind] for name, kind in kinds.items() if kind in _DECLARED}
+
+
+def _fits(inferred: Any, declared: Any) -> bool:
+    # What the kernels accept as is: the type itself, nulls, whole numbers for a number.
+    if inferred == declared or pa.types.is_null(inferred):
+        return True
+    return bool(pa.types.is_floating(declared) and pa.types.is_int64(inferred))
+
+
+def _declared_schema(schema: Any, declared: Mapping[str, Any]) -> Any | None:
+    """The envelope's schema with the declared entity types and no timestamps, or None."""
+    fields = [
+        _declared_entities(f, declared)
+        if f.name == "__ENTITIES"
+        else f.with_type(_text_type(f.type))
+        for f in schema
+    ]
+    changed = any(f.type != g.type for f, g in zip(fields, schema, strict=True))
+    return pa.schema(fields) if changed else None
+
+
+def _declared_entities(field: Any, declared: Mapping[str, Any]) -> Any:
+    entities = field.type
+    if not pa.types.is_list(entities) or not pa.types.is_struct(entities.value_type):
+        return field  # not a page: the JSON path reports it
+    attributes = []
+    for f in entities.value_type:
+        want = declared.get(f.name)
+        fit = want is None or _fits(f.type, want)
+        attributes.append(f.with_type(_text_type(f.type) if fit else want))
+    item = entities.value_field.with_type(pa.struct(attributes))
+    return field.with_type(pa.list_(item))
+
+
+def _text_type(t: Any) -> Any:
+    if pa.types.is_timestamp(t):
+        return pa.string()
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(_text_type(f.type)) for f in t])
+    if pa.types.is_list(t):
+        return pa.list_(t.value_field.with_type(_text_type(t.value_type)))
+    return t
 
 
 def _count_field(envelope: Any, name: str, default: int | None) -> int | None:
