@@ -97,9 +97,9 @@ def bench(base: str, rows: int, repeats: int) -> dict[str, float]:
 
 def memory(base: str, rows: int, path: str) -> dict[str, float]:
     """Run the memory probe of one path in a fresh process and return what it measured."""
+    probe = ["-m", "benchmarks.bench_columnar", "--memory-probe", base, str(rows), path]
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_columnar", "--memory-probe", base, str(rows)]
-        + [path],
+        [sys.executable, *probe],
         capture_output=True,
         text=True,
         check=True,
@@ -147,9 +147,7 @@ def _met(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
-def run(
-    rows: int | None = None, repeats: int | None = None, memory_rows: int | None = None
-) -> str:
+def run(rows: int | None = None, repeats: int | None = None, memory_rows: int | None = None) -> str:
     """Run (i)-(n) and the memory probes; return the markdown section for docs/benchmarks.md."""
     sizes = dict(QUICK if os.environ.get("BENCH_QUICK") else FULL)
     for name, value in (("rows", rows), ("repeats", repeats), ("memory_rows", memory_rows)):
@@ -198,7 +196,7 @@ def run(
         ),
         _row(
             "l",
-            f"`fetch_frame(dtype_backend=\"pyarrow\")`: {got['frame_pyarrow']:.2f}s (vs i)",
+            f'`fetch_frame(dtype_backend="pyarrow")`: {got["frame_pyarrow"]:.2f}s (vs i)',
             f"**{faster('frame_pyarrow'):.2f}x**",
             "≥ 2x",
             _met(faster("frame_pyarrow") >= 2),
@@ -232,7 +230,7 @@ def run(
         ),
         _row(
             "q",
-            f"peak RSS growth, `fetch_frame(dtype_backend=\"pyarrow\")` of {m:,} rows: "
+            f'peak RSS growth, `fetch_frame(dtype_backend="pyarrow")` of {m:,} rows: '
             f"{mem['frame_pyarrow']['peak_growth'] / mib:,.0f} MiB (vs today's)",
             f"{frame_mem['peak_growth'] / mem['frame_pyarrow']['peak_growth']:.1f}x less",
         ),
