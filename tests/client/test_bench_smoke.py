@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from benchmarks import __main__ as bench_main
-from benchmarks import bench_async, bench_client
+from benchmarks import bench_async, bench_client, bench_columnar
 
 
 class TestBenchClient:
@@ -31,6 +31,22 @@ class TestBenchAsync:
         table = [line for line in text.splitlines() if line.startswith("| ")]
         assert ["e", "e'", "f", "g", "h"] == [line.split("|")[1].strip() for line in table[1:]]
         assert all("x" in line.split("|")[3] for line in table[1:])
+        assert "3,000 rows" in text
+
+
+class TestBenchColumnar:
+    """bench_columnar runs end to end: every reader reads the same keys, every row measured."""
+
+    @pytest.mark.integration
+    def test_tiny_run(self):
+        """A tiny run reports rows (i) to (q), each with a measured ratio or rate."""
+        pytest.importorskip("pyarrow")
+        text = bench_columnar.run(rows=2000, repeats=1, memory_rows=3000)
+        table = [line for line in text.splitlines() if line.startswith("| ")]
+        labels = [line.split("|")[1].strip() for line in table[1:]]
+        assert ["i", "j", "k", "l", "m", "n", "o", "p", "q"] == labels
+        assert all(("x" in line.split("|")[3]) or ("rows/s" in line) for line in table[1:])
+        assert "2,000 rows" in text
         assert "3,000 rows" in text
 
 
