@@ -86,6 +86,9 @@ def plan_output(out: str, fmt: str | None) -> Output:
         output = Output(None, fmt or "jsonl")
     else:
         path = Path(out).expanduser()
+        if path.is_dir():
+            msg = f"--out {out}: is a directory"
+            raise ConfigurationError(msg)
         suffix_format = _SUFFIXES.get(path.suffix.lower())
         chosen = fmt or suffix_format
         if chosen is None:
@@ -101,9 +104,6 @@ def plan_output(out: str, fmt: str | None) -> Output:
 
 
 def _check_writable(path: Path, out: str) -> None:
-    if path.is_dir():
-        msg = f"--out {out}: is a directory"
-        raise ConfigurationError(msg)
     parent = path.parent
     if not parent.is_dir():
         msg = f"--out {out}: directory {str(parent)!r} does not exist"
@@ -261,6 +261,7 @@ class _CsvWriter:
             self._columns.check(records, self.rows)
         names = self._columns.names or []
         self._csv.writerows([[_cell(r.get(n)) for n in names] for r in records])
+        self._text.flush()  # a page reaches the reader (a pipe) while the next is read
         self.rows += len(records)
 
     def finish(self) -> None:
@@ -289,6 +290,7 @@ class _JsonLinesWriter:
         option = orjson.OPT_APPEND_NEWLINE
         lines = [orjson.dumps(r, default=_default, option=option) for r in records]
         self._stream.write(b"".join(lines))
+        self._stream.flush()  # a page reaches the reader (a pipe) while the next is read
         self.rows += len(records)
 
     def finish(self) -> None:
@@ -308,6 +310,7 @@ class _JsonArrayWriter:
         lead = b"[" if self.rows == 0 else b",\n"
         body = b",\n".join(orjson.dumps(r, default=_default) for r in records)
         self._stream.write(lead + body)
+        self._stream.flush()
         self.rows += len(records)
 
     def finish(self) -> None:

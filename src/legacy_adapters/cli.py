@@ -184,6 +184,8 @@ def _stream(
         with open_writer(output, columns=columns, warn=warn) as writer:
             for page in pages:
                 writer.write_page(page.records)
+    except LegacyError:
+        raise  # ServerUnavailable is a ConnectionError, an OSError: not the file's fault
     except OutputError as exc:
         msg = f"cannot write {output.label}: {exc}"
         raise ConfigurationError(msg) from exc
