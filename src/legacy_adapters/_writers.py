@@ -156,7 +156,11 @@ def open_writer(
     say = warn or (lambda _line: None)
     with _opened(output) as stream:
         writer = _WRITERS[output.format](stream, columns, say)
-        yield writer
+        try:
+            yield writer
+        except BaseException:
+            writer.abort()
+            raise
         writer.finish()
 
 
@@ -173,6 +177,9 @@ class PageWriter(Protocol):
 
     def finish(self) -> None:
         """Write what closes the format (a footer, a bracket) and flush."""
+
+    def abort(self) -> None:
+        """Let go of the stream after a failure (the file is removed; stdout stays open)."""
 
 
 def _default(value: Any) -> Any:
@@ -270,6 +277,10 @@ class _CsvWriter:
         self._text.flush()
         self._text.detach()  # the stream belongs to the caller (stdout stays open)
 
+    def abort(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._text.detach()  # else closing the wrapper would close stdout
+
 
 def _cell(value: Any) -> Any:
     if value is None:
@@ -296,6 +307,9 @@ class _JsonLinesWriter:
     def finish(self) -> None:
         self._stream.flush()
 
+    def abort(self) -> None:
+        pass  # nothing of its own to let go of
+
 
 class _JsonArrayWriter:
     """One JSON array of objects, written element by element."""
@@ -316,6 +330,9 @@ class _JsonArrayWriter:
     def finish(self) -> None:
         self._stream.write(b"]\n" if self.rows else b"[]\n")
         self._stream.flush()
+
+    def abort(self) -> None:
+        pass  # nothing of its own to let go of
 
 
 class _ParquetWriter:
@@ -363,6 +380,12 @@ class _ParquetWriter:
         self._writer.close()
         self._stream.flush()
 
+    def abort(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            self._writer = None
+
     def _has_null_columns(self) -> bool:
         pa = self._pa
         names = self._columns.names or []
@@ -398,21 +421,31 @@ class _ParquetWriter:
         if any(isinstance(v, (dict, list)) for v in values):
             values = [_text(v) if isinstance(v, (dict, list)) else v for v in values]
         errors = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
+        # Infer, then cast: pa.array(values, type=int64) would truncate 2.5 to 2 silently,
+        # a cast refuses to.
         try:
-            return pa.array(values, type=target)
+            array = pa.array(values)
         except errors:
-            pass
+            array = None  # mixed kinds in one column (a text here, a number there)
         if target is None or pa.types.is_string(target):
+            if array is not None and (target is None or array.type == target):
+                return array
             return pa.array([_text(v) for v in values], type=pa.string())
-        try:
-            return pa.array(values).cast(target)
-        except errors:
-            first = next((v for v in values if v is not None), None)
-            msg = (
-                f"column {name!r} is {target} in the file, but rows from {self.rows + 1:,} hold "
-                f"{type(first).__name__} values such as {first!r}; write CSV or JSON Lines instead"
-            )
-            raise OutputError(msg) from None
+        if array is not None:
+            if array.type == target:
+                return array
+            if pa.types.is_null(array.type):
+                return pa.nulls(len(values), target)
+            try:
+                return array.cast(target)
+            except errors:
+                pass
+        first = next((v for v in values if v is not None), None)
+        msg = (
+            f"column {name!r} is {target} in the file, but rows from {self.rows + 1:,} hold "
+            f"{type(first).__name__} values such as {first!r}; write CSV or JSON Lines instead"
+        )
+        raise OutputError(msg)
 
     def _cast(self, table: Any) -> Any:
         pa = self._pa
