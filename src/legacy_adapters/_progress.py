@@ -76,3 +76,5 @@ class ProgressBar:
         if self._drawn:
             self.stream.write("\n")
             self.stream.flush()
+            self._drawn = False  # a later update starts a new line
+            self._width_drawn = 0

@@ -144,6 +144,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         "progress": bar,
     }
     started = time.monotonic()
+    frame: Any = None
+    rows: int | None = None
     try:
         if output is None:
             frame = client.fetch_frame(args.table, **read)
@@ -153,11 +155,13 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     if output is None:
-        rows, columns = frame.shape
-        print(f"{args.table} from {target}: {rows:,} rows x {columns} columns")
-        if rows:
+        count, columns = frame.shape
+        print(f"{args.table} from {target}: {count:,} rows x {columns} columns")
+        if count:
             print(frame.head(_PREVIEW_ROWS).to_string(max_colwidth=40))
         return EXIT_OK
+    if rows is None:
+        return EXIT_OK  # its reader closed stdout (| head); _stream said so
     elapsed = time.monotonic() - started
     rate = f", {rows / elapsed:,.0f} rows/s" if elapsed > 0 and rows else ""
     print(
@@ -170,8 +174,8 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
 def _stream(
     client: Any, args: argparse.Namespace, output: Output, read: dict[str, Any], bar: Any
-) -> int:
-    """Write the read page by page; memory holds a few pages, never the table."""
+) -> int | None:
+    """Write the read page by page (memory: a few pages); the rows, or None if stdout closed."""
 
     def warn(line: str) -> None:
         if bar is not None:
@@ -186,6 +190,14 @@ def _stream(
                 writer.write_page(page.records)
     except LegacyError:
         raise  # ServerUnavailable is a ConnectionError, an OSError: not the file's fault
+    except BrokenPipeError:
+        if output.path is not None:
+            raise
+        # The reader of stdout has had enough (| head): stop reading, quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's final flush must not fail again
+        print(f"stopped reading {args.table}: stdout was closed", file=sys.stderr)
+        return None
     except OutputError as exc:
         msg = f"cannot write {output.label}: {exc}"
         raise ConfigurationError(msg) from exc

@@ -285,6 +285,29 @@ class TestStreaming:
         assert still_reading
         assert 199 == len(rest.splitlines())
 
+    def test_closed_stdout_stops_the_read_quietly(
+        self, env: dict[str, str], server: EmulatorServer
+    ):
+        """When the reader of stdout leaves (| head) the read stops: exit 0, snapshot released."""
+        sets_before = server.stats()["active_entity_sets"]
+        server.set_faults(latency_ms=100)
+        try:
+            with subprocess.Popen(
+                [SCRIPT, "fetch", TABLE, "--page-size", "20", "--fields", "Nummer", "--out", "-"],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            ) as proc:  # fmt: skip
+                assert proc.stdout is not None
+                assert proc.stderr is not None
+                assert "Nummer" in json.loads(proc.stdout.readline())
+                proc.stdout.close()
+                status = proc.wait(timeout=120)
+                stderr = proc.stderr.read()
+        finally:
+            server.set_faults()
+        assert 0 == status, stderr
+        assert f"stopped reading {TABLE}: stdout was closed\n" == stderr
+        assert sets_before == server.stats()["active_entity_sets"]
+
     def test_failed_read_leaves_no_file(
         self, env: dict[str, str], server: EmulatorServer, tmp_path: Path
     ):
