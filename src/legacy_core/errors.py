@@ -42,6 +42,7 @@ __all__ = [
     "StampConflict",
     "Timeout",
     "UnknownTable",
+    "WhereSyntaxError",
     "WriteRejected",
 ]
 
@@ -263,6 +264,18 @@ class ConfigurationError(LegacyError, ValueError):
 
 class InvalidQuery(LegacyError, ValueError):
     """A query, filter, identifier or value was rejected (by us before I/O, or by 4D)."""
+
+
+class WhereSyntaxError(InvalidQuery):
+    """A ``where`` text of the mini-language does not parse; ``position`` is 1-based."""
+
+    def __init__(self, message: str, *, text: str = "", position: int = 0, **context: Any) -> None:
+        self.text = text
+        self.position = position
+        super().__init__(message, **context)
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "text": self.text, "position": self.position}
 
 
 class RecordNotFound(LegacyError, LookupError):
