@@ -13,7 +13,8 @@ own CPU:
 (n)   the orjson loop: one keep-alive session, ``orjson.loads`` per page, nothing built.
 
 Peak RSS (``VmHWM`` growth of a fresh process) for 1M rows per path: today's frame,
-``fetch_arrow`` against its table's ``nbytes``, the pyarrow frame.
+``fetch_arrow`` against its table's ``nbytes``, the pyarrow frame; and the peak RSS of the
+CLI writing 1M rows to Parquet page by page.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -139,6 +141,42 @@ def memory_probe(base: str, rows: int, path: str) -> dict[str, float]:
     }
 
 
+def cli_parquet(base: str, rows: int) -> dict[str, float]:
+    """Peak RSS of ``legacy-api fetch TABLE --out x.parquet`` (its own process) for ``rows``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "variants.parquet"
+        script = (
+            "import resource, subprocess, sys, time; t = time.perf_counter(); "
+            "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+            "print(time.perf_counter() - t, "
+            "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)"
+        )
+        cli = [
+            str(Path(sys.executable).with_name("legacy-api")),
+            "fetch",
+            TABLE,
+            "--url",
+            base,
+            "--limit",
+            str(rows),
+            "--out",
+            str(out),
+        ]
+        env = {**os.environ, "LEGACY_API_SESSION_STORE": "memory"}
+        result = subprocess.run(
+            [sys.executable, "-c", script, *cli],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        )
+        seconds, peak = result.stdout.split()
+        import pyarrow.parquet as pq  # noqa: PLC0415 - the benchmark's own check
+
+        written = pq.ParquetFile(out).metadata.num_rows
+    return {"rows": float(written), "seconds": float(seconds), "peak_rss": float(peak)}
+
+
 def _row(label: str, text: str, value: str, goal: str = "(info)", met: str = "") -> str:
     return f"| {label} | {text} | {value} | {goal} | {met} |"
 
@@ -156,6 +194,7 @@ def run(rows: int | None = None, repeats: int | None = None, memory_rows: int | 
     with quiet(), emulator(max(sizes["rows"], sizes["memory_rows"])) as base:
         got = bench(base, sizes["rows"], sizes["repeats"])
         mem = {path: memory(base, sizes["memory_rows"], path) for path in PATHS}
+        cli = cli_parquet(base, sizes["memory_rows"])
     n = int(got["rows"])
 
     def rate(name: str) -> float:
@@ -233,6 +272,14 @@ def run(rows: int | None = None, repeats: int | None = None, memory_rows: int | 
             f'peak RSS growth, `fetch_frame(dtype_backend="pyarrow")` of {m:,} rows: '
             f"{mem['frame_pyarrow']['peak_growth'] / mib:,.0f} MiB (vs today's)",
             f"{frame_mem['peak_growth'] / mem['frame_pyarrow']['peak_growth']:.1f}x less",
+        ),
+        _row(
+            "r",
+            f"peak RSS of `legacy-api fetch {TABLE} --out x.parquet`, {int(cli['rows']):,} rows "
+            f"written in {cli['seconds']:.1f}s (the whole process)",
+            f"**{cli['peak_rss'] / mib:,.0f} MiB**",
+            "< 500 MB",
+            _met(cli["peak_rss"] < 500e6),
         ),
     ]
     return "\n".join(
