@@ -24,7 +24,16 @@ from typing import Any
 
 import requests
 
-from benchmarks.bench_client import PAGE, TABLE, admin, best_of, emulator, quiet, shape
+from benchmarks.bench_client import (
+    PAGE,
+    TABLE,
+    admin,
+    best_of,
+    emulator,
+    get_body,
+    quiet,
+    shape,
+)
 from legacy_api import build_async_client, build_client
 
 LATENCY_MS = 5.0
@@ -58,13 +67,8 @@ def threaded_limit(base: str, rows: int, threads: int = CONCURRENCY) -> int:
         with requests.Session() as session:
             session.cookies.update(cookies)
             for skip in skips[index::threads]:
-                response = session.get(
-                    f"{base}/rest/{TABLE}",
-                    params={"$skip": skip, "$top": min(PAGE, rows - skip)},
-                    timeout=60,
-                )
-                response.raise_for_status()
-                read += len(response.content)
+                params = {"$skip": skip, "$top": min(PAGE, rows - skip)}
+                read += len(get_body(session, f"{base}/rest/{TABLE}", params))
         return read
 
     with ThreadPoolExecutor(threads) as pool:

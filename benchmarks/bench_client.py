@@ -120,19 +120,24 @@ def make_client(base: str, **overrides: Any) -> Any:
 # -- the baselines -----------------------------------------------------------------------
 
 
+def get_body(session: requests.Session, url: str, params: dict[str, Any]) -> bytes:
+    """One GET's body read at once, as the client's transport reads it (no 10 KB chunks)."""
+    response = session.get(url, params=params, timeout=60, stream=True)
+    response.raise_for_status()
+    body: bytes = response.raw.read(decode_content=True)
+    return body
+
+
 def transport_limit(base: str, rows: int) -> pd.DataFrame:
     """The fastest honest client: keep-alive session, orjson, one DataFrame at the end."""
     entities: list[dict[str, Any]] = []
     with requests.Session() as session:
         session.get(f"{base}/rest/$info", timeout=60).raise_for_status()  # the one login
         for skip in range(0, rows, PAGE):
-            response = session.get(
-                f"{base}/rest/{TABLE}",
-                params={"$skip": skip, "$top": min(PAGE, rows - skip)},
-                timeout=60,
+            body = get_body(
+                session, f"{base}/rest/{TABLE}", {"$skip": skip, "$top": min(PAGE, rows - skip)}
             )
-            response.raise_for_status()
-            entities.extend(orjson.loads(response.content)["__ENTITIES"])
+            entities.extend(orjson.loads(body)["__ENTITIES"])
     return pd.DataFrame(entities)
 
 

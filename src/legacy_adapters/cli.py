@@ -1,8 +1,9 @@
 """The ``legacy-api`` command line: fetch, tables, get, push, health, session, metrics-server, ...
 
 An application, so it (alone) configures structlog: silent by default, ``-v`` for more.
-Errors print one line, ``error: ...``, and exit 2 for usage, configuration and invalid
-queries, 1 for server and data errors (unreachable, not found, conflicts).
+Errors print one line, ``error: ...``, and exit with the status of :data:`EXIT_CODES`:
+1 for the user's input or data (bad input, unknown table or field, not found, conflict,
+configuration), 2 for usage (argparse), 3 for the server (unavailable, licence, protocol).
 """
 
 from __future__ import annotations
@@ -13,51 +14,59 @@ import json
 import logging
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import structlog
 
-from legacy_core.errors import ConfigurationError, InvalidQuery, LegacyError
-from legacy_core.query import Raw
+from legacy_adapters._progress import ProgressBar, format_duration
+from legacy_adapters._writers import FORMATS, Output, OutputError, open_writer, plan_output
+from legacy_core.errors import (
+    CircuitOpen,
+    ConfigurationError,
+    EntitySetExpired,
+    LegacyError,
+    LicenceExhausted,
+    LockTimeout,
+    ProtocolError,
+    ServerBusy,
+    ServerError,
+    ServerUnavailable,
+    SessionExpired,
+)
+from legacy_core.query import Filter, Raw, parse_where
 
-__all__ = ["ProgressBar", "build_parser", "main"]
+__all__ = ["EXIT_CODES", "ProgressBar", "build_parser", "exit_status", "main"]
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_USER, EXIT_USAGE, EXIT_SERVER, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES = {
+    EXIT_OK: "ok",
+    EXIT_USER: "user error: bad input, unknown table or field, not found, conflict, "
+    "configuration, an output that cannot be written",
+    EXIT_USAGE: "usage: unknown option or missing argument",
+    EXIT_SERVER: "server: unavailable, busy, licence exhausted, circuit open, "
+    "an answer that cannot be read",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
+_SERVER_ERRORS = (
+    ServerUnavailable,
+    ServerBusy,
+    ServerError,
+    ProtocolError,
+    LicenceExhausted,
+    CircuitOpen,
+    LockTimeout,
+    SessionExpired,
+    EntitySetExpired,
+)
 _PREVIEW_ROWS = 10
 
 
-class ProgressBar:
-    """``rows / total`` with a bar on one stderr line, redrawn at most ten times a second."""
-
-    def __init__(self, label: str, stream: TextIO, *, width: int = 30) -> None:
-        """Draw on ``stream``; ``label`` prefixes the line (the table name)."""
-        self.label = label
-        self.stream = stream
-        self.width = width
-        self._last = 0.0
-        self._drawn = False
-
-    def __call__(self, done: int, total: int) -> None:
-        """Update to ``done`` of ``total`` rows (the facade's progress callback)."""
-        now = time.monotonic()
-        if done < total and now - self._last < 0.1:
-            return
-        self._last = now
-        fraction = done / total if total else 1.0
-        filled = int(self.width * min(fraction, 1.0))
-        bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(f"\r{self.label}: {done:,}/{total:,} rows [{bar}] {fraction:4.0%}")
-        self.stream.flush()
-        self._drawn = True
-
-    def close(self) -> None:
-        """End the line."""
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
+def exit_status(error: LegacyError) -> int:
+    """The exit status for ``error``: 3 when the server is at fault, else 1 (the user's)."""
+    return EXIT_SERVER if isinstance(error, _SERVER_ERRORS) else EXIT_USER
 
 
 def _configure_logging(verbose: int) -> None:
@@ -88,68 +97,116 @@ def _client(args: argparse.Namespace) -> Any:
         mapping["default_environment"] = args.env
     if getattr(args, "workers", None):
         mapping["workers"] = args.workers
-    return build_client(load_config(mapping, environ))
+    client = build_client(load_config(mapping, environ))
+    structlog.get_logger("legacy_api").info(
+        "legacy_api.cli.target", target=_target(client, args), from_url_option=bool(args.url)
+    )
+    return client
+
+
+def _target(client: Any, args: argparse.Namespace) -> str:
+    """``live @ http://127.0.0.1:8080``: the environment a command talks to and its URL."""
+    name = client.environment_name(args.env)
+    environment = client.environments.get(name)
+    return f"{name} @ {environment.base_url}" if environment is not None else name
+
+
+def _where(args: argparse.Namespace) -> Filter | None:
+    if args.raw_filter:
+        return Raw(args.raw_filter)  # the user typed 4D syntax and said so: explicit Raw
+    if args.where:
+        return parse_where(args.where)
+    return None
 
 
 # -- commands --------------------------------------------------------------------------
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
+    if args.format is not None and args.out is None:
+        msg = "--format applies to --out; use --out - to write to stdout"
+        raise ConfigurationError(msg)
+    where = _where(args)  # a bad --where fails here, before any request
+    output = plan_output(args.out, args.format) if args.out is not None else None
     client = _client(args)
+    target = _target(client, args)
     show_progress = args.progress if args.progress is not None else sys.stderr.isatty()
     bar = ProgressBar(args.table, sys.stderr) if show_progress else None
-    out = Path(args.out) if args.out else None
-    if out is not None and out.suffix.lower() not in {".csv", ".parquet", ".json", ".jsonl"}:
-        msg = f"--out {args.out}: use a .csv, .parquet, .json or .jsonl file"
-        raise ConfigurationError(msg)
+    read = {
+        "where": where,
+        "fields": args.fields or None,
+        "order_by": args.order_by or None,
+        "limit": args.limit,
+        "skip": args.skip,
+        "page_size": args.page_size,
+        "workers": args.workers,
+        "raw": args.raw,
+        "progress": bar,
+    }
+    started = time.monotonic()
+    frame: Any = None
+    rows: int | None = None
     try:
-        frame = client.fetch_frame(
-            args.table,
-            where=Raw(args.where) if args.where else None,  # the user typed it: explicit Raw
-            fields=args.fields or None,
-            order_by=args.order_by or None,
-            limit=args.limit,
-            skip=args.skip,
-            page_size=args.page_size,
-            workers=args.workers,
-            raw=args.raw,
-            progress=bar,
-        )
+        if output is None:
+            frame = client.fetch_frame(args.table, **read)
+        else:
+            rows = _stream(client, args, output, read, bar)
     finally:
         if bar is not None:
             bar.close()
-    if out is None:
-        rows, columns = frame.shape
-        print(f"{args.table}: {rows:,} rows x {columns} columns")
-        if rows:
+    if output is None:
+        count, columns = frame.shape
+        print(f"{args.table} from {target}: {count:,} rows x {columns} columns")
+        if count:
             print(frame.head(_PREVIEW_ROWS).to_string(max_colwidth=40))
         return EXIT_OK
-    _write_frame(frame, out)
-    print(f"wrote {len(frame):,} rows of {args.table} to {out}", file=sys.stderr)
+    if rows is None:
+        return EXIT_OK  # its reader closed stdout (| head); _stream said so
+    elapsed = time.monotonic() - started
+    rate = f", {rows / elapsed:,.0f} rows/s" if elapsed > 0 and rows else ""
+    print(
+        f"wrote {rows:,} rows of {args.table} from {target} to {output.label} "
+        f"({output.format}, {format_duration(elapsed)}{rate})",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
-def _write_frame(frame: Any, out: Path) -> None:
-    suffix = out.suffix.lower()
+def _stream(
+    client: Any, args: argparse.Namespace, output: Output, read: dict[str, Any], bar: Any
+) -> int | None:
+    """Write the read page by page (memory: a few pages); the rows, or None if stdout closed."""
+
+    def warn(line: str) -> None:
+        if bar is not None:
+            bar.close()  # a warning on its own line, not inside the bar
+        print(f"warning: {line}", file=sys.stderr)
+
+    columns = list(args.fields or ())
+    pages = client.iter_pages(args.table, **read)
     try:
-        if suffix == ".csv":
-            frame.to_csv(out, index=False)
-        elif suffix == ".parquet":
-            frame.to_parquet(out, index=False)
-        else:
-            frame.to_json(
-                out,
-                orient="records",
-                lines=suffix == ".jsonl",
-                date_format="iso",
-                force_ascii=False,
-                default_handler=str,
-            )
-    except (ImportError, OSError, ValueError, TypeError) as exc:
-        # pyarrow missing, a directory that does not exist, a column parquet cannot hold
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        msg = f"cannot write {out}: {first}"
+        with open_writer(output, columns=columns, warn=warn) as writer:
+            for page in pages:
+                writer.write_page(page.records)
+    except LegacyError:
+        raise  # ServerUnavailable is a ConnectionError, an OSError: not the file's fault
+    except BrokenPipeError:
+        if output.path is not None:
+            raise
+        # The reader of stdout has had enough (| head): stop reading, quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's final flush must not fail again
+        print(f"stopped reading {args.table}: stdout was closed", file=sys.stderr)
+        return None
+    except OutputError as exc:
+        msg = f"cannot write {output.label}: {exc}"
         raise ConfigurationError(msg) from exc
+    except OSError as exc:
+        msg = f"cannot write {output.label}: {exc.strerror or exc}"
+        raise ConfigurationError(msg) from exc
+    finally:
+        pages.close()  # releases the snapshot when the writer failed mid-read
+    return writer.rows
 
 
 def _cmd_tables(args: argparse.Namespace) -> int:
@@ -180,17 +237,19 @@ def _cmd_push(args: argparse.Namespace) -> int:
 
 
 def _cmd_health(args: argparse.Namespace) -> int:
-    report = _client(args).health()
+    client = _client(args)
+    report = client.health()
     healthy = True
     for name, entry in report.items():
         latency = f"{entry['latency'] * 1000:.1f} ms" if entry.get("latency") is not None else "-"
         state = "ok" if entry["ok"] else "FAIL"
-        line = f"{name:<8} {state:<4} {latency:>10}  breaker={entry.get('breaker')}"
+        url = client.environments[name].base_url if name in client.environments else ""
+        line = f"{name:<8} {state:<4} {latency:>10}  breaker={entry.get('breaker')}  {url}"
         if entry.get("error"):
             line += f"  {entry['error']}"
         print(line)
         healthy = healthy and bool(entry["ok"])
-    return EXIT_OK if healthy else EXIT_ERROR
+    return EXIT_OK if healthy else EXIT_SERVER
 
 
 def _cmd_session(args: argparse.Namespace) -> int:
@@ -269,11 +328,60 @@ def _fields(text: str) -> list[str]:
     return [f.strip() for f in text.split(",") if f.strip()]
 
 
+def _add_fetch(sub: Any, common: argparse.ArgumentParser) -> None:
+    fetch = sub.add_parser(
+        "fetch",
+        parents=[common],
+        help="read a table into a file, stdout or a preview",
+        epilog=_FETCH_EPILOG + "\n\n" + _EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fetch.add_argument("table")
+    filters = fetch.add_mutually_exclusive_group()
+    filters.add_argument(
+        "--where",
+        metavar="EXPR",
+        help='typed filter: "Nummer = 803721 and Aktiv = true" (see below)',
+    )
+    filters.add_argument(
+        "--raw-filter", metavar="4D", help="4D $filter text sent as written: 'Nummer = 803721'"
+    )
+    fetch.add_argument("--fields", type=_fields, help="attributes to read: a,b,c")
+    fetch.add_argument("--order-by", help="'Nummer desc' or 'Nummer,Name'")
+    fetch.add_argument("--limit", type=_positive, help="at most this many rows")
+    fetch.add_argument("--skip", type=_positive, default=0, help="skip this many rows first")
+    fetch.add_argument("--page-size", type=_positive, help="rows per request")
+    fetch.add_argument("--workers", type=_positive, help="pages fetched in parallel")
+    fetch.add_argument("--raw", action="store_true", help="values exactly as 4D sends them")
+    fetch.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write FILE.csv, .jsonl, .json or .parquet page by page; '-' for stdout",
+    )
+    fetch.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="format of --out (default: from the suffix; jsonl for stdout)",
+    )
+    fetch.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
+    fetch.set_defaults(handler=_cmd_fetch)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of ``legacy-api``."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env", help="environment (default: the configured default, 'live')")
-    common.add_argument("--url", help="base URL for this one call, e.g. http://127.0.0.1:8080")
+    common.add_argument(
+        "--url",
+        help="base URL for this one call, e.g. http://127.0.0.1:8080; it stands for the "
+        "environment --env names (default 'live', whose credentials it uses), and the "
+        "output names it: 'live @ http://127.0.0.1:8080'",
+    )
     common.add_argument("--config", help="TOML configuration file (else $LEGACY_API_CONFIG)")
     common.add_argument(
         "-v",
@@ -284,28 +392,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     parser = argparse.ArgumentParser(
-        prog="legacy-api", description="Read and write the legacy 4D ERP over its REST API."
+        prog="legacy-api",
+        description="Read and write the legacy 4D ERP over its REST API.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"legacy-api {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    fetch = sub.add_parser("fetch", parents=[common], help="read a table into a file or preview")
-    fetch.add_argument("table")
-    fetch.add_argument("--where", help="4D filter text, sent as written: 'Nummer = 803721'")
-    fetch.add_argument("--fields", type=_fields, help="attributes to read: a,b,c")
-    fetch.add_argument("--order-by", help="'Nummer desc' or 'Nummer,Name'")
-    fetch.add_argument("--limit", type=_positive, help="at most this many rows")
-    fetch.add_argument("--skip", type=_positive, default=0, help="skip this many rows first")
-    fetch.add_argument("--page-size", type=_positive, help="rows per request")
-    fetch.add_argument("--workers", type=_positive, help="pages fetched in parallel")
-    fetch.add_argument("--raw", action="store_true", help="values exactly as 4D sends them")
-    fetch.add_argument("--out", help="write FILE.csv, .parquet, .json or .jsonl")
-    fetch.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress bar on stderr (default: when stderr is a terminal)",
-    )
-    fetch.set_defaults(handler=_cmd_fetch)
+    _add_fetch(sub, common)
 
     tables = sub.add_parser("tables", parents=[common], help="list the tables")
     tables.set_defaults(handler=_cmd_tables)
@@ -351,27 +446,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from legacy_api import __version__  # noqa: PLC0415 - only for --version
+
+    return __version__
+
+
+_EPILOG = "exit status:\n" + "\n".join(
+    textwrap.fill(meaning, 78, initial_indent=f"  {code:<4}", subsequent_indent=" " * 6)
+    for code, meaning in EXIT_CODES.items()
+)
+_FETCH_EPILOG = """\
+--where: comparisons = != < <= > >= (also == and #), begin, like, in [a, b],
+joined by and / or, negated by not, grouped by ( ); values are integers,
+floats, 'quoted' or "quoted" strings, true, false, null, ISO dates 2025-01-31
+and bare words as text (01067 stays text):
+  --where "Nummer = 803721 and Aktiv = true"
+  --where "Bezeichnung begin Engel or Typ in [1, 2]"
+  --where "Auslaufdatum = null and created_date >= 2025-01-01"
+--raw-filter sends 4D's own syntax unchanged.
+
+--out FILE writes while reading (memory: a few pages); nested 4D objects are
+JSON text in CSV and Parquet; Parquet needs pyarrow (checked before reading)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (the console script exits with it)."""
+    """Run the command line; return the exit status (the console script exits with it).
+
+    0 ok, 1 the user's input or data, 2 usage (argparse), 3 the server; see EXIT_CODES.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(getattr(args, "verbose", 0))
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except (ConfigurationError, InvalidQuery) as exc:
-        _error(exc)
-        return EXIT_USAGE
     except LegacyError as exc:
-        _error(exc)
-        return EXIT_ERROR
+        _error(exc, args)
+        return exit_status(exc)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
-def _error(exc: LegacyError) -> None:
+def _error(exc: LegacyError, args: argparse.Namespace) -> None:
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    url = getattr(args, "url", None)
+    if url and exc.environment is not None and url not in first:
+        first += f" [{args.env or 'live'} @ {url}]"
     print(f"error: {first}", file=sys.stderr)
 
 

@@ -11,8 +11,8 @@ import tempfile
 import time
 from typing import TextIO
 
+from legacy_adapters._progress import ProgressBar
 from legacy_adapters.bootstrap import build_client
-from legacy_adapters.cli import ProgressBar
 
 __all__ = ["run_demo"]
 

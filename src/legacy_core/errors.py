@@ -43,6 +43,7 @@ __all__ = [
     "Timeout",
     "UnknownField",
     "UnknownTable",
+    "WhereSyntaxError",
     "WriteRejected",
 ]
 
@@ -289,6 +290,18 @@ class UnknownField(InvalidQuery):
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "field": self.field, "suggestions": self.suggestions}
+
+
+class WhereSyntaxError(InvalidQuery):
+    """A ``where`` text of the mini-language does not parse; ``position`` is 1-based."""
+
+    def __init__(self, message: str, *, text: str = "", position: int = 0, **context: Any) -> None:
+        self.text = text
+        self.position = position
+        super().__init__(message, **context)
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "text": self.text, "position": self.position}
 
 
 class RecordNotFound(LegacyError, LookupError):

@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, NoReturn, TypeAlias
 
 import attrs
 
 from legacy_core._checks import check_int, check_text, describe
-from legacy_core.errors import InvalidQuery
+from legacy_core.errors import InvalidQuery, WhereSyntaxError
 from legacy_core.model import validate_identifier
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "Rendered",
     "Value",
     "field",
+    "parse_where",
     "render",
     "where_filter",
 ]
@@ -403,3 +405,230 @@ def attributes_of(node: Filter) -> Sequence[str]:
         elif isinstance(n, Not):
             stack.append(n.part)
     return out
+
+
+# -- the where mini-language (the CLI's and the management command's --where) -----------
+
+_TOKEN = re.compile(
+    r"""(?P<space>\s+)
+      | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+      | (?P<op><=|>=|!=|==|=|<|>|\#)
+      | (?P<punct>[()\[\],])
+      | (?P<word>[^\s()\[\],=!<>\#'"]+)
+      | (?P<bad>.)""",
+    re.VERBOSE | re.DOTALL,
+)
+_INT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)")
+_FLOAT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|[+-]?\.[0-9]+")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_KEYWORDS = frozenset({"and", "or", "not", "in", "begin", "like", "true", "false", "null"})
+_CONSTANTS: dict[str, Value] = {"true": True, "false": False, "null": None}
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
+
+
+@attrs.frozen
+class _Token:
+    kind: str  # string, op, punct, word, end
+    text: str
+    position: int  # 0-based offset in the where text
+
+    @property
+    def keyword(self) -> str | None:
+        folded = self.text.casefold()
+        return folded if self.kind == "word" and folded in _KEYWORDS else None
+
+
+def _tokens(text: str) -> list[_Token]:
+    out: list[_Token] = []
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup or "bad"
+        if kind == "space":
+            continue
+        if kind == "bad":
+            quote = match.group() in {"'", '"'}
+            what = "a string without its closing quote" if quote else "unexpected"
+            what += "" if quote else f" {match.group()!r}"
+            _fail(text, match.start(), what)
+        out.append(_Token(kind, match.group(), match.start()))
+    out.append(_Token("end", "", len(text)))
+    return out
+
+
+def _fail(text: str, position: int, problem: str) -> NoReturn:
+    msg = f"--where at position {position + 1}: {problem}; in {text!r}"
+    raise WhereSyntaxError(msg, text=text, position=position + 1)
+
+
+class _WhereParser:
+    """Recursive descent: ``or`` binds looser than ``and``, ``not`` tighter; ``(…)`` groups."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokens(text)
+        self.index = 0
+
+    @property
+    def current(self) -> _Token:
+        return self.tokens[self.index]
+
+    def advance(self) -> _Token:
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def expect(self, text: str, what: str) -> None:
+        if self.current.text != text or self.current.kind not in {"punct", "op"}:
+            self.fail(f"expected {what}")
+        self.advance()
+
+    def fail(self, problem: str) -> NoReturn:
+        token = self.current
+        found = "the end" if token.kind == "end" else repr(token.text)
+        _fail(self.text, token.position, f"{problem}, found {found}")
+
+    def parse(self) -> Filter:
+        if self.current.kind == "end":
+            _fail(self.text, 0, "empty filter")
+        node = self.disjunction()
+        if self.current.kind != "end":
+            self.fail("expected 'and', 'or' or the end")
+        return node
+
+    def disjunction(self) -> Filter:
+        node = self.conjunction()
+        while self.current.keyword == "or":
+            self.advance()
+            node = node | self.conjunction()
+        return node
+
+    def conjunction(self) -> Filter:
+        node = self.negation()
+        while self.current.keyword == "and":
+            self.advance()
+            node = node & self.negation()
+        return node
+
+    def negation(self) -> Filter:
+        if self.current.keyword == "not":
+            self.advance()
+            return Not(self.negation())
+        if self.current.kind == "punct" and self.current.text == "(":
+            self.advance()
+            node = self.disjunction()
+            self.expect(")", "')'")
+            return node
+        return self.comparison()
+
+    def comparison(self) -> Filter:
+        token = self.current
+        if token.kind != "word" or token.keyword is not None:
+            self.fail("expected a field name")
+        self.advance()
+        try:
+            subject = Field(token.text)
+        except InvalidQuery as exc:
+            first = str(exc).splitlines()[0]
+            _fail(self.text, token.position, first)
+        op = self.current
+        start = op.position
+        if op.kind == "op":
+            self.advance()
+            value = self.value()
+            return self.build(start, lambda: _compare(subject, op.text, value))
+        if op.keyword in {"begin", "like"}:
+            self.advance()
+            value = self.value()
+            if not isinstance(value, str):
+                _fail(self.text, start, f"{op.text} needs a string")
+            verb = subject.begins if op.keyword == "begin" else subject.like
+            return self.build(start, lambda: verb(str(value)))
+        if op.keyword != "in":
+            operators = "= != < <= > >= begin like in"
+            self.fail(f"expected an operator after {token.text!r} ({operators})")
+        self.advance()
+        values = self.values()
+        return self.build(start, lambda: subject.in_(values))
+
+    def build(self, position: int, make: Any) -> Filter:
+        try:
+            node: Filter = make()
+        except InvalidQuery as exc:
+            first = str(exc).splitlines()[0]
+            _fail(self.text, position, first)
+        return node
+
+    def values(self) -> list[Value]:
+        self.expect("[", "'[' starting the list")
+        out = [self.value()]
+        while self.current.kind == "punct" and self.current.text == ",":
+            self.advance()
+            out.append(self.value())
+        self.expect("]", "',' or ']'")
+        return out
+
+    def value(self) -> Value:
+        token = self.current
+        if token.kind == "string":
+            self.advance()
+            return _unquote(token.text)
+        if token.kind != "word" or token.keyword in {"and", "or", "not"}:
+            self.fail("expected a value")
+        self.advance()
+        return _word_value(token.text, self.text, token.position)
+
+
+def _compare(subject: Field, op: str, value: Value) -> Filter:
+    if op in {"=", "=="}:
+        return subject == value
+    if op in {"!=", "#"}:
+        return subject != value
+    if op == "<":
+        return subject < value
+    if op == "<=":
+        return subject <= value
+    if op == ">":
+        return subject > value
+    return subject >= value
+
+
+def _unquote(text: str) -> str:
+    body = text[1:-1]
+    out: list[str] = []
+    chars = iter(body)
+    for ch in chars:
+        if ch == "\\":
+            nxt = next(chars, "")
+            out.append(_ESCAPES.get(nxt, nxt))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _word_value(word: str, text: str, position: int) -> Value:
+    folded = word.casefold()
+    if folded in _CONSTANTS:
+        return _CONSTANTS[folded]
+    if _INT.fullmatch(word):
+        return int(word)
+    if _FLOAT.fullmatch(word):
+        return float(word)
+    if _DATE.fullmatch(word):
+        try:
+            return dt.date.fromisoformat(word)
+        except ValueError:
+            _fail(text, position, f"{word!r} is not a valid date")
+    return word  # a bare word is a string (leading zeros too: PLZ = 01067)
+
+
+def parse_where(text: str) -> Filter:
+    """Parse the ``--where`` mini-language into a filter of this module.
+
+    ``Nummer = 803721 and Aktiv = true``; comparisons ``= != < <= > >=`` (``==`` and
+    ``#`` too), ``begin``, ``like`` and ``in [a, b]``, joined by ``and``/``or``, negated
+    by ``not``, grouped by parentheses (keywords in any case). Values: integers, floats,
+    ``'quoted'`` or ``"quoted"`` strings (backslash escapes), ``true``/``false``/``null``,
+    ISO dates ``2025-01-31``, and bare words as strings (``01067`` stays text). A text
+    that does not parse raises :class:`~legacy_core.errors.WhereSyntaxError` naming the
+    1-based position.
+    """
+    return _WhereParser(text).parse()

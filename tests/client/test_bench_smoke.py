@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from benchmarks import __main__ as bench_main
-from benchmarks import bench_async, bench_client
+from benchmarks import bench_async, bench_client, bench_columnar
 
 
 class TestBenchClient:
@@ -31,6 +31,23 @@ class TestBenchAsync:
         table = [line for line in text.splitlines() if line.startswith("| ")]
         assert ["e", "e'", "f", "g", "h"] == [line.split("|")[1].strip() for line in table[1:]]
         assert all("x" in line.split("|")[3] for line in table[1:])
+        assert "3,000 rows" in text
+
+
+class TestBenchColumnar:
+    """bench_columnar runs end to end: every reader reads the same keys, every row measured."""
+
+    @pytest.mark.integration
+    def test_tiny_run(self):
+        """A tiny run reports rows (i) to (r), each with a measured ratio, rate or size."""
+        pytest.importorskip("pyarrow")
+        text = bench_columnar.run(rows=2000, repeats=1, memory_rows=3000)
+        table = [line for line in text.splitlines() if line.startswith("| ")]
+        labels = [line.split("|")[1].strip() for line in table[1:]]
+        assert ["i", "j", "k", "l", "m", "n", "o", "p", "q", "r"] == labels
+        measured = [line.split("|")[3] for line in table[1:]]
+        assert all(("x" in m) or ("rows/s" in m) or ("MiB" in m) for m in measured)
+        assert "2,000 rows" in text
         assert "3,000 rows" in text
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,9 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import legacy_api
 from fourd_emulator import EmulatorConfig, EmulatorServer, serve
-from legacy_adapters.cli import ProgressBar, _parse_value, build_parser
+from legacy_adapters.cli import EXIT_CODES, ProgressBar, _parse_value, build_parser, exit_status
 from legacy_adapters.demo import run_demo
+from legacy_core import errors
 from legacy_core.frames import HAS_ARROW
 
 pytestmark = pytest.mark.integration
@@ -54,7 +57,7 @@ class TestCommands:
     """Each subcommand does its job and exits 0."""
 
     def test_fetch_to_csv_with_filter(self, env: dict[str, str], tmp_path: Path):
-        """--where is sent as written, --fields projects, --out writes the CSV."""
+        """--where filters, --fields projects, --out writes the CSV."""
         out = tmp_path / "rows.csv"
         result = run(env, "fetch", TABLE, "--where", "Typ = 1", "--fields", "Nummer,Typ",
                      "--out", str(out), "--no-progress")  # fmt: skip
@@ -65,12 +68,15 @@ class TestCommands:
         assert ["__KEY", "__TIMESTAMP", "__STAMP", "Nummer", "Typ"] == list(frame.columns)
         assert f"wrote {len(frame):,} rows" in result.stderr
 
-    def test_fetch_preview_with_progress(self, env: dict[str, str]):
-        """Without --out a preview goes to stdout; --progress draws rows/total on stderr."""
+    def test_fetch_preview_with_progress(self, env: dict[str, str], server: EmulatorServer):
+        """Without --out a preview goes to stdout; --progress draws rows/total, rate and time."""
         result = run(env, "fetch", TABLE, "--limit", "120", "--page-size", "50", "--progress")
         assert 0 == result.returncode, result.stderr
-        assert result.stdout.startswith(f"{TABLE}: 120 rows x ")
-        assert "120/120 rows" in result.stderr
+        assert result.stdout.startswith(f"{TABLE} from live @ {server.base_url}: 120 rows x ")
+        last = result.stderr.split("\r")[-1]
+        assert "120/120 rows" in last
+        assert re.search(r" 100% [0-9,]+ rows/s in 0:0\d", last), last
+        assert "ETA " in result.stderr  # the intermediate lines say how long is left
 
     @pytest.mark.parametrize(
         "suffix",
@@ -128,6 +134,34 @@ class TestCommands:
         result = run(bare, "tables", "--url", server.base_url)
         assert 0 == result.returncode, result.stderr
 
+    @pytest.mark.parametrize(("options", "name"), [((), "live"), (("--env", "test"), "test")])
+    def test_url_names_its_environment(
+        self, env: dict[str, str], server: EmulatorServer, options: tuple[str, ...], name: str
+    ):
+        """The output names the environment --url stands for (live, or --env's) and the URL."""
+        bare = {k: v for k, v in env.items() if k != "LEGACY_API_LIVE_URL"}
+        result = run(bare, "fetch", TABLE, "--limit", "2", "--url", server.base_url, *options)
+        assert 0 == result.returncode, result.stderr
+        assert result.stdout.startswith(f"{TABLE} from {name} @ {server.base_url}: 2 rows")
+        health = run(bare, "health", "--url", server.base_url, *options)
+        assert health.stdout.startswith(f"{name:<8} ok")
+        assert health.stdout.rstrip().endswith(server.base_url)
+
+    def test_version(self, env: dict[str, str]):
+        """--version prints the package version and exits 0."""
+        result = run(env, "--version")
+        assert 0 == result.returncode, result.stderr
+        assert f"legacy-api {legacy_api.__version__}\n" == result.stdout
+
+    def test_help_lists_the_exit_codes(self, env: dict[str, str]):
+        """--help ends with every exit status and its meaning, the fetch help too."""
+        for args in (("--help",), ("fetch", "--help")):
+            result = run(env, *args)
+            assert 0 == result.returncode, result.stderr
+            epilog = " ".join(result.stdout.split("exit status:")[1].split())
+            for code, meaning in EXIT_CODES.items():
+                assert f"{code} {meaning}" in epilog
+
 
 class TestErrors:
     """Failures print exactly one line, ``error: ...``, and the documented exit status."""
@@ -145,29 +179,61 @@ class TestErrors:
         line = self.assert_one_line(run(env, "fetch", "Gibtsnicht", "--no-progress"), 1)
         assert "Gibtsnicht" in line
 
-    def test_bad_filter(self, env: dict[str, str]):
-        """A filter 4D rejects is the user's input: exit 2."""
-        line = self.assert_one_line(run(env, "fetch", TABLE, "--where", "Nummer eq 5"), 2)
+    def test_bad_where(self, env: dict[str, str], server: EmulatorServer):
+        """A --where that does not parse is exit 1 before any request, naming the position."""
+        before = server.stats()["requests_total"]
+        line = self.assert_one_line(run(env, "fetch", TABLE, "--where", "Nummer eq 5"), 1)
+        assert "--where at position 8: expected an operator after 'Nummer'" in line
+        assert before == server.stats()["requests_total"]
+
+    def test_bad_raw_filter(self, env: dict[str, str]):
+        """A --raw-filter is sent unchanged, so 4D itself rejects bad syntax: exit 1."""
+        line = self.assert_one_line(run(env, "fetch", TABLE, "--raw-filter", "Nummer eq 5"), 1)
         assert "status=500" in line
+
+    def test_unknown_field(self, env: dict[str, str]):
+        """A field the table does not have is the user's error: exit 1, naming it."""
+        line = self.assert_one_line(run(env, "fetch", TABLE, "--where", "Gibtsnicht = 1"), 1)
+        assert "Gibtsnicht" in line
+
+    def test_licence_exhausted(self, env: dict[str, str], server: EmulatorServer):
+        """No free licence is the server's problem: exit 3."""
+        server.set_faults(licences=0)
+        try:
+            result = run({**env, "LEGACY_API_RETRIES": "0"}, "tables")
+        finally:
+            server.set_faults()
+        line = self.assert_one_line(result, 3)
+        assert "status=402" in line
+
+    def test_where_and_raw_filter_are_exclusive(self, env: dict[str, str]):
+        """--where and --raw-filter together are a usage error (argparse): exit 2."""
+        result = run(env, "fetch", TABLE, "--where", "Typ = 1", "--raw-filter", "Typ = 1")
+        assert 2 == result.returncode
+        assert "not allowed with argument --where" in result.stderr
 
     def test_record_not_found(self, env: dict[str, str]):
         """get of a missing key exits 1."""
         self.assert_one_line(run(env, "get", TABLE, "F" * 32), 1)
 
     def test_no_configuration(self, env: dict[str, str]):
-        """Without any environment configured the error says how to configure one: exit 2."""
+        """Without any environment configured the error says how to configure one: exit 1."""
         bare = {k: v for k, v in env.items() if k != "LEGACY_API_LIVE_URL"}
-        line = self.assert_one_line(run(bare, "tables"), 2)
+        line = self.assert_one_line(run(bare, "tables"), 1)
         assert "LEGACY_API_LIVE_URL" in line
 
     def test_unreachable_server(self, env: dict[str, str]):
-        """A server that refuses connections is exit 1 with the environment named."""
-        line = self.assert_one_line(run(env, "tables", "--url", "http://127.0.0.1:9"), 1)
+        """A server that refuses connections is exit 3, naming the environment and its URL."""
+        line = self.assert_one_line(run(env, "tables", "--url", "http://127.0.0.1:9"), 3)
         assert "environment=live" in line
+        assert line.endswith("[live @ http://127.0.0.1:9]")
 
-    def test_bad_output_suffix(self, env: dict[str, str]):
-        """An output format we cannot write is a usage error before any request."""
-        self.assert_one_line(run(env, "fetch", TABLE, "--out", "rows.xlsx"), 2)
+    def test_bad_output_suffix(self, env: dict[str, str], server: EmulatorServer):
+        """An output format we cannot write is the user's error (exit 1) before any request."""
+        before = server.stats()["requests_total"]
+        line = self.assert_one_line(run(env, "fetch", TABLE, "--out", "rows.xlsx"), 1)
+        assert "unknown file type '.xlsx'" in line
+        assert before == server.stats()["requests_total"]
 
     def test_usage_error(self, env: dict[str, str]):
         """argparse's own usage errors exit 2."""
@@ -186,16 +252,60 @@ class TestHelpers:
         assert value == _parse_value(text)
 
     def test_progress_bar(self, tmp_path: Path):
-        """The bar shows rows/total and ends its line."""
+        """The bar shows rows/total, the rate and the time left, then the time taken."""
+        now = [100.0]
         path = tmp_path / "bar.txt"
         with path.open("w") as stream:
-            bar = ProgressBar("T", stream)
-            bar(50, 100)
-            bar(100, 100)
+            bar = ProgressBar("T", stream, clock=lambda: now[0])
+            now[0] = 102.0
+            bar(500, 2000)  # 250 rows/s: 1,500 rows left take 6 s
+            now[0] = 108.0
+            bar(2000, 2000)
             bar.close()
-        text = path.read_text()
-        assert "100/100 rows" in text
-        assert text.endswith("\n")
+        with path.open(newline="") as drawn:  # keep the \r between redraws
+            first, last = drawn.read().lstrip("\r").split("\r")
+        assert "T: 500/2,000 rows" in first
+        assert first.endswith(" 25% 250 rows/s ETA 0:06")
+        assert last.rstrip().endswith("100% 250 rows/s in 0:08")
+        assert last.endswith("\n")
+
+    def test_progress_bar_before_any_time_passed(self, tmp_path: Path):
+        """Without elapsed time the rate is 0 and the time left is unknown, not a division error."""
+        path = tmp_path / "bar.txt"
+        with path.open("w") as stream:
+            bar = ProgressBar("T", stream, clock=lambda: 5.0)
+            bar(0, 10)
+        assert path.read_text().endswith(" 0 rows/s ETA --:--")
+
+    @pytest.mark.parametrize(
+        ("error", "status"),
+        [
+            (errors.InvalidQuery, 1),
+            (errors.WhereSyntaxError, 1),
+            (errors.UnknownTable, 1),
+            (errors.RecordNotFound, 1),
+            (errors.StampConflict, 1),
+            (errors.ConfigurationError, 1),
+            (errors.AuthenticationFailed, 1),
+            (errors.ServerUnavailable, 3),
+            (errors.Timeout, 3),
+            (errors.ServerBusy, 3),
+            (errors.ServerError, 3),
+            (errors.LicenceExhausted, 3),
+            (errors.CircuitOpen, 3),
+            (errors.ProtocolError, 3),
+            (errors.SessionExpired, 3),
+        ],
+    )
+    def test_exit_status(self, error: type[errors.LegacyError], status: int):
+        """Each error category maps to its documented exit status."""
+        assert status == exit_status(error("x"))
+
+    def test_readme_documents_the_exit_codes(self):
+        """The README's exit-code table names the same statuses as --help."""
+        readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+        for code in EXIT_CODES:
+            assert f"| {code} |" in readme
 
     def test_parser_has_every_command(self):
         """Every documented subcommand parses."""

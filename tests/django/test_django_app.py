@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
 import subprocess
 import sys
 import threading
+import warnings
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from legacy_adapters.django import check_health, get_client, reset_client
 from legacy_adapters.django._client import session_provider
 from legacy_adapters.django._health import register_health_check_plugin
 from legacy_core.errors import ConfigurationError
+from legacy_core.query import parse_where
 from wsz_api import _client as wsz_client
 from wsz_api import use_client
 from wsz_api.getTable import fetch_data_from_api
@@ -257,16 +260,65 @@ class TestFetchCommand:
         assert 4 == len(json.loads(out.getvalue()))
 
     def test_where_fields_and_env(self) -> None:
-        """--where FIELD=VALUE, --fields and --env shape the read."""
+        """--where in the where language, --fields and --env shape the read."""
         first = get_client("test").fetch_frame("Artikel_Familie", limit=1, raw=True)
         number = int(first.iloc[0]["Nummer"])
         out = io.StringIO()
         call_command("legacy_api_fetch", "Artikel_Familie", "--env", "test",
-                     "--where", f"Nummer={number}", "--fields", "Nummer,Bezeichnung",
-                     "--format", "json", stdout=out)  # fmt: skip
+                     "--where", f"Nummer = {number} or Nummer = -1",
+                     "--fields", "Nummer,Bezeichnung", "--format", "json", stdout=out)  # fmt: skip
         rows = json.loads(out.getvalue())
         assert [number] == [r["Nummer"] for r in rows]
         assert {"__KEY", "__TIMESTAMP", "__STAMP", "Nummer", "Bezeichnung"} == set(rows[0])
+
+    def test_where_means_what_it_means_in_the_cli(self) -> None:
+        """The same --where text selects the same rows as the CLI's parser (and repeats AND)."""
+        expected = get_client().fetch_frame(
+            "Artikel_Variante", where=parse_where("Typ = 1 and Aktiv = true"), fields="Nummer"
+        )
+        out = io.StringIO()
+        call_command("legacy_api_fetch", "Artikel_Variante", "--where", "Typ = 1",
+                     "--where", "Aktiv = true", "--fields", "Nummer", "--format", "json",
+                     stdout=out)  # fmt: skip
+        assert 0 < len(expected)
+        assert sorted(expected["Nummer"]) == sorted(r["Nummer"] for r in json.loads(out.getvalue()))
+
+    def test_old_field_equals_value_form_still_works_with_a_warning(self) -> None:
+        """FIELD=VALUE with an unquoted text value keeps its old meaning, deprecated."""
+        name = str(get_client().fetch_frame("Artikel_Variante", limit=1)["Bezeichnung"][0])
+        assert " " in name  # the case the where language reads differently
+        out, err = io.StringIO(), io.StringIO()
+        with pytest.warns(DeprecationWarning, match="old FIELD=VALUE form"):
+            call_command("legacy_api_fetch", "Artikel_Variante", "--where", f"Bezeichnung={name}",
+                         "--fields", "Bezeichnung", "--format", "json", stdout=out,
+                         stderr=err)  # fmt: skip
+        rows = json.loads(out.getvalue())
+        assert rows
+        assert {name} == {r["Bezeichnung"] for r in rows}
+        assert "deprecated" in err.getvalue()
+
+    def test_old_form_with_the_same_meaning_is_not_deprecated(self) -> None:
+        """FIELD=VALUE that the where language reads the same way raises no warning."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            call_command("legacy_api_fetch", "Artikel_Familie", "--where", "Nummer=1",
+                         "--format", "json", stdout=io.StringIO())  # fmt: skip
+
+    def test_bad_where_names_the_position(self) -> None:
+        """A --where that is neither language nor old form stops before any request."""
+        with pytest.raises(CommandError, match="position 8"):
+            call_command("legacy_api_fetch", "Artikel_Familie", "--where", "Nummer eq 5",
+                         stdout=io.StringIO())  # fmt: skip
+
+    def test_csv_writes_nested_objects_as_json(self) -> None:
+        """Nested 4D objects are JSON text in CSV, not Python reprs."""
+        out = io.StringIO()
+        call_command("legacy_api_fetch", "Artikel_Variante", "--limit", "3", "--fields", "Preise",
+                     stdout=out)  # fmt: skip
+        rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+        assert 3 == len(rows)
+        prices = [json.loads(r["Preise"]) for r in rows]
+        assert all(isinstance(p["Coll"], list) for p in prices)
 
     def test_unknown_table_is_a_command_error_naming_it(self) -> None:
         """A missing table stops the command with the error's first line."""

@@ -144,7 +144,7 @@ def test_metrics_server_answers_404_elsewhere(metrics_server):
 
 
 def test_metrics_server_needs_the_multiprocess_directory():
-    """Without PROMETHEUS_MULTIPROC_DIR the command says what to set and exits 2."""
+    """Without PROMETHEUS_MULTIPROC_DIR the command says what to set: configuration, exit 1."""
     env = {k: v for k, v in _env(Path()).items() if k.upper() != "PROMETHEUS_MULTIPROC_DIR"}
     proc = subprocess.run(
         [sys.executable, "-m", "legacy_adapters.cli", "metrics-server", "--port", "0"],
@@ -155,7 +155,7 @@ def test_metrics_server_needs_the_multiprocess_directory():
         timeout=60,
         check=False,
     )
-    assert 2 == proc.returncode
+    assert 1 == proc.returncode
     assert "PROMETHEUS_MULTIPROC_DIR" in proc.stderr
 
 

@@ -20,8 +20,15 @@ from typing import Any, Protocol, Self, runtime_checkable
 import attrs
 import requests
 import requests.adapters
-from urllib3.exceptions import ConnectTimeoutError, IncompleteRead, NewConnectionError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    IncompleteRead,
+    NewConnectionError,
+    ReadTimeoutError,
+)
+from urllib3.exceptions import DecodeError as Urllib3DecodeError
 from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
+from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.util.retry import Retry
 
 from legacy_adapters.wire import (
@@ -167,8 +174,9 @@ class RequestsTransport:
                 data=request.body,
                 timeout=request.timeout,
                 allow_redirects=False,
+                stream=True,
             )
-            body = response.content
+            body = _read_body(response)
         except requests.exceptions.ConnectTimeout as exc:
             msg = f"connect to {request.environment} timed out after {request.timeout[0]:g}s"
             raise Timeout(msg, not_applied=True, **context) from exc
@@ -210,6 +218,28 @@ class RequestsTransport:
 
     def __repr__(self) -> str:
         return f"<RequestsTransport pool_size={self.pool_size} verify={self.verify}>"
+
+
+def _read_body(response: requests.Response) -> bytes:
+    """The whole body in one read, mapped to requests' errors as ``response.content`` maps them.
+
+    ``response.content`` gathers a 1.8 MB 4D page in 10 KB chunks through a Python
+    generator (half of the transport's time per page in the benchmarks); urllib3 reads it
+    at once, returns the connection to the pool at the end and discards it on an error.
+    """
+    try:
+        body: bytes = response.raw.read(decode_content=True)
+    except Urllib3ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from exc
+    except Urllib3DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from exc
+    except ReadTimeoutError as exc:
+        raise requests.exceptions.ConnectionError(exc) from exc
+    except Urllib3SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from exc
+    finally:
+        response.close()  # a no-op after a full read: the connection is back in the pool
+    return body
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

@@ -55,7 +55,7 @@ def arrow_page(  # noqa: PLR0911 - each None names one shape the JSON path must 
     entity_set: str | None = None,
 ) -> Page | None:
     """The page in ``body`` as Arrow columns, or None when only the JSON path can read it."""
-    envelope = _read_envelope(body)
+    envelope = _read_envelope(body, _declared(schema) if typed else {})
     if envelope is None:
         return None
     names = envelope.column_names
@@ -105,7 +105,7 @@ def entities_table(
 # --- the envelope ----------------------------------------------------------------------
 
 
-def _read_envelope(body: bytes) -> Any | None:
+def _read_envelope(body: bytes, declared: Mapping[str, Any]) -> Any | None:
     if body.lstrip()[:1] != b"{":
         return None
     options = pj.ReadOptions(block_size=max(len(body) + 1, 1 << 16), use_threads=False)
@@ -113,9 +113,81 @@ def _read_envelope(body: bytes) -> Any | None:
     parse = pj.ParseOptions(newlines_in_values=True)
     try:
         envelope = pj.read_json(io.BytesIO(body), read_options=options, parse_options=parse)
+        # Inference can differ from what 4D means: ISO-looking text ("2020-01-02") becomes
+        # timestamp[s], a number next to a string becomes text. Read such a page again
+        # with those fields declared (the catalog's types; text for the timestamps), in
+        # the inferred order; a value that does not fit then sends it to the JSON path.
+        schema = _declared_schema(envelope.schema, declared)
+        if schema is not None:
+            parse = pj.ParseOptions(
+                newlines_in_values=True, explicit_schema=schema, unexpected_field_behavior="error"
+            )
+            envelope = pj.read_json(io.BytesIO(body), read_options=options, parse_options=parse)
     except _ARROW_ERRORS:
         return None
     return envelope if envelope.num_rows == 1 else None
+
+
+_DECLARED = {
+    "key": pa.string(),
+    "str": pa.string(),
+    "date": pa.string(),
+    "timestamp": pa.string(),
+    "stamp": pa.int64(),
+    "int": pa.int64(),
+    "duration": pa.int64(),
+    "number": pa.float64(),
+    "bool": pa.bool_(),
+}
+
+
+def _declared(schema: TableSchema | None) -> dict[str, Any]:
+    """The Arrow type each catalog attribute must parse as (relations and Objects: any)."""
+    names = {"__KEY", "__STAMP", "__TIMESTAMP", *(schema.attributes if schema else ())}
+    kinds = {name: column_kind(name, schema) for name in names}
+    return {name: _DECLARED[kind] for name, kind in kinds.items() if kind in _DECLARED}
+
+
+def _fits(inferred: Any, declared: Any) -> bool:
+    # What the kernels accept as is: the type itself, nulls, whole numbers for a number.
+    if inferred == declared or pa.types.is_null(inferred):
+        return True
+    return bool(pa.types.is_floating(declared) and pa.types.is_int64(inferred))
+
+
+def _declared_schema(schema: Any, declared: Mapping[str, Any]) -> Any | None:
+    """The envelope's schema with the declared entity types and no timestamps, or None."""
+    fields = [
+        _declared_entities(f, declared)
+        if f.name == "__ENTITIES"
+        else f.with_type(_text_type(f.type))
+        for f in schema
+    ]
+    changed = any(f.type != g.type for f, g in zip(fields, schema, strict=True))
+    return pa.schema(fields) if changed else None
+
+
+def _declared_entities(field: Any, declared: Mapping[str, Any]) -> Any:
+    entities = field.type
+    if not pa.types.is_list(entities) or not pa.types.is_struct(entities.value_type):
+        return field  # not a page: the JSON path reports it
+    attributes = []
+    for f in entities.value_type:
+        want = declared.get(f.name)
+        fit = want is None or _fits(f.type, want)
+        attributes.append(f.with_type(_text_type(f.type) if fit else want))
+    item = entities.value_field.with_type(pa.struct(attributes))
+    return field.with_type(pa.list_(item))
+
+
+def _text_type(t: Any) -> Any:
+    if pa.types.is_timestamp(t):
+        return pa.string()
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(_text_type(f.type)) for f in t])
+    if pa.types.is_list(t):
+        return pa.list_(t.value_field.with_type(_text_type(t.value_type)))
+    return t
 
 
 def _count_field(envelope: Any, name: str, default: int | None) -> int | None:
@@ -207,6 +279,29 @@ def _trimmed(column: Any) -> Any:
 def _dates(column: Any) -> Any | None:
     if not pa.types.is_string(column.type):
         return None
+    plain = _plain_dates(column)
+    return plain if plain is not None else _any_dates(column)
+
+
+def _plain_dates(column: Any) -> Any | None:
+    """The usual column, every value ``D!M!YYYY``, ``0!0!0`` or empty: two kernels and checks."""
+    moments = pc.strptime(column, format="%d!%m!%Y", unit="s", error_is_null=True)
+    empty = pc.or_kleene(pc.equal(column, "0!0!0"), pc.equal(column, ""))
+    covered = pc.or_kleene(pc.or_kleene(pc.is_null(column), empty), pc.is_valid(moments))
+    if not pc.all(covered).as_py():
+        return None
+    # strptime rolls 31!2!2020 over to 2 March and takes year 0: the row decoder refuses
+    # both, so a day that moved or a year out of range leaves it to the general path.
+    day = pc.cast(pc.list_element(pc.split_pattern(column, "!", max_splits=1), 0), pa.int32())
+    year = pc.year(moments)
+    sound = pc.and_(pc.equal(pc.day(moments), day), pc.greater_equal(year, 1))
+    if not pc.all(pc.or_kleene(pc.is_null(moments), sound)).as_py():
+        return None
+    return moments.cast(pa.date32())
+
+
+def _any_dates(column: Any) -> Any | None:
+    """Dates with blanks, ``!!YYYY-MM-DD!!`` or ISO days: the row decoder's rules, vectorised."""
     text = _trimmed(column)
     dmy = pc.extract_regex(text, _DMY)
     iso = pc.extract_regex(text, _ISO_DAY)
@@ -244,6 +339,13 @@ def _times(column: Any) -> Any | None:
 def _timestamps(column: Any) -> Any | None:
     if not pa.types.is_string(column.type):
         return None
+    if pc.all(pc.match_substring_regex(column, r"Z$")).as_py():
+        # The usual column (4D sends ISO-8601 in UTC with a Z): one cast, safe, so a value
+        # finer than milliseconds or not a moment at all raises and takes the long way.
+        try:
+            return column.cast(pa.timestamp("ms", "UTC"))
+        except _ARROW_ERRORS:
+            pass
     text = pc.utf8_trim_whitespace(column)
     text = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r'^"+|"+$', ""))
     text = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, _BANGS, r"\1"))
