@@ -91,7 +91,10 @@ _entity = st.fixed_dictionaries(
         "Name": st.one_of(st.text(max_size=6), st.none()),
         "Familie": _relations,
         "Info": _objects,
-        "Unbekannt": st.one_of(st.integers(), _relations.filter(lambda r: not isinstance(r, str))),
+        # 4D's widest integer is 64 bits signed; beyond it Arrow's JSON reader reads doubles.
+        "Unbekannt": st.one_of(
+            st.integers(-(2**63), 2**63 - 1), _relations.filter(lambda r: not isinstance(r, str))
+        ),
     },
 )
 
