@@ -374,6 +374,8 @@ def _relations(column: Any) -> Any | None:  # noqa: PLR0911 - one None per unusu
     if not pa.types.is_struct(deferred.type):
         return None
     inner = _string_field(deferred, "__KEY") if "__KEY" in deferred.type.names else None
+    if inner is not None and inner.null_count == deferred.null_count == column.null_count:
+        return inner  # the usual column: every link deferred with its __KEY (no URI parsing)
     from_uri = None
     if "uri" in deferred.type.names:
         uri = pc.struct_field(deferred, "uri")
