@@ -138,8 +138,9 @@ class TableSchema:
     @staticmethod
     def related_table_of(entry: Mapping[str, Any]) -> str | None:
         """The target table of a catalog relation entry (``relatedDataClass``, else ``type``)."""
-        if entry.get("kind") not in _RELATION_KINDS:
-            return None
+        kind = entry.get("kind")
+        if not isinstance(kind, str) or kind not in _RELATION_KINDS:
+            return None  # a mutated catalog's list or object as kind is no relation
         target = entry.get("relatedDataClass")
         if isinstance(target, str) and target:
             return target

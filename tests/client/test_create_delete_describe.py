@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import subprocess
@@ -79,6 +80,11 @@ def a_key(client: LegacyClient, n: int = 0) -> tuple[str, int]:
     """The key and stamp of the ``n``-th variant."""
     (row,) = client.iter_records(TABLE, fields=["Nummer"], order_by="Nummer", skip=n, limit=1)
     return str(row["__KEY"]), int(row["__STAMP"])
+
+
+NEEDS_ARROW = pytest.mark.skipif(
+    importlib.util.find_spec("pyarrow") is None, reason="columnar reads need the arrow extra"
+)
 
 
 class TestCreate:
@@ -248,8 +254,10 @@ class TestDescribe:
             lambda c: c.fetch_frame(TABLE, where={"Bezeichung": "x"}),
             lambda c: list(c.iter_records(TABLE, order_by="Bezeichung desc")),
             lambda c: c.count(TABLE, (field("Nummer") > 1) & (field("Bezeichung") == "x")),
-            lambda c: c.fetch_arrow(TABLE, fields=["Bezeichung"]),
-            lambda c: list(c.iter_batches(TABLE, order_by=["Bezeichung"])),
+            pytest.param(lambda c: c.fetch_arrow(TABLE, fields=["Bezeichung"]), marks=NEEDS_ARROW),
+            pytest.param(
+                lambda c: list(c.iter_batches(TABLE, order_by=["Bezeichung"])), marks=NEEDS_ARROW
+            ),
             lambda c: c.push_field(TABLE, "1", "Bezeichung", "x"),
             lambda c: c.update_many([FieldUpdate(TABLE, "1", {"Bezeichung": "x"})]),
             lambda c: c.create(TABLE, {"Bezeichung": "x"}),

@@ -237,7 +237,13 @@ class TestCoreArchitecture:
             import importlib, pkgutil, sys
             import legacy_core
             for info in pkgutil.walk_packages(legacy_core.__path__, "legacy_core."):
-                importlib.import_module(info.name)
+                try:
+                    importlib.import_module(info.name)
+                except ModuleNotFoundError as exc:
+                    # A feature module of an extra that is not installed (columnar:
+                    # pyarrow); test_optional_imports holds it to needing only that.
+                    if exc.name not in ("pyarrow", "polars"):
+                        raise
             banned = ("requests", "urllib3", "httpx", "aiohttp", "django", "redis",
                       "legacy_adapters", "fourd_emulator", "wsz_api")
             print(sorted(m for m in sys.modules if m.split(".")[0] in banned))
