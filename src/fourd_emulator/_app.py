@@ -174,6 +174,7 @@ class Emulator:
             busy = limit is not None and self._state.inflight >= limit
             if not busy:
                 self._state.inflight += 1
+                self._state.stats.in_flight(self._state.inflight)
         if busy:
             resp = error(503, [entry(None, "Server busy: too many concurrent requests", "http")])
         else:

@@ -46,6 +46,7 @@ class Counters:
             "entity_sets_created": 0,
             "rows_sent": 0,
             "requests_total": 0,
+            "peak_in_flight": 0,
             "requests": {},
             "faults": {"latency": 0, "503": 0, "reset": 0, "truncate": 0},
         }
@@ -53,6 +54,10 @@ class Counters:
     def add(self, name: Counter, n: int = 1) -> None:
         """Count ``n`` more of ``name``."""
         self._values[name] += n
+
+    def in_flight(self, n: int) -> None:
+        """Note that ``n`` requests are being served at once (keeps the peak)."""
+        self._values["peak_in_flight"] = max(self._values["peak_in_flight"], n)
 
     def fault(self, kind: str) -> None:
         """Count an injected fault: ``latency``, ``503``, ``reset`` or ``truncate``."""

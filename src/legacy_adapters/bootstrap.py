@@ -28,6 +28,7 @@ from legacy_adapters import builtin_plugin
 from legacy_adapters.config import ClientConfig, load_config
 from legacy_adapters.observe import enable_from_environment
 from legacy_core._log import get_logger
+from legacy_core.budget import RequestBudget
 from legacy_core.clock import SystemClock
 from legacy_core.errors import ConfigurationError
 from legacy_core.model import Environment
@@ -230,6 +231,22 @@ class _Parts:
             self.built["store"] = build_store(self.cfg, clock=self.clock, registry=self.registry)
         return self.built["store"]  # type: ignore[no-any-return]
 
+    def budget(self) -> RequestBudget | None:
+        """The shared request budget over the session store (None when nothing is limited)."""
+        limits = self.cfg.budget_limits()
+        if not limits:
+            return None
+        if "budget" not in self.built:
+            from legacy_adapters.stores import budget_store  # noqa: PLC0415 - only when limited
+
+            self.built["budget"] = RequestBudget(
+                budget_store(self.the_store(), self.clock),
+                limits,
+                wait=self.cfg.budget_wait,
+                clock=self.clock,
+            )
+        return self.built["budget"]  # type: ignore[no-any-return]
+
     def backend(
         self,
         backend: object,
@@ -266,6 +283,7 @@ class _Parts:
                 "schema_ttl": lambda: cfg.schema_ttl,
                 "clock": lambda: self.clock,
                 "config": lambda: cfg,
+                "budget": self.budget,
             }
             factory = _registry(self.registry).factory("backend", cfg.backend)
             backend = _call_with_accepted(factory, pool)

@@ -24,6 +24,13 @@ Accepted shapes (mapping and TOML file alike)::
     [credentials.live]
     username = "api"
     password = "..."
+    [budget]                     # the deployment's request budget (ADR 0028); off by default
+    max_concurrent = 8           # requests in flight at once, every process together
+    rate = 20                    # requests started per second (token bucket)
+    burst = 40                   # the bucket's size (default: the rate)
+    wait = 30                    # seconds a request waits for a permit (BudgetExhausted)
+    [budget.test]                # per-environment overrides
+    max_concurrent = 2
 
 Flat keys (``session_store``, ``session_dir``, ``connect_timeout`` …) work too.
 """
@@ -39,6 +46,7 @@ from typing import Any
 
 import attrs
 
+from legacy_core.budget import BudgetLimits
 from legacy_core.errors import ConfigurationError
 from legacy_core.model import Environment
 
@@ -89,6 +97,36 @@ def _non_negative_number(_inst: object, attribute: attrs.Attribute[float], value
         raise ConfigurationError(msg)
 
 
+_BUDGET_KEYS = ("max_concurrent", "rate", "burst")
+
+
+def _optional_at_least(low: float, *, integer: bool) -> Any:
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is None:
+            return
+        kind = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kind) or value < low:
+            what = "an integer" if integer else "a number"
+            msg = f"config {attribute.name} must be {what} >= {low:g} or unset, got {value!r}"
+            raise ConfigurationError(msg)
+
+    return check
+
+
+def _budget_overrides(value: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for env, item in dict(value).items():
+        if not isinstance(item, Mapping):
+            msg = f"budget override for {env!r} must be a table of {', '.join(_BUDGET_KEYS)}"
+            raise ConfigurationError(msg, environment=str(env))
+        unknown = sorted(set(item) - set(_BUDGET_KEYS))
+        if unknown:
+            msg = f"budget override for {env!r}: unknown keys {unknown} (known: {_BUDGET_KEYS})"
+            raise ConfigurationError(msg, environment=str(env))
+        out[str(env)] = dict(item)
+    return out
+
+
 @attrs.frozen
 class ClientConfig:
     """Everything ``build_client`` needs; secrets (``session_key``, passwords) never print."""
@@ -116,6 +154,25 @@ class ClientConfig:
     credentials: Mapping[str, tuple[str, str]] = attrs.field(
         factory=dict, converter=_credentials, repr=False
     )
+    max_concurrent: int | None = attrs.field(
+        default=None, validator=_optional_at_least(1, integer=True)
+    )
+    """Requests in flight at once per environment, for every process sharing the session
+    store (ADR 0028); None: no cap."""
+    rate: float | None = attrs.field(
+        default=None, validator=_optional_at_least(0.001, integer=False)
+    )
+    """Requests started per second per environment, for the whole deployment; None: no rate."""
+    burst: int | None = attrs.field(default=None, validator=_optional_at_least(1, integer=True))
+    """The rate's bucket size (default: the rate, at least 1)."""
+    budget_wait: float = attrs.field(default=30.0, validator=_non_negative_number)
+    """Seconds a request waits for a budget permit before BudgetExhausted."""
+    budget_lease: float = attrs.field(default=120.0, validator=_positive_number)
+    """Seconds a permit lives if its process dies before giving it back."""
+    budget_overrides: Mapping[str, Mapping[str, Any]] = attrs.field(
+        factory=dict, converter=_budget_overrides
+    )
+    """Per environment: ``{"test": {"max_concurrent": 2}}`` over the three settings above."""
     shared_breaker: bool | None = None
     """Keep circuit-breaker state in the session store so every process sees an outage at
     once; None means "on with the redis store" (the only store with server-side time)."""
@@ -145,6 +202,11 @@ class ClientConfig:
         if unknown:
             msg = f"credentials given for unconfigured environment(s): {', '.join(unknown)}"
             raise ConfigurationError(msg)
+        unknown = sorted(set(self.budget_overrides) - set(self.environments))
+        if unknown:
+            msg = f"budget given for unconfigured environment(s): {', '.join(unknown)}"
+            raise ConfigurationError(msg)
+        self.budget_limits()  # validates the overrides
         needed = _STORES_NEEDING.get(self.session_store)
         if needed is not None and not getattr(self, needed):
             msg = (
@@ -164,6 +226,21 @@ class ClientConfig:
             )
             for name, url in self.environments.items()
         }
+
+    def budget_limits(self) -> dict[str, BudgetLimits]:
+        """The request budget of every limited environment (empty: no budget at all)."""
+        out: dict[str, BudgetLimits] = {}
+        for name in self.environments:
+            values: dict[str, Any] = {k: getattr(self, k) for k in _BUDGET_KEYS}
+            values.update(self.budget_overrides.get(name, {}))
+            try:
+                limits = BudgetLimits(**values, lease=float(self.budget_lease))
+            except ValueError as exc:
+                msg = f"budget of {name!r}: {exc}"
+                raise ConfigurationError(msg, environment=name) from None
+            if limits.active:
+                out[name] = limits
+        return out
 
     def with_url(self, url: str, environment: str | None = None) -> ClientConfig:
         """Return this configuration with one environment pointed at ``url`` (CLI ``--url``)."""
@@ -191,13 +268,18 @@ ENV_VARIABLES: dict[str, tuple[str, ...]] = {
     "schema_ttl": ("LEGACY_API_SCHEMA_TTL",),
     "verify_tls": ("LEGACY_API_VERIFY_TLS",),
     "shared_breaker": ("LEGACY_API_SHARED_BREAKER",),
+    "max_concurrent": ("LEGACY_API_MAX_CONCURRENT",),
+    "rate": ("LEGACY_API_RATE",),
+    "burst": ("LEGACY_API_BURST",),
+    "budget_wait": ("LEGACY_API_BUDGET_WAIT",),
 }
 """Which environment variables set which setting; credentials are
-``LEGACY_API_{ENV}_USERNAME`` / ``LEGACY_API_{ENV}_PASSWORD``."""
+``LEGACY_API_{ENV}_USERNAME`` / ``LEGACY_API_{ENV}_PASSWORD``; per-environment budgets
+``LEGACY_API_{ENV}_MAX_CONCURRENT`` / ``_RATE`` / ``_BURST``."""
 
 _FIELDS = {a.name for a in attrs.fields(ClientConfig)}
-_INTS = {"retries", "page_size", "workers", "max_request_size"}
-_FLOATS = {"connect_timeout", "read_timeout", "schema_ttl"}
+_INTS = {"retries", "page_size", "workers", "max_request_size", "max_concurrent", "burst"}
+_FLOATS = {"connect_timeout", "read_timeout", "schema_ttl", "rate", "budget_wait"}
 _BOOLS = {"verify_tls", "shared_breaker"}
 _SECTIONS: dict[str, dict[str, str]] = {
     "session": {
@@ -252,7 +334,7 @@ def _read_toml(path: str) -> dict[str, Any]:
 def _normalise(data: Mapping[str, Any], source: str) -> dict[str, Any]:
     """Turn the nested forms into ClientConfig's flat field names."""
     out: dict[str, Any] = {}
-    known = sorted(_FIELDS | set(_SECTIONS) | {"timeout"})
+    known = sorted(_FIELDS | set(_SECTIONS) | {"timeout", "budget"})
     for key, value in data.items():
         if key in _SECTIONS:
             if not isinstance(value, Mapping):
@@ -263,6 +345,8 @@ def _normalise(data: Mapping[str, Any], source: str) -> dict[str, Any]:
                 if target is None:
                     _unknown(f"{key}.{sub}", [f"{key}.{k}" for k in _SECTIONS[key]], source)
                 out[target] = sub_value  # type: ignore[index]
+        elif key == "budget":
+            _budget(value, out, source)
         elif key == "timeout":
             out["read_timeout"] = value
         elif key == "environments":
@@ -289,6 +373,20 @@ def _environments(value: object, out: dict[str, Any], source: str) -> None:
         else:
             msg = f"{source}: environment {name!r} must be a URL or {{url = ...}}"
             raise ConfigurationError(msg, environment=str(name))
+
+
+def _budget(value: object, out: dict[str, Any], source: str) -> None:
+    """``[budget]``: the three limits, ``wait``, ``lease`` and ``[budget.ENV]`` overrides."""
+    flat = {"wait": "budget_wait", "lease": "budget_lease"}
+    for key, item in _mapping(value, "budget", source).items():
+        if key in _BUDGET_KEYS:
+            out[key] = item
+        elif key in flat:
+            out[flat[key]] = item
+        elif isinstance(item, Mapping):
+            out.setdefault("budget_overrides", {})[key] = dict(item)
+        else:
+            _unknown(f"budget.{key}", [f"budget.{k}" for k in (*_BUDGET_KEYS, *flat)], source)
 
 
 def _mapping(value: object, key: str, source: str) -> Mapping[str, Any]:
@@ -320,6 +418,11 @@ def _from_environ(env: Mapping[str, str], named: Mapping[str, str]) -> dict[str,
     known_envs = {*named, *out.get("environments", {})}
     for env_name in sorted(known_envs):
         prefix = f"LEGACY_API_{env_name.upper().replace('-', '_')}_"
+        for setting in _BUDGET_KEYS:
+            raw = env.get(prefix + setting.upper(), "").strip()
+            if raw:
+                parsed = _parse(setting, prefix + setting.upper(), raw)
+                out.setdefault("budget_overrides", {}).setdefault(env_name, {})[setting] = parsed
         username = env.get(prefix + "USERNAME")
         if username:
             password = env.get(prefix + "PASSWORD", "")
@@ -352,5 +455,8 @@ def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
     for key, value in layer.items():
         if key in {"environments", "credentials"}:
             into.setdefault(key, {}).update(value)
+        elif key == "budget_overrides":
+            for env_name, limits in value.items():
+                into.setdefault(key, {}).setdefault(env_name, {}).update(limits)
         else:
             into[key] = value

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuthenticationFailed",
+    "BudgetExhausted",
     "CircuitOpen",
     "ConfigurationError",
     "EntitySetExpired",
@@ -332,6 +333,21 @@ class ServerBusy(LegacyError):
     """The server answered 503: too many concurrent requests."""
 
     transient = True
+
+
+class BudgetExhausted(ServerBusy):
+    """No permit of the shared request budget came within ``budget_wait`` (ADR 0028).
+
+    Nothing was sent (``not_applied``); ``retry_after`` is the wait the budget suggested.
+    A ServerBusy because that is what callers already back off on; the client itself
+    neither retries it (the wait was the retry) nor counts it against the breaker (4D
+    did not fail: the deployment's own limit said no).
+    """
+
+    def __init__(self, message: str, **context: Any) -> None:
+        """Build it; ``not_applied`` is always true (the request never left)."""
+        context["not_applied"] = True
+        super().__init__(message, **context)
 
 
 class ServerError(LegacyError):

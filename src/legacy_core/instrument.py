@@ -157,6 +157,14 @@ class Instrumentation(Protocol):
         """A call is retried after an error of class ``reason``."""
         ...
 
+    def budget_event(self, environment: str, name: str) -> None:
+        """The request budget of ``environment`` counted ``name`` (``waits``, ``exhausted``)."""
+        ...
+
+    def cache_event(self, environment: str, table: str, name: str) -> None:
+        """The read cache counted ``name`` (``hits``, ``misses``) for ``table``."""
+        ...
+
 
 class NoInstrumentation:
     """The no-op :class:`Instrumentation`: a base class implementations extend."""
@@ -176,6 +184,12 @@ class NoInstrumentation:
 
     def retry(self, environment: str, verb: str, table: str | None, reason: str) -> None:
         """Ignore the retry."""
+
+    def budget_event(self, environment: str, name: str) -> None:
+        """Ignore the budget event."""
+
+    def cache_event(self, environment: str, table: str, name: str) -> None:
+        """Ignore the cache event."""
 
 
 @attrs.frozen
@@ -216,6 +230,22 @@ class FanOut(NoInstrumentation):
         for part in self.parts:
             with _guarded(part, "retry"):
                 part.retry(environment, verb, table, reason)
+
+    def budget_event(self, environment: str, name: str) -> None:
+        """Tell every part that has the hook (older plug-ins may lack it)."""
+        for part in self.parts:
+            hook = getattr(part, "budget_event", None)
+            if hook is not None:
+                with _guarded(part, "budget_event"):
+                    hook(environment, name)
+
+    def cache_event(self, environment: str, table: str, name: str) -> None:
+        """Tell every part that has the hook (older plug-ins may lack it)."""
+        for part in self.parts:
+            hook = getattr(part, "cache_event", None)
+            if hook is not None:
+                with _guarded(part, "cache_event"):
+                    hook(environment, table, name)
 
 
 @contextlib.contextmanager
@@ -393,6 +423,24 @@ def retry(error: BaseException) -> None:
         env = getattr(error, "environment", None) or (call.environment if call else "")
         verb, table = (call.verb, call.table) if call is not None else ("call", None)
         active.retry(env, verb, table, type(error).__name__)
+
+
+def budget_event(name: str, environment: str) -> None:
+    """Report a request-budget counter (``waits``, ``exhausted``) of ``environment``."""
+    active = _active
+    hook = getattr(active, "budget_event", None) if active is not None else None
+    if hook is not None:
+        with _guarded(active, "budget_event"):
+            hook(environment, name)
+
+
+def cache_event(name: str, environment: str, table: str) -> None:
+    """Report a read-cache counter (``hits``, ``misses``) of ``table`` in ``environment``."""
+    active = _active
+    hook = getattr(active, "cache_event", None) if active is not None else None
+    if hook is not None:
+        with _guarded(active, "cache_event"):
+            hook(environment, table, name)
 
 
 @contextlib.contextmanager

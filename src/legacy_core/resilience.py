@@ -23,6 +23,7 @@ from legacy_core._log import get_logger
 from legacy_core._steps import Sleep, Steps, direct, run
 from legacy_core.clock import SystemClock
 from legacy_core.errors import (
+    BudgetExhausted,
     CircuitOpen,
     EntitySetExpired,
     LegacyError,
@@ -56,7 +57,13 @@ _log = get_logger()
 # - LicenceExhausted: a 4D licence frees only when some session idles out (>= 60 min);
 #   the facade opens the breaker for all callers instead of blocking this one.
 # - EntitySetExpired: the identical request cannot succeed; the caller rebuilds the snapshot.
-_NEVER_RETRIED: tuple[type[LegacyError], ...] = (CircuitOpen, LicenceExhausted, EntitySetExpired)
+# - BudgetExhausted: the request already waited budget_wait for a permit (ADR 0028).
+_NEVER_RETRIED: tuple[type[LegacyError], ...] = (
+    CircuitOpen,
+    LicenceExhausted,
+    EntitySetExpired,
+    BudgetExhausted,
+)
 
 # The categories that say "the server is in trouble"; the caller's own mistakes
 # (InvalidQuery, RecordNotFound, StampConflict, ...) prove the server is answering.
@@ -438,8 +445,11 @@ def counts_as_server_failure(error: BaseException) -> bool:
 
     Transient ServerUnavailable (incl. Timeout), ServerBusy, LicenceExhausted,
     ProtocolError and ServerError do; the caller's mistakes (InvalidQuery, RecordNotFound,
-    StampConflict, ...) and session problems do not.
+    StampConflict, ...), session problems and BudgetExhausted (the deployment's own
+    request budget, not 4D, said no) do not.
     """
+    if isinstance(error, BudgetExhausted):
+        return False
     return isinstance(error, _SERVER_TROUBLE) and error.transient
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from legacy_core._steps import Steps
+from legacy_core.budget import RequestBudget
 from legacy_core.clock import SystemClock
 from legacy_core.model import Environment, FieldUpdate, Page, Query, Record, WriteResult
 from legacy_core.ports import Clock, SessionProvider
@@ -51,6 +52,8 @@ class FourDBackend:
     """Seconds a table's schema (``$catalog/{Table}``) is cached per environment."""
     clock: Clock | None = None
     """The clock of the schema cache (the client's; the system clock when None)."""
+    budget: RequestBudget | None = None
+    """The shared request budget every request takes a permit of (None: no limit)."""
     _exchange: Exchange = attrs.field(init=False)
     _reader: FourDReader = attrs.field(init=False)
     _writer: FourDWriter = attrs.field(init=False)
@@ -63,7 +66,11 @@ class FourDBackend:
             else 16
         )
         self._exchange = Exchange(
-            self.environments, self.sessions, self.transport, max_in_flight=in_flight
+            self.environments,
+            self.sessions,
+            self.transport,
+            max_in_flight=in_flight,
+            budget=self.budget,
         )
         self._reader = FourDReader(
             self._exchange,

@@ -20,6 +20,7 @@ from legacy_adapters.wire import DecodeError
 from legacy_core import instrument
 from legacy_core._log import get_logger
 from legacy_core._steps import Hold, Release, Send, Steps, run
+from legacy_core.budget import RequestBudget
 from legacy_core.clock import SystemClock
 from legacy_core.errors import (
     ConfigurationError,
@@ -119,6 +120,9 @@ class Exchange:
     """A :class:`Transport`, or an async one (``send`` a coroutine) for the async client."""
     max_in_flight: int = 16
     """Requests of one environment on this transport at a time (its connection pool)."""
+    budget: RequestBudget | None = None
+    """The deployment's shared request budget (ADR 0028): a permit per request, taken
+    after the local slot and given back in the same ``finally``; None: no limit."""
 
     def environment(self, name: str) -> Environment:
         """Return the configured environment ``name``; ConfigurationError if there is none."""
@@ -184,7 +188,14 @@ class Exchange:
             # must not go out with a cookie that is being replaced (4D would open a
             # session for it and take a licence).
             slot = yield Hold(self, env.session_key, self.max_in_flight)
+            permit: str | None = None
             try:
+                # The deployment's permit after the process's slot: a request waiting
+                # for a local connection holds no permit other processes could use.
+                # Logins do not take permits (they are not sent through here), so a
+                # holder waiting for another process's login cannot deadlock it.
+                if self.budget is not None:
+                    permit = yield from self.budget.acquire_steps(env)
                 if session is None:
                     session = yield from auth.session()
                 request = build_request(
@@ -216,6 +227,8 @@ class Exchange:
                     raise
                 session = yield from auth.answered(session, cookie)
             finally:
+                if self.budget is not None and permit is not None:
+                    yield from self.budget.release_steps(env, permit)
                 yield Release(slot)
             if not decode:
                 log_http(

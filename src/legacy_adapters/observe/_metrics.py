@@ -99,6 +99,8 @@ class PrometheusInstrumentation(NoInstrumentation):
     breaker_transitions: Counter
     sessions: Counter
     licence_refusals: Counter
+    budget: Counter
+    cache: Counter
     tables: _Bounded = attrs.field(factory=lambda: _Bounded(500))
     _states: dict[str, str] = attrs.field(factory=dict)
 
@@ -205,6 +207,18 @@ class PrometheusInstrumentation(NoInstrumentation):
                 ("environment",),
                 registry=reg,
             ),
+            budget=Counter(
+                PREFIX + "budget_events",
+                "Request budget events: waits (a request waited for a permit), exhausted.",
+                ("environment", "event"),
+                registry=reg,
+            ),
+            cache=Counter(
+                PREFIX + "cache_events",
+                "Read cache events: hits, misses (one fetch for the deployment), bypassed.",
+                ("environment", "table", "event"),
+                registry=reg,
+            ),
         )
         if add_to_default and reg is not REGISTRY:
             with contextlib.suppress(ValueError):  # already added (a second create)
@@ -264,6 +278,14 @@ class PrometheusInstrumentation(NoInstrumentation):
     def retry(self, environment: str, verb: str, table: str | None, reason: str) -> None:
         """Count one retried attempt."""
         self.retries.labels(environment, self.tables(table), verb, reason).inc()
+
+    def budget_event(self, environment: str, name: str) -> None:
+        """Count a request-budget event (``waits``, ``exhausted``)."""
+        self.budget.labels(environment, name).inc()
+
+    def cache_event(self, environment: str, table: str, name: str) -> None:
+        """Count a read-cache event (``hits``, ``misses``, ``bypassed``)."""
+        self.cache.labels(environment, self.tables(table), name).inc()
 
     def _set_state(self, environment: str, state: str) -> None:
         self._states[environment] = state

@@ -1,8 +1,9 @@
-"""Session stores (memory, file, Redis, Django cache), the Fernet codec, shared breaker state."""
+"""Session stores (memory, file, Redis, Django cache), the codec, breaker and budget state."""
 
 from __future__ import annotations
 
 from ._breaker import StoreBreakerState
+from ._budget import RedisBudget, budget_store
 from ._codec import SESSION_KEY_VARIABLE, FernetCodec
 from ._django import NON_ATOMIC_BACKENDS, DjangoCacheSessionStore
 from ._file import FileSessionStore, default_session_dir
@@ -16,7 +17,9 @@ __all__ = [
     "FernetCodec",
     "FileSessionStore",
     "MemorySessionStore",
+    "RedisBudget",
     "RedisSessionStore",
     "StoreBreakerState",
+    "budget_store",
     "default_session_dir",
 ]
