@@ -25,6 +25,7 @@ from typing import IO, Any, Literal, Protocol, TypeAlias
 import attrs
 import orjson
 
+from legacy_core._columns import column_order
 from legacy_core.errors import ConfigurationError
 
 __all__ = [
@@ -219,7 +220,7 @@ class _Columns:
         for record in records:
             if record.keys() != seen.keys():
                 seen.update(dict.fromkeys(record))
-        self.names = _column_order(list(seen), self.requested)
+        self.names = column_order(list(seen), self.requested)  # fetch_frame's order
         return self.names
 
     def check(self, records: Sequence[Record], rows_before: int) -> None:
@@ -235,19 +236,6 @@ class _Columns:
                     f"column {name!r} first appears in row {rows_before + offset + 1:,}, "
                     "after the columns were fixed; it is not written (use --format jsonl)"
                 )
-
-
-def _column_order(server: list[str], requested: Sequence[str]) -> list[str]:
-    # Same order as fetch_frame: __KEY, __STAMP… first, then the requested fields as asked,
-    # then the rest in server order.
-    if not requested:
-        return server
-    wanted = set(requested)
-    head = [c for c in server if c.startswith("__") and c not in wanted]
-    on_server = set(server)
-    asked = [c for c in requested if c in on_server]
-    rest = [c for c in server if c not in wanted and c not in head]
-    return head + asked + rest
 
 
 class _CsvWriter:

@@ -21,7 +21,7 @@ import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from legacy_core.frames import column_order
+from legacy_core._columns import column_order
 from legacy_core.model import Record
 
 __all__ = [

@@ -19,6 +19,8 @@ import attrs
 import numpy as np
 import pandas as pd
 
+from legacy_core._columns import column_order
+
 __all__ = ["HAS_ARROW", "DtypeBackend", "FrameBuilder", "column_order", "records_to_frame"]
 
 HAS_ARROW = importlib.util.find_spec("pyarrow") is not None
@@ -200,20 +202,6 @@ def _columns_uniform(records: Sequence[Mapping[str, Any]], names: list[str]) -> 
         return [[r[names[0]] for r in records]]
     rows = map(itemgetter(*names), records)
     return list(zip(*rows, strict=True))
-
-
-def column_order(server: list[str], requested: Sequence[str]) -> list[str]:
-    """System attributes first, then the requested ones as asked, then the rest (server order)."""
-    if not requested:
-        return server
-    wanted = set(requested)
-    # Columns the server always sends (__KEY, __STAMP…) stay first, then the requested
-    # ones in the order asked, then anything else in server order.
-    head = [c for c in server if c.startswith("__") and c not in wanted]
-    on_server = set(server)
-    asked = [c for c in requested if c in on_server]
-    rest = [c for c in server if c not in wanted and c not in head]
-    return head + asked + rest
 
 
 def _chunk_len(chunk: _Chunk) -> int:

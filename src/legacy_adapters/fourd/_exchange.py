@@ -231,14 +231,7 @@ class Exchange:
                     yield from self.budget.release_steps(env, permit)
                 yield Release(slot)
             if not decode:
-                log_http(
-                    "debug",
-                    request,
-                    status=response.status,
-                    table=table,
-                    elapsed=response.elapsed,
-                    response_bytes=len(response.body),
-                )
+                _log_answered(request, response, table)
                 return Answer(None, request, response, secrets)
             data = self._decode(request, response, table, context, secrets)
             return Answer(data, request, response, secrets)
@@ -272,14 +265,7 @@ class Exchange:
         except LegacyError as err:
             self._log_error(request, response, err, table)
             raise
-        log_http(
-            "debug",
-            request,
-            status=response.status,
-            table=table,
-            elapsed=response.elapsed,
-            response_bytes=len(response.body),
-        )
+        _log_answered(request, response, table)
         return data
 
     def protocol_error(
@@ -334,6 +320,17 @@ class Exchange:
             error=type(err).__name__,
             codes=list(err.codes) or None,
         )
+
+
+def _log_answered(request: HttpRequest, response: HttpResponse, table: str | None) -> None:
+    log_http(
+        "debug",
+        request,
+        status=response.status,
+        table=table,
+        elapsed=response.elapsed,
+        response_bytes=len(response.body),
+    )
 
 
 def _headers(auth: dict[str, str], body: bytes | None) -> dict[str, str]:
