@@ -47,6 +47,8 @@ __all__ = ["FourDWriter"]
 
 # Room for "[", "]" and the commas between entities.
 _ARRAY_OVERHEAD = 2
+# One entity's outcome in a batched write: its result or its error, and what that means.
+_Item = tuple[WriteResult | None, LegacyError | None, OutcomeStatus]
 
 
 @attrs.define
@@ -103,27 +105,9 @@ class FourDWriter:
                 f"of {self.max_request_size} bytes; split it or drop atomic"
             )
             raise InvalidQuery(msg, environment=environment, table=table)
-        items: list[tuple[WriteResult | None, LegacyError | None, OutcomeStatus]] = []
-        for number, (keys, body) in enumerate(batches):
-            try:
-                answered = yield from self._post(environment, table, keys, body, atomic=atomic)
-            except LegacyError as err:
-                if atomic or len(updates) == 1:
-                    raise
-                # The request failed as a whole: sent or not decides what may be applied.
-                status: OutcomeStatus = "not_sent" if err.not_applied else "unknown"
-                items.extend((None, err, status) for _ in keys)
-                later = sum(len(k) for k, _ in batches[number + 1 :])
-                items.extend((None, err, "not_sent") for _ in range(later))
-                break
-            items.extend((r, e, "saved" if e is None else outcome_status(e)) for r, e in answered)
-        failures = [e for _, e, _ in items if e is not None]
-        if not failures:
+        items = yield from self._send_batches(environment, table, batches, atomic=atomic)
+        if not self._failed(items, len(updates)):
             return [r for r, _, _ in items if r is not None]
-        if len(updates) == 1 or (
-            len(failures) == len(items) and all(e is failures[0] for e in failures)
-        ):
-            raise failures[0]  # one error for everything: nothing partial to report
         outcomes = [
             WriteOutcome(i, u.table, u.key, status, result=r, error=e)
             for i, (u, (r, e, status)) in enumerate(zip(updates, items, strict=True))
@@ -159,30 +143,13 @@ class FourDWriter:
         parts = [
             _dumps(self._new_entity(environment, table, row), environment, table) for row in rows
         ]
-        batches = self._pack(parts, environment, table)
-        items: list[tuple[WriteResult | None, LegacyError | None, OutcomeStatus]] = []
-        for number, indices in enumerate(batches):
-            body = b"[" + b",".join(parts[i] for i in indices) + b"]"
-            try:
-                answered = yield from self._post(
-                    environment, table, [None] * len(indices), body, atomic=False
-                )
-            except LegacyError as err:
-                if len(rows) == 1:
-                    raise
-                status: OutcomeStatus = "not_sent" if err.not_applied else "unknown"
-                items.extend((None, err, status) for _ in indices)
-                later = sum(len(b) for b in batches[number + 1 :])
-                items.extend((None, err, "not_sent") for _ in range(later))
-                break
-            items.extend((r, e, "saved" if e is None else outcome_status(e)) for r, e in answered)
-        failures = [e for _, e, _ in items if e is not None]
-        if not failures:
+        batches: list[tuple[list[str | None], bytes]] = [
+            ([None] * len(indices), b"[" + b",".join(parts[i] for i in indices) + b"]")
+            for indices in self._pack(parts, environment, table)
+        ]
+        items = yield from self._send_batches(environment, table, batches, atomic=False)
+        if not self._failed(items, len(rows)):
             return [r for r, _, _ in items if r is not None]
-        if len(rows) == 1 or (
-            len(failures) == len(items) and all(e is failures[0] for e in failures)
-        ):
-            raise failures[0]
         outcomes = [
             WriteOutcome(i, table, r.key if r is not None else None, status, result=r, error=e)
             for i, (r, e, status) in enumerate(items)
@@ -302,25 +269,58 @@ class FourDWriter:
     def _batches(
         self, updates: Sequence[FieldUpdate], environment: str, table: str
     ) -> list[tuple[list[str | None], bytes]]:
-        batches: list[tuple[list[str | None], bytes]] = []
-        keys: list[str | None] = []
+        """The updates as ``(keys, JSON array)`` requests under the request size."""
         parts: list[bytes] = []
-        size = _ARRAY_OVERHEAD
         for update in updates:
             entity: dict[str, Any] = {"__KEY": update.key}
             if update.expected_stamp is not None:
                 entity["__STAMP"] = update.expected_stamp
             entity.update(encode_values(update.values))
-            part = _dumps(entity, environment, table)
-            self._check_size(len(part) + _ARRAY_OVERHEAD, environment, table)
-            if parts and size + len(part) + 1 > self.max_request_size:
-                batches.append((keys, b"[" + b",".join(parts) + b"]"))
-                keys, parts, size = [], [], _ARRAY_OVERHEAD
-            keys.append(update.key)
-            parts.append(part)
-            size += len(part) + (1 if len(parts) > 1 else 0)
-        batches.append((keys, b"[" + b",".join(parts) + b"]"))
-        return batches
+            parts.append(_dumps(entity, environment, table))
+        return [
+            ([updates[i].key for i in indices], b"[" + b",".join(parts[i] for i in indices) + b"]")
+            for indices in self._pack(parts, environment, table)
+        ]
+
+    def _send_batches(
+        self,
+        environment: str,
+        table: str,
+        batches: Sequence[tuple[list[str | None], bytes]],
+        *,
+        atomic: bool,
+    ) -> Steps[list[_Item]]:
+        """Post every batch in order; one ``(result, error, status)`` per entity.
+
+        A request that fails as a whole marks its entities ``not_sent`` or ``unknown``
+        (sent or not decides what may be applied) and the later batches ``not_sent``;
+        atomic writes and single entities raise that error instead.
+        """
+        total = sum(len(keys) for keys, _ in batches)
+        items: list[_Item] = []
+        for number, (keys, body) in enumerate(batches):
+            try:
+                answered = yield from self._post(environment, table, keys, body, atomic=atomic)
+            except LegacyError as err:
+                if atomic or total == 1:
+                    raise
+                status: OutcomeStatus = "not_sent" if err.not_applied else "unknown"
+                items.extend((None, err, status) for _ in keys)
+                later = sum(len(k) for k, _ in batches[number + 1 :])
+                items.extend((None, err, "not_sent") for _ in range(later))
+                break
+            items.extend((r, e, "saved" if e is None else outcome_status(e)) for r, e in answered)
+        return items
+
+    @staticmethod
+    def _failed(items: Sequence[_Item], total: int) -> bool:
+        """Whether some entity failed; raises the error when it is one for everything."""
+        failures = [e for _, e, _ in items if e is not None]
+        if not failures:
+            return False
+        if total == 1 or (len(failures) == len(items) and all(e is failures[0] for e in failures)):
+            raise failures[0]  # one error for everything: nothing partial to report
+        return True
 
     def _post(
         self,
