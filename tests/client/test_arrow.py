@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from tests._columnar import same as same_value
 
 from fourd_emulator import EmulatorConfig, EmulatorServer, serve
 from legacy_api import build_async_client, build_client
@@ -51,19 +52,8 @@ def make(server: EmulatorServer, **overrides: Any) -> LegacyClient:
 
 
 def same(columnar: Any, row: Any) -> bool:
-    """An Arrow value equals the frame's: a struct lists absent attributes as None."""
-    if isinstance(row, dict) and isinstance(columnar, dict):
-        extra = set(columnar) - set(row)
-        return all(columnar[k] is None for k in extra) and all(
-            same(columnar.get(k), v) for k, v in row.items()
-        )
-    if isinstance(row, list) and isinstance(columnar, list):
-        if len(row) != len(columnar):
-            return False
-        return all(same(a, b) for a, b in zip(columnar, row, strict=True))
-    if row is None or (isinstance(row, float) and row != row):
-        return columnar is None
-    return bool(columnar == row)
+    """An Arrow value equals the frame's (which shows a missing number as NaN)."""
+    return same_value(columnar, row, nan_is_none=True)
 
 
 def assert_same_as_frame(table: Any, frame: pd.DataFrame) -> None:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import orjson
 import pytest
+from tests._columnar import same
 
 from legacy_adapters.fourd import Credentials, FourDBackend, FourDLogin, RequestsTransport
 from legacy_adapters.fourd._exchange import Exchange
@@ -743,20 +744,6 @@ class TestLocks:
 # --- collections as Arrow columns (ADR 0025) -------------------------------------------
 
 
-def _same(columnar: Any, row: Any) -> bool:
-    """An Arrow value equals the row decoder's: a struct lists absent attributes as None."""
-    if isinstance(row, dict) and isinstance(columnar, dict):
-        extra = set(columnar) - set(row)
-        return all(columnar[k] is None for k in extra) and all(
-            _same(columnar.get(k), v) for k, v in row.items()
-        )
-    if isinstance(row, list) and isinstance(columnar, list):
-        if len(row) != len(columnar):
-            return False
-        return all(_same(a, b) for a, b in zip(columnar, row, strict=True))
-    return bool(columnar == row) and (row is None) == (columnar is None)
-
-
 class TestColumnarCollections:
     @pytest.mark.parametrize("name", of_kind("collection"))
     def test_typed_columns(self, name: str, served: CaptureServer, backend: FourDBackend) -> None:
@@ -769,7 +756,7 @@ class TestColumnarCollections:
         assert (count, keys) == (page.count, [r["__KEY"] for r in rows])
         for row, values in typed.items():
             for attribute, value in values.items():
-                assert _same(rows[row][attribute], value), f"{name} row {row} {attribute}"
+                assert same(rows[row][attribute], value), f"{name} row {row} {attribute}"
         timestamps = page.records.table.schema.field("__TIMESTAMP").type  # type: ignore[attr-defined]
         assert "timestamp[ms, tz=UTC]" == str(timestamps)
 
@@ -788,4 +775,4 @@ class TestColumnarCollections:
             for got, want in zip(columns, rows, strict=True):
                 assert set(want) <= set(got)
                 for attribute, value in want.items():
-                    assert _same(got[attribute], value), f"{name} {typed=} {attribute}"
+                    assert same(got[attribute], value), f"{name} {typed=} {attribute}"
