@@ -134,6 +134,7 @@ def build_client(
     ``config`` may be a ClientConfig or a mapping for ``load_config``; ``overrides`` are
     ClientConfig fields replacing the loaded ones (``page_size=…``). Any component can be
     passed in instead of built — tests inject a transport, a store or a whole backend.
+    ``with build_client() as client:`` closes the connections it opened on exit.
     """
     cfg = _config(config, overrides)
     if transport is not None and inspect.iscoroutinefunction(getattr(transport, "send", None)):
@@ -143,8 +144,26 @@ def build_client(
         )
         raise ConfigurationError(msg)
     parts = _Parts(cfg, clock or SystemClock(), store, sessions, registry)
-    built_backend = parts.backend(backend, lambda: transport or _transport(cfg), None)
-    client = LegacyClient(built_backend, built_backend, **parts.client_options(retry, breakers))
+    closers: list[Callable[[], None]] = []
+
+    def data_transport() -> Any:
+        if transport is not None:
+            return transport  # the caller's: the caller closes it
+        made = _transport(cfg)
+        closers.append(made.close)
+        return made
+
+    def close_made() -> None:  # the transport may be built after the client (lazily)
+        for close in closers:
+            close()
+
+    built_backend = parts.backend(backend, data_transport, None)
+    client = LegacyClient(
+        built_backend,
+        built_backend,
+        **parts.client_options(retry, breakers),
+        closers=(close_made,),
+    )
     _built("sync", cfg)
     return client
 

@@ -22,6 +22,7 @@ import gc
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar, cast
 
 import attrs
@@ -730,8 +731,29 @@ class LegacyClient(ClientCore):
     ``default_environment``). ``breakers`` is a mapping per environment or a factory
     ``name -> CircuitBreaker``; missing ones are created with ``clock``. Thread-safe:
     one client serves every thread of a process. ``AsyncLegacyClient`` has the same
-    verbs for asyncio.
+    verbs for asyncio. ``closers`` are called by :meth:`close` (``with client:``).
     """
+
+    closers: tuple[Callable[[], None], ...] = attrs.field(default=(), kw_only=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pooled connections this client opened (the 4D sessions stay shared).
+
+        A closed client still works: its transport opens new connections when used again.
+        """
+        for close in self.closers:
+            close()
 
     # -- reads ---------------------------------------------------------------------------
 
