@@ -11,9 +11,10 @@ import pytest
 import redis
 
 from fourd_emulator import EmulatorServer
+from legacy_adapters.aio import arun
 from legacy_adapters.stores import RedisBudget
 from legacy_api import build_async_client
-from legacy_core.budget import BudgetLimits, budget_key
+from legacy_core.budget import BudgetLimits, RequestBudget, budget_key
 from legacy_core.errors import BudgetExhausted
 from legacy_core.model import Environment
 
@@ -95,3 +96,37 @@ class TestAsyncBudget:
 
         assert 0.2 <= asyncio.run(main()) < 1.5
         assert 0 == slow_emulator.stats()["requests_total"]
+
+
+class _SlowTake:
+    """The real Redis budget, its takes delayed 0.3 s (a slow network to Redis)."""
+
+    def __init__(self, inner: RedisBudget) -> None:
+        self.inner = inner
+
+    def take(self, key: str, token: str, limits: BudgetLimits) -> float:
+        time.sleep(0.3)
+        return self.inner.take(key, token, limits)
+
+    def give_back(self, key: str, token: str) -> None:
+        self.inner.give_back(key, token)
+
+
+def test_cancel_during_a_take_leaks_no_permit(redis_client: redis.Redis[bytes]) -> None:
+    """A task cancelled while its take runs on a thread gives the permit back after the take."""
+    env = Environment("live", "http://wsz-db:8080")
+    budget = RequestBudget(
+        _SlowTake(RedisBudget(redis_client)), {"live": BudgetLimits(max_concurrent=2)}
+    )
+    leases = budget_key(env) + ":leases"
+
+    async def main() -> None:
+        task = asyncio.create_task(arun(budget.acquire_steps(env)))
+        await asyncio.sleep(0.1)  # the take is on its thread now, 0.2 s from being granted
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    time.sleep(0.4)  # any take still running has ended by now
+    assert 0 == redis_client.zcard(leases)

@@ -118,3 +118,24 @@ class TestRequestBudget:
         err = BudgetExhausted("no permit", environment="live")
         assert not RetryPolicy().should_retry(err, 1, idempotent=True)
         assert not counts_as_server_failure(err)
+
+
+@pytest.mark.parametrize("field", ["max_concurrent", "burst"])
+@pytest.mark.parametrize("value", [0, 0.5, 2.0, True, "2"])
+def test_cap_and_burst_are_whole_numbers(field: str, value: object) -> None:
+    """A cap or bucket of 0.5 would never admit anything: only whole numbers >= 1 are taken."""
+    with pytest.raises(ValueError, match=field):
+        BudgetLimits(**{field: value})
+
+
+def test_fractional_override_is_a_configuration_error() -> None:
+    """A per-environment burst of 0.5 (TOML [budget.test]) is refused when configuring."""
+    from legacy_adapters.config import ClientConfig  # noqa: PLC0415
+    from legacy_core.errors import ConfigurationError  # noqa: PLC0415
+
+    with pytest.raises(ConfigurationError, match=r"budget of 'test'.*burst"):
+        ClientConfig(
+            environments={"live": "http://a:1", "test": "http://b:1"},
+            rate=5.0,
+            budget_overrides={"test": {"burst": 0.5}},
+        )

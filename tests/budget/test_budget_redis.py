@@ -193,3 +193,16 @@ def test_budget_store_picks_the_lua_script_for_redis(redis_client: redis.Redis[b
 
     assert isinstance(budget_store(RedisSessionStore(redis_client)), RedisBudget)
     assert isinstance(budget_store(MemorySessionStore()), StoreBudget)
+
+
+def test_a_shorter_lease_does_not_cut_longer_ones(redis_client: redis.Redis[bytes]) -> None:
+    """A process configured with a 1 s lease does not shorten the key kept for a 10 s one."""
+    budget = RedisBudget(redis_client)
+    assert 0.0 == budget.take(KEY, "long", BudgetLimits(max_concurrent=3, lease=10.0))
+    assert 0.0 == budget.take(KEY, "short", BudgetLimits(max_concurrent=3, lease=1.0))
+    assert redis_client.pttl(LEASES) > 9000
+    time.sleep(2.1)
+    # The short lease ended, and so would the whole key with a 1 s + 1 s TTL; the long
+    # lease must still count against the cap.
+    assert budget.take(KEY, "third", BudgetLimits(max_concurrent=1, lease=1.0)) > 0
+    assert [b"long"] == redis_client.zrange(LEASES, 0, -1)

@@ -82,6 +82,7 @@ class TestChecks:
             {"RATE": -1},
             {"WAIT": -1},
             {"test": {"MAX_CONCURRENT": 2, "LEASE": 5}},
+            {"RATE": 5, "test": {"BURST": 0.5}},
             {"prod": {"MAX_CONCURRENT": 2}},
         ],
     )
