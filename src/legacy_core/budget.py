@@ -199,7 +199,10 @@ class StoreBudget:
                 current = self.store.get(key)
                 state = BudgetState.decode(current.payload) if current else BudgetState()
                 new, wait = take(state, limits, token, self.clock.time())
-                self._write(key, current, new, limits)
+                if not self._write(key, current, new, limits) and wait == 0:
+                    # Someone wrote meanwhile (this lock outlived its ttl): the grant was
+                    # not recorded, so it is no grant; the next try reads the new state.
+                    return POLL
                 return wait
         except LockTimeout:
             return POLL
@@ -216,7 +219,7 @@ class StoreBudget:
 
     def _write(
         self, key: str, current: Versioned | None, state: BudgetState, limits: BudgetLimits | None
-    ) -> None:
+    ) -> bool:
         generation = current.generation if current is not None else None
         ends = [end - state.stamp for end in state.leases.values()]
         refill = 0.0
@@ -224,7 +227,7 @@ class StoreBudget:
             refill = limits.capacity / limits.rate
         ttl = max([60.0, refill, *ends]) + 1.0  # nothing worth keeping outlives this
         value = Versioned((generation or 0) + 1, state.encode())
-        self.store.compare_and_set(key, generation, value, ttl)
+        return self.store.compare_and_set(key, generation, value, ttl)
 
 
 @attrs.define
