@@ -18,10 +18,28 @@ def row_tuples(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [(r["__KEY"], r["__STAMP"], r["Nummer"], r["Bezeichnung"]) for r in records]
 
 
+def _django_with_redis_cache(url: str) -> None:
+    """Set up Django in this child with one cache, ``legacy``: Django's RedisCache on ``url``."""
+    from django.conf import settings  # noqa: PLC0415
+
+    import django  # noqa: PLC0415
+
+    backend = "django.core.cache.backends.redis.RedisCache"
+    settings.configure(CACHES={"legacy": {"BACKEND": backend, "LOCATION": url}}, USE_TZ=True)
+    django.setup()
+
+
 def read_worker(config: dict[str, Any], rounds: int, workers: int, start: Any, out: Any) -> None:
     """Build a client for ``config``, wait at ``start``, read the table ``rounds`` times with
-    ``workers`` parallel pages; put the rows of every read (or the crash) on ``out``."""
+    ``workers`` parallel pages; put the rows of every read (or the crash) on ``out``.
+
+    ``config["django_redis"]`` (a test-only key, taken out) sets Django up first.
+    """
     try:
+        config = dict(config)
+        django_redis = config.pop("django_redis", None)
+        if django_redis:
+            _django_with_redis_cache(django_redis)
         from legacy_api import build_client  # noqa: PLC0415 - after spawn, in the child
 
         client = build_client(config)

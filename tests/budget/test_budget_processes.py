@@ -141,6 +141,29 @@ class TestConcurrencyCap:
         check_reads(results, slow_emulator)
         assert 1 <= slow_emulator.stats()["peak_in_flight"] <= 2
 
+    def test_django_cache_budget_caps_three_processes(
+        self,
+        slow_emulator: EmulatorServer,
+        redis_client: redis.Redis[bytes],
+        redis_server_url: str,
+        run_readers: Run,
+    ) -> None:
+        """Sessions and budget in Django's RedisCache (generic budget): peak <= 2, rows right."""
+        pytest.importorskip("django")
+        config = {
+            "environments": {"live": slow_emulator.base_url},
+            "session_store": "django",
+            "django_cache_alias": "legacy",
+            "django_redis": redis_server_url,
+            "page_size": 5,
+            "workers": WORKERS,
+            "budget": {"max_concurrent": 2, "wait": 60},
+        }
+        results = run_readers(config)
+        check_reads(results, slow_emulator)
+        assert 1 <= slow_emulator.stats()["peak_in_flight"] <= 2
+        assert list(redis_client.scan_iter("*budget*"))  # the state lived in that cache
+
 
 class TestRate:
     """The token bucket holds for the deployment: the emulator counts the arrivals."""
