@@ -231,7 +231,9 @@ class TestKilledHolder:
         arrivals = [t for t, _ in slow_emulator.request_timeline()]
         # Not before: nothing reached 4D until the dead holder's leases ended.
         assert min(arrivals) >= report["before"] + lease
-        # After: the read went on within a few polls of the lease's end (not budget_wait).
-        assert min(arrivals) - (report["before"] + lease) < 2.0
+        # After: the read went on soon after the lease's end, long before budget_wait (60 s).
+        # Idle, it is within a poll or two (~20 ms); two busy loops on the 2 cores made it
+        # up to 1.2 s in our runs, hence the margin.
+        assert min(arrivals) - (report["before"] + lease) < 5.0
         assert killed < report["before"] + lease  # the kill came while the leases lived
         assert done - killed < 30
