@@ -43,15 +43,15 @@ async def _ticker(ticks: list[float], stop: asyncio.Event) -> None:
 class TestAsyncBudget:
     """AsyncLegacyClient reads six pages at a time through a cap of two."""
 
-    def test_wait_leaves_the_loop_free_and_the_cap_holds(
+    def test_cap_holds_and_the_loop_stays_free(
         self, slow_emulator: EmulatorServer, redis_client: redis.Redis[bytes], redis_server_url: str
     ) -> None:
-        """Both permits held 0.5 s by another holder: a ticker keeps ticking, then peak <= 2."""
+        """Both permits held 1 s by another holder: a ticker keeps ticking, then peak <= 2."""
         budget = RedisBudget(redis_client)
         key = budget_key(Environment("live", slow_emulator.base_url))
         for token in ("x", "y"):
             assert 0.0 == budget.take(key, token, BudgetLimits(max_concurrent=2))
-        release = threading.Timer(0.5, lambda: [budget.give_back(key, t) for t in ("x", "y")])
+        release = threading.Timer(1.0, lambda: [budget.give_back(key, t) for t in ("x", "y")])
 
         async def main() -> tuple[int, list[float], float]:
             ticks: list[float] = []
@@ -71,12 +71,45 @@ class TestAsyncBudget:
         finally:
             release.cancel()
         assert 60 == rows
-        assert took >= 0.45  # it did wait for the held permits
+        assert took >= 0.95  # it did wait for the held permits
         gaps = [b - a for a, b in itertools.pairwise(ticks)]
-        # A 10 ms ticker: a loop blocked by the wait would show a gap of ~0.5 s.
-        assert max(gaps) < 0.25
-        assert len(ticks) >= 20
+        # A 10 ms ticker: a loop blocked by the wait would show a gap of ~1 s.
+        assert max(gaps) < 0.5
+        assert len(ticks) >= 40
         assert 1 <= slow_emulator.stats()["peak_in_flight"] <= 2
+
+    def test_a_long_rate_wait_sleeps_on_the_loop(
+        self, slow_emulator: EmulatorServer, redis_client: redis.Redis[bytes], redis_server_url: str
+    ) -> None:
+        """An empty bucket at 1/s: the read waits ~1 s in one sleep while a ticker goes on."""
+        limits = BudgetLimits(rate=1.0, burst=1)
+        key = budget_key(Environment("live", slow_emulator.base_url))
+        spent = time.monotonic()
+        assert 0.0 == RedisBudget(redis_client).take(key, "spent", limits)  # the bucket empty
+        config = {
+            "environments": {"live": slow_emulator.base_url},
+            "session_store": "redis",
+            "redis_url": redis_server_url,
+            "budget": {"rate": 1.0, "burst": 1, "wait": 10},
+        }
+
+        async def main() -> tuple[int, list[float]]:
+            ticks: list[float] = []
+            stop = asyncio.Event()
+            ticker = asyncio.create_task(_ticker(ticks, stop))
+            async with build_async_client(config) as client:
+                rows = await client.count(TABLE)
+            stop.set()
+            await ticker
+            return rows, ticks
+
+        rows, ticks = asyncio.run(main())
+        assert 60 == rows
+        # It waited for the next token: nothing reached 4D within 1/rate of the spend.
+        assert min(t for t, _ in slow_emulator.request_timeline()) >= spent + 0.95
+        # A sleep that blocked the loop would leave one gap of 0.5 s or more (the jittered
+        # pause is half to all of the ~1 s hint); the 10 ms ticker shows none.
+        assert max(b - a for a, b in itertools.pairwise(ticks)) < 0.25
 
     def test_exhausted_in_async(
         self, slow_emulator: EmulatorServer, redis_client: redis.Redis[bytes], redis_server_url: str

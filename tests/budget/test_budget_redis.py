@@ -103,10 +103,11 @@ class TestBucket:
     def test_burst_then_one_token_per_interval(self, redis_client: redis.Redis[bytes]) -> None:
         """A burst of three goes at once; the fourth is told to wait about 1/rate seconds."""
         budget = RedisBudget(redis_client)
-        limits = BudgetLimits(rate=10.0, burst=3)
+        limits = BudgetLimits(rate=2.0, burst=3)
         assert [0.0, 0.0, 0.0] == [budget.take(KEY, "t", limits) for _ in range(3)]
         hint = budget.take(KEY, "t", limits)
-        assert 0.05 <= hint <= 0.1
+        # 0.5 s less what refilled while the four takes ran (a busy machine: up to 0.25 s).
+        assert 0.25 <= hint <= 0.5
         time.sleep(hint + 0.01)
         assert 0.0 == budget.take(KEY, "t", limits)
 
