@@ -125,6 +125,13 @@ class Emulator:
         """``(t, active)`` after every change of the live sessions since the last reset."""
         return self._control.licence_timeline()
 
+    def request_timeline(self) -> list[tuple[float, int]]:
+        """``(t, in_flight)`` at each REST request's arrival, the newest 200,000 since reset.
+
+        ``t`` is this host's monotonic seconds: request rates and overlaps are read off it.
+        """
+        return self._control.request_timeline()
+
     def advance_clock(self, seconds: float) -> float:
         """Move the emulator's clock forward (sessions and entity sets age); return the offset."""
         return self._control.advance_clock(seconds)

@@ -162,6 +162,11 @@ class Control:
             self._state.sessions.purge(full=True)
             return list(self._state.sessions.timeline)
 
+    def request_timeline(self) -> list[tuple[float, int]]:
+        """``(t, in_flight)`` at each REST request's arrival since the last reset."""
+        with self._state.lock:
+            return list(self._state.stats.arrivals)
+
     def advance_clock(self, seconds: float) -> float:
         """Move the emulator's clock forward (sessions and entity sets age); return the offset."""
         with self._state.lock:
@@ -174,7 +179,7 @@ class Control:
             return [dict(a) for a in self._state.audit]
 
 
-def admin(  # noqa: PLR0911 - one return per admin endpoint
+def admin(  # noqa: PLR0911, PLR0912 - one return per admin endpoint
     emulator: Emulator, method: str, what: str, environ: Mapping[str, Any]
 ) -> Response:
     """Answer ``{method} /_emulator/{what}`` through the emulator's public control methods."""
@@ -201,6 +206,8 @@ def admin(  # noqa: PLR0911 - one return per admin endpoint
             return json_answer(200, {"active_sessions_peak": emulator.reset_peak()})
         if (method, what) == ("GET", "sessions/timeline"):
             return json_answer(200, emulator.licence_timeline())
+        if (method, what) == ("GET", "requests/timeline"):
+            return json_answer(200, emulator.request_timeline())
         if (method, what) == ("POST", "sessions/expire"):
             return json_answer(200, {"expired": emulator.expire_sessions(body.get("session_id"))})
         if (method, what) == ("POST", "clock"):

@@ -232,6 +232,10 @@ class EmulatorServer:
         """See :meth:`Emulator.licence_timeline`."""
         return self.emulator.licence_timeline()
 
+    def request_timeline(self) -> list[tuple[float, int]]:
+        """See :meth:`Emulator.request_timeline`."""
+        return self.emulator.request_timeline()
+
     def advance_clock(self, seconds: float) -> float:
         """Age sessions and entity sets."""
         return self.emulator.advance_clock(seconds)

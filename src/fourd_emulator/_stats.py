@@ -5,6 +5,8 @@ Not thread-safe by itself: the emulator counts under its lock.
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from typing import Any, Literal
 
 import orjson
@@ -32,7 +34,9 @@ Counter = Literal[
 class Counters:
     """What the emulator counted since the last reset, in the order the stats list it."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeline_cap: int = 200_000) -> None:
+        self.arrivals: deque[tuple[float, int]] = deque(maxlen=timeline_cap)
+        """``(monotonic t, in flight)`` at each REST request's arrival, the newest kept."""
         self._values: dict[str, Any] = {
             "sessions_created": 0,
             "sessions_logged_out": 0,
@@ -56,8 +60,9 @@ class Counters:
         self._values[name] += n
 
     def in_flight(self, n: int) -> None:
-        """Note that ``n`` requests are being served at once (keeps the peak)."""
+        """Note that a request arrived and ``n`` are being served at once (keeps the peak)."""
         self._values["peak_in_flight"] = max(self._values["peak_in_flight"], n)
+        self.arrivals.append((time.monotonic(), n))
 
     def fault(self, kind: str) -> None:
         """Count an injected fault: ``latency``, ``503``, ``reset`` or ``truncate``."""

@@ -13,10 +13,12 @@ died (``kill -9``, an OOM kill) come back without anybody releasing them.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
 import secrets
+import threading
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -46,6 +48,10 @@ _log = get_logger()
 POLL = 0.02
 """Seconds between two tries while every permit is leased (releases are not signalled)."""
 
+TAKE_GRACE = 30.0
+"""Seconds a cancelled request waits for its take still running on a thread (the store's
+own timeouts end it sooner) before giving back the permit it may have been granted."""
+
 
 def _optional_positive(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
@@ -55,15 +61,24 @@ def _optional_positive(_inst: object, attribute: attrs.Attribute[Any], value: An
         raise ValueError(msg)
 
 
+def _optional_count(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    # A cap or a bucket of 0.5 would let nothing through, ever: whole numbers only.
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"budget {attribute.name} must be a whole number >= 1 or None, got {value!r}"
+        raise ValueError(msg)
+
+
 @attrs.frozen
 class BudgetLimits:
     """What one environment may take: concurrent requests, requests per second, burst."""
 
-    max_concurrent: int | None = attrs.field(default=None, validator=_optional_positive)
+    max_concurrent: int | None = attrs.field(default=None, validator=_optional_count)
     """Requests in flight at once for the whole deployment (None: no cap)."""
     rate: float | None = attrs.field(default=None, validator=_optional_positive)
     """Requests started per second for the whole deployment (None: no rate)."""
-    burst: int | None = attrs.field(default=None, validator=_optional_positive)
+    burst: int | None = attrs.field(default=None, validator=_optional_count)
     """The bucket's size: requests that may start at once after a quiet time (default:
     ``max(1, rate)``)."""
     lease: float = attrs.field(default=120.0, validator=_optional_positive)
@@ -184,7 +199,10 @@ class StoreBudget:
                 current = self.store.get(key)
                 state = BudgetState.decode(current.payload) if current else BudgetState()
                 new, wait = take(state, limits, token, self.clock.time())
-                self._write(key, current, new, limits)
+                if not self._write(key, current, new, limits) and wait == 0:
+                    # Someone wrote meanwhile (this lock outlived its ttl): the grant was
+                    # not recorded, so it is no grant; the next try reads the new state.
+                    return POLL
                 return wait
         except LockTimeout:
             return POLL
@@ -201,7 +219,7 @@ class StoreBudget:
 
     def _write(
         self, key: str, current: Versioned | None, state: BudgetState, limits: BudgetLimits | None
-    ) -> None:
+    ) -> bool:
         generation = current.generation if current is not None else None
         ends = [end - state.stamp for end in state.leases.values()]
         refill = 0.0
@@ -209,7 +227,7 @@ class StoreBudget:
             refill = limits.capacity / limits.rate
         ttl = max([60.0, refill, *ends]) + 1.0  # nothing worth keeping outlives this
         value = Versioned((generation or 0) + 1, state.encode())
-        self.store.compare_and_set(key, generation, value, ttl)
+        return self.store.compare_and_set(key, generation, value, ttl)
 
 
 @attrs.define
@@ -239,11 +257,21 @@ class RequestBudget:
         deadline = started + self.wait
         waited = False
         while True:
+            ended = threading.Event()
+
+            def attempt(ended: threading.Event = ended) -> float:
+                try:
+                    return self.store.take(key, token, limits)
+                finally:
+                    ended.set()
+
             try:
-                hint: float = yield Blocking(lambda: self.store.take(key, token, limits))
+                hint: float = yield Blocking(attempt)
             except BaseException:
-                # Cancelled (asyncio) while the take ran on its thread: it may have been
-                # granted, so give it back rather than leave it to the lease's end.
+                # Cancelled (asyncio) while the take ran on its thread: it may yet be
+                # granted. A cancel stops the await, not the thread, so give the permit
+                # back only once the take has ended; else it stays taken until its lease.
+                yield Blocking(functools.partial(ended.wait, TAKE_GRACE))
                 yield from self.release_steps(environment, token)
                 raise
             now = self.clock.monotonic()

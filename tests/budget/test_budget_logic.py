@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from legacy_adapters.stores import MemorySessionStore
@@ -118,3 +119,54 @@ class TestRequestBudget:
         err = BudgetExhausted("no permit", environment="live")
         assert not RetryPolicy().should_retry(err, 1, idempotent=True)
         assert not counts_as_server_failure(err)
+
+
+@pytest.mark.parametrize("field", ["max_concurrent", "burst"])
+@pytest.mark.parametrize("value", [0, 0.5, 2.0, True, "2"])
+def test_cap_and_burst_are_whole_numbers(field: str, value: object) -> None:
+    """A cap or bucket of 0.5 would never admit anything: only whole numbers >= 1 are taken."""
+    with pytest.raises(ValueError, match=field):
+        BudgetLimits(**{field: value})
+
+
+def test_fractional_override_is_a_configuration_error() -> None:
+    """A per-environment burst of 0.5 (TOML [budget.test]) is refused when configuring."""
+    from legacy_adapters.config import ClientConfig  # noqa: PLC0415
+    from legacy_core.errors import ConfigurationError  # noqa: PLC0415
+
+    with pytest.raises(ConfigurationError, match=r"budget of 'test'.*burst"):
+        ClientConfig(
+            environments={"live": "http://a:1", "test": "http://b:1"},
+            rate=5.0,
+            budget_overrides={"test": {"burst": 0.5}},
+        )
+
+
+class _LostLock(MemorySessionStore):
+    """A memory store where another writer slips in between a take's read and its write,
+    as when a take stalls past its lock's ttl and another process takes the lock."""
+
+    def get(self, key: str):  # type: ignore[no-untyped-def]
+        current = super().get(key)
+        if key.endswith(":budget") and current is not None:
+            stale = current
+            super().compare_and_set(
+                key,
+                current.generation,
+                attrs.evolve(current, generation=current.generation + 1),
+                60,
+            )
+            return stale
+        return current
+
+
+def test_grant_lost_to_a_concurrent_write_is_no_grant() -> None:
+    """A take whose write loses the compare-and-set answers 'wait', never a phantom permit."""
+    clock = ManualClock()
+    store = _LostLock(clock)
+    budget = StoreBudget(store, clock)
+    limits = BudgetLimits(max_concurrent=2)
+    assert 0.0 == budget.take("k:budget", "first", limits)  # nothing stored yet: a plain write
+    assert budget.take("k:budget", "second", limits) > 0
+    decoded = BudgetState.decode(store.get("k:budget").payload)  # type: ignore[union-attr]
+    assert ["first"] == list(decoded.leases)

@@ -36,7 +36,21 @@ DEFAULTS: Mapping[str, Any] = {
     "SCHEMA_TTL": 3600.0,  # seconds a table's $catalog schema is cached (0: never)
     "VERIFY_TLS": True,
     "CREDENTIALS": {},  # {"live": {"username": "api", "password": "..."}}: $directory/login
+    # The request budget shared by every process (ADR 0028); off while empty:
+    # {"MAX_CONCURRENT": 8, "RATE": 20, "BURST": 40, "WAIT": 30, "LEASE": 120,
+    #  "test": {"MAX_CONCURRENT": 2}}  (an environment's name: its own limits)
+    "BUDGET": {},
 }
+
+#: ``BUDGET`` keys and the ``ClientConfig`` fields they set.
+_BUDGET_FIELDS: Mapping[str, str] = {
+    "MAX_CONCURRENT": "max_concurrent",
+    "RATE": "rate",
+    "BURST": "burst",
+    "WAIT": "budget_wait",
+    "LEASE": "budget_lease",
+}
+_BUDGET_LIMITS = ("MAX_CONCURRENT", "RATE", "BURST")
 
 
 @attrs.frozen
@@ -70,6 +84,8 @@ class LegacyApiSettings:
     schema_ttl: float = 3600.0
     verify_tls: bool = True
     credentials: Mapping[str, Mapping[str, str]] = attrs.field(factory=dict, repr=False)
+    budget: Mapping[str, Any] = attrs.field(factory=dict)
+    """``BUDGET`` as ``ClientConfig`` fields (``max_concurrent``, ``budget_overrides`` …)."""
 
     def client_config(self) -> ClientConfig:
         """Return the same configuration as the project-wide ``ClientConfig``."""
@@ -90,6 +106,7 @@ class LegacyApiSettings:
             schema_ttl=self.schema_ttl,
             verify_tls=self.verify_tls,
             credentials=self.credentials,
+            **self.budget,
         )
 
 
@@ -196,6 +213,42 @@ def _names(merged: Mapping[str, Any], problems: list[Problem]) -> None:
         )
 
 
+def _budget(value: object, environments: object, problems: list[Problem]) -> dict[str, Any]:
+    """``BUDGET`` as ClientConfig fields; the values themselves are ClientConfig's to check."""
+    if not isinstance(value, Mapping):
+        problems.append(Problem("BUDGET", f"BUDGET must be a dict, got {value!r}"))
+        return {}
+    names = set(map(str, environments)) if isinstance(environments, Mapping) else set()
+    out: dict[str, Any] = {}
+    overrides: dict[str, dict[str, Any]] = {}
+    for key, item in value.items():
+        if key in _BUDGET_FIELDS:
+            out[_BUDGET_FIELDS[key]] = item
+        elif str(key) in names and isinstance(item, Mapping):
+            unknown = sorted(set(item) - set(_BUDGET_LIMITS))
+            if unknown:
+                problems.append(
+                    Problem(
+                        f"BUDGET[{key!r}]", f"unknown keys {unknown}", f"known: {_BUDGET_LIMITS}"
+                    )
+                )
+            overrides[str(key)] = {
+                _BUDGET_FIELDS[k]: v for k, v in item.items() if k in _BUDGET_LIMITS
+            }
+        else:
+            problems.append(
+                Problem(
+                    "BUDGET",
+                    f"unknown BUDGET key {key!r}",
+                    f"known: {sorted(_BUDGET_FIELDS)}, or an environment's name with a dict of "
+                    f"{', '.join(_BUDGET_LIMITS)}",
+                )
+            )
+    if overrides:
+        out["budget_overrides"] = overrides
+    return out
+
+
 def parse_settings(raw: object) -> tuple[LegacyApiSettings | None, list[Problem]]:
     """Merge ``raw`` (the ``LEGACY_API`` value) with the defaults; return it and the problems."""
     problems: list[Problem] = []
@@ -220,6 +273,7 @@ def parse_settings(raw: object) -> tuple[LegacyApiSettings | None, list[Problem]
     page_size = _number(merged["PAGE_SIZE"], "PAGE_SIZE", problems, integer=True, low=1)
     workers = _number(merged["WORKERS"], "WORKERS", problems, integer=True, low=1)
     schema_ttl = _number(merged["SCHEMA_TTL"], "SCHEMA_TTL", problems, integer=False, low=0)
+    budget = _budget(merged["BUDGET"], merged["ENVIRONMENTS"], problems)
     if not isinstance(merged["CREDENTIALS"], Mapping):
         problems.append(Problem("CREDENTIALS", "CREDENTIALS must map environments to logins"))
     if not isinstance(merged["VERIFY_TLS"], bool):
@@ -244,6 +298,7 @@ def parse_settings(raw: object) -> tuple[LegacyApiSettings | None, list[Problem]
             schema_ttl=float(schema_ttl),
             verify_tls=merged["VERIFY_TLS"],
             credentials=merged["CREDENTIALS"],
+            budget=budget,
         ),
         [],
     )

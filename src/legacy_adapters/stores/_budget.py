@@ -53,7 +53,10 @@ if wait == 0 then
   if rate then tokens = tokens - 1 end
   if cap then
     redis.call('ZADD', KEYS[1], now + tonumber(ARGV[5]), ARGV[1])
-    redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]) + 1000)
+    -- Only ever lengthen: a process with a shorter lease must not drop longer ones.
+    if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) + 1000 then
+      redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]) + 1000)
+    end
   end
 end
 if rate then
