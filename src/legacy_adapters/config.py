@@ -55,7 +55,13 @@ from legacy_core.budget import BudgetLimits
 from legacy_core.errors import ConfigurationError, InvalidQuery
 from legacy_core.model import Environment, validate_identifier
 
-__all__ = ["ENV_VARIABLES", "ClientConfig", "load_config"]
+__all__ = [
+    "ENV_VARIABLES",
+    "ClientConfig",
+    "check_cache_setting",
+    "load_config",
+    "parse_cache_spec",
+]
 
 _STORES_NEEDING = {"redis": "redis_url"}
 
@@ -147,7 +153,7 @@ def _cache_ttl(table: str, value: object, where: str) -> float:
     return float(value)
 
 
-def _cache(value: object) -> dict[str, Any]:
+def check_cache_setting(value: object) -> dict[str, Any]:
     """``{table: ttl}`` plus ``{environment: {table: ttl}}`` overrides, checked."""
     if isinstance(value, str):
         value = parse_cache_spec(value, "cache")
@@ -223,7 +229,7 @@ class ClientConfig:
         factory=dict, converter=_budget_overrides
     )
     """Per environment: ``{"test": {"max_concurrent": 2}}`` over the three settings above."""
-    cache: Mapping[str, Any] = attrs.field(factory=dict, converter=_cache)
+    cache: Mapping[str, Any] = attrs.field(factory=dict, converter=check_cache_setting)
     """The read cache (ADR 0030): ``{"Artikel_Tags": 3600}`` caches that table's reads for
     an hour; ``{"test": {"Artikel_Tags": 0}}`` overrides it per environment (0: off)."""
     cache_max_bytes: int = attrs.field(default=4_000_000, validator=_int_at_least(1))
@@ -541,7 +547,7 @@ def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
             into.setdefault(key, {}).update(value)
         elif key == "cache":
             merged = into.setdefault(key, {})
-            for name, item in _cache(value).items():
+            for name, item in check_cache_setting(value).items():
                 if isinstance(item, Mapping) and isinstance(merged.get(name), Mapping):
                     merged[name] = {**merged[name], **item}
                 else:

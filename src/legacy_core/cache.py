@@ -97,11 +97,11 @@ def _pack(value: Any) -> Any:  # noqa: PLR0911, PLR0912 - one return per type
     if kind is tuple:
         return {_TAG: "tuple", "v": [_pack(v) for v in value]}
     if kind is dt.datetime:
-        return {_TAG: "dt", "v": value.isoformat()}
+        return {_TAG: "dtf" if value.fold else "dt", "v": value.isoformat()}
     if kind is dt.date:
         return {_TAG: "d", "v": value.isoformat()}
     if kind is dt.time:
-        return {_TAG: "t", "v": value.isoformat()}
+        return {_TAG: "tf" if value.fold else "t", "v": value.isoformat()}
     if kind is dt.timedelta:
         return {_TAG: "td", "v": [value.days, value.seconds, value.microseconds]}
     if kind is decimal.Decimal:
@@ -118,6 +118,9 @@ _UNPACK: dict[str, Callable[[Any], Any]] = {
     "dt": dt.datetime.fromisoformat,
     "d": dt.date.fromisoformat,
     "t": dt.time.fromisoformat,
+    # isoformat drops ``fold`` (which of a repeated wall time): kept by the tag
+    "dtf": lambda v: dt.datetime.fromisoformat(v).replace(fold=1),
+    "tf": lambda v: dt.time.fromisoformat(v).replace(fold=1),
     "td": lambda v: dt.timedelta(days=v[0], seconds=v[1], microseconds=v[2]),
     "dec": decimal.Decimal,
     "b": base64.b64decode,
