@@ -423,3 +423,50 @@ class TestFileStore:
         second, sent = requests_for(emulator, lambda: two.fetch_frame(TABLE))
         assert 0 == sent
         pd.testing.assert_frame_equal(first, second)
+
+
+class TestAbandonedReads:
+    """A miss whose consumer stops early stores nothing and frees its claim."""
+
+    def test_sync_break(self, emulator: EmulatorServer) -> None:
+        """Breaking out of iter_records on a miss: the next read fetches, without waiting."""
+        client = make_client(emulator, cache_wait=5)
+        for _record in client.iter_records(TABLE):
+            break
+        with capture_logs() as logs:
+            records, sent = requests_for(emulator, lambda: list(client.iter_records(TABLE)))
+        assert sent > 0
+        assert not any(e["event"] == "legacy_api.cache.wait_exceeded" for e in logs)
+        assert any(e["event"] == "legacy_api.cache.store" for e in logs)
+        assert records == list(client.iter_records(TABLE, cache=False))
+
+    def test_async_miss_break_and_hit(self, emulator: EmulatorServer) -> None:
+        """Async: a broken-off miss stores nothing; a full miss stores; then a hit is free."""
+        config = {
+            "environments": {"live": emulator.base_url},
+            "session_store": "memory",
+            "cache": {TABLE: 3600},
+            "page_size": 7,
+        }
+
+        async def main() -> tuple[list[int], list[Any], pd.DataFrame]:
+            sent: list[int] = []
+            async with build_async_client(config, store=MemorySessionStore()) as client:
+                pages = client.iter_pages(TABLE)
+                async for _page in pages:
+                    break
+                await pages.aclose()
+                before = emulator.stats()["requests_total"]
+                records = [r async for r in client.iter_records(TABLE)]
+                sent.append(emulator.stats()["requests_total"] - before)
+                before = emulator.stats()["requests_total"]
+                frame = await client.fetch_frame(TABLE)
+                sent.append(emulator.stats()["requests_total"] - before)
+            return sent, records, frame
+
+        sent, records, frame = asyncio.run(main())
+        assert sent[0] > 0
+        assert 0 == sent[1]
+        assert len(records) == len(frame)
+        direct = make_client(emulator, cache={}).fetch_frame(TABLE)
+        pd.testing.assert_frame_equal(direct, frame)

@@ -10,9 +10,7 @@ import threading
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry
 
-from legacy_adapters.observe._metrics import PrometheusInstrumentation
 from legacy_adapters.stores import MemorySessionStore, cache_store
 from legacy_core import instrument
 from legacy_core.cache import (
@@ -176,6 +174,10 @@ class TestMetrics:
 
     def test_counter(self) -> None:
         """cache_event increments the labelled counter in a real prometheus-client registry."""
+        prometheus = pytest.importorskip("prometheus_client")  # the metrics extra
+        from legacy_adapters.observe._metrics import PrometheusInstrumentation  # noqa: PLC0415
+
+        CollectorRegistry = prometheus.CollectorRegistry  # noqa: N806 - the class
         made = PrometheusInstrumentation.create(CollectorRegistry(), add_to_default=False)
         instrument.install(made)
         try:
