@@ -22,6 +22,8 @@ import json
 import random
 import secrets
 import struct
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, Protocol, TypeAlias, TypeVar, runtime_checkable
 
@@ -56,6 +58,9 @@ CacheMode: TypeAlias = bool | Literal["refresh"]
 
 POLL = 0.05
 """Seconds between two looks of a process waiting for another one's fetch."""
+
+_REMEMBERED = 256
+"""Entries per table a process remembers to discard after a write (older ones only expire)."""
 
 GENERATION_TTL = 7 * 86400.0
 """Seconds a table's generation token lives untouched (a lost one only causes misses)."""
@@ -220,6 +225,13 @@ class CacheStore(Protocol):
         """
         ...
 
+    def discard(self, key: str) -> None:
+        """Remove the entry of an old generation.
+
+        Stores that expire only what is read (memory, files) would keep it until then.
+        """
+        ...
+
 
 @attrs.define(repr=False)
 class StoreCache:
@@ -265,6 +277,12 @@ class StoreCache:
         token = secrets.token_hex(8)
         self.put(key, token.encode(), GENERATION_TTL)
         return token
+
+    def discard(self, key: str) -> None:
+        """Delete the entry whatever it holds."""
+        current = self.store.get(key)
+        if current is not None:
+            self.store.delete_if(key, current.generation)
 
     def claim(self, key: str, ttl: float) -> Callable[[], None] | None:
         """The store's lock taken with no wait; its release as the returned function."""
@@ -329,6 +347,9 @@ class ReadCache:
     """Seconds a fetch claim lives if its holder dies."""
     clock: Clock = attrs.field(factory=SystemClock)
     jitter: random.Random = attrs.field(factory=random.Random, repr=False)
+    _stored: dict[str, deque[str]] = attrs.field(init=False, factory=dict, repr=False)
+    """Generation key -> the entries this process stored under it, discarded on a bump."""
+    _guard: threading.Lock = attrs.field(init=False, factory=threading.Lock, repr=False)
 
     def ttl(self, environment: str, table: str) -> float | None:
         """The TTL of ``table`` in ``environment``, or None when it is not cached."""
@@ -348,7 +369,7 @@ class ReadCache:
         _log.info("legacy_api.cache.bypass", environment=environment, table=table, read=kind)
         instrument.cache_event("bypassed", environment, table)
 
-    def read_steps(  # noqa: PLR0911, PLR0912 - each way out is one case of the rule
+    def read_steps(  # noqa: PLR0911 - each way out is one case of the rule
         self,
         entry: Entry,
         mode: CacheMode,
@@ -410,12 +431,11 @@ class ReadCache:
             if release is False:
                 return (yield from direct())
         try:
-            if waited:
-                # Claimed after waiting: the holder before us may have stored it meanwhile.
-                found = yield from self._look(entry, key, decode)
-                if found is not None and found[0]:
-                    self._hit(entry, waited=self.clock.monotonic() - started)
-                    return (yield from serve(found[1]))
+            # Another process may have stored it between our look and our claim.
+            found = yield from self._look(entry, key, decode)
+            if found is not None and found[0]:
+                self._hit(entry, waited=self.clock.monotonic() - started if waited else None)
+                return (yield from serve(found[1]))
             _log.info("legacy_api.cache.miss", environment=env, table=table, read=entry.kind)
             instrument.cache_event("misses", env, table)
             result, payload = yield from fetch()
@@ -447,8 +467,31 @@ class ReadCache:
                 "legacy_api.cache.invalidated", environment=environment, table=table, write=verb
             )
             instrument.cache_event("invalidations", environment, table)
+            yield from self._discard_old(_base(environment, scope, table) + ":gen")
 
     # -- internals -----------------------------------------------------------------------
+
+    def _remember(self, entry: Entry, key: str) -> None:
+        with self._guard:
+            keys = self._stored.setdefault(entry.generation_key, deque(maxlen=_REMEMBERED))
+            if key not in keys:
+                keys.append(key)
+
+    def _discard_old(self, generation_key: str) -> Steps[None]:
+        """Remove the entries this process stored under the generation just replaced."""
+        with self._guard:
+            keys = list(self._stored.pop(generation_key, ()))
+        if not keys:
+            return
+
+        def discard() -> None:
+            for key in keys:
+                self.store.discard(key)
+
+        try:
+            yield Blocking(discard)
+        except Exception as exc:  # noqa: BLE001 - unreachable anyway; they expire by TTL
+            _log.debug("legacy_api.cache.discard_failed", error=_error(exc))
 
     def _look(
         self, entry: Entry, key: str, decode: Callable[[bytes], D]
@@ -509,6 +552,7 @@ class ReadCache:
         except Exception as exc:  # noqa: BLE001
             self._failed(entry, "put", exc)
             return
+        self._remember(entry, key)
         _log.info(
             "legacy_api.cache.store",
             environment=env,

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from legacy_adapters.stores import MemorySessionStore, cache_store
 from legacy_core import instrument
+from legacy_core._steps import Steps, run
 from legacy_core.cache import (
     ReadCache,
     StoreCache,
@@ -20,7 +21,9 @@ from legacy_core.cache import (
     check_mode,
     decode_rows,
     encode_rows,
+    just,
 )
+from legacy_core.clock import SystemClock
 from legacy_core.errors import InvalidQuery
 
 scalars = st.one_of(
@@ -194,3 +197,39 @@ class TestMetrics:
             "legacy_api_cache_events_total", {**labels, "event": "misses"}
         )
         assert (2.0, 1.0) == (hits, misses)
+
+
+class TestReadSteps:
+    """The policy's steps driven by the blocking driver over a real memory store."""
+
+    def test_miss_store_hit_and_discard(self) -> None:
+        """A miss stores the fetched payload, the next read serves it, a write discards it."""
+        store = MemorySessionStore()
+        cache = ReadCache(StoreCache(store), {"live": {"A": 60}})
+        entry = cache.entry("live", "s", "A", "read", {"q": 1})
+        fetched: list[int] = []
+
+        def fetch() -> Steps[tuple[str, bytes | str]]:
+            fetched.append(1)
+            return just(("fresh", b"stored"))
+
+        def read() -> str:
+            steps = cache.read_steps(
+                entry,
+                True,
+                fetch=fetch,
+                decode=bytes.decode,
+                serve=just,
+                direct=lambda: just("direct"),
+            )
+            return run(steps, SystemClock())
+
+        assert "fresh" == read()
+        assert "stored" == read()
+        assert [1] == fetched
+        key = entry.key(StoreCache(store).generation(entry.generation_key))
+        assert store.get(key) is not None
+        run(cache.invalidate_steps("live", "s", ["A", "B"], "update"), SystemClock())
+        assert store.get(key) is None  # the old generation's entry is gone, not only unreachable
+        assert "fresh" == read()
+        assert [1, 1] == fetched
