@@ -935,6 +935,10 @@ class LegacyClient(ClientCore):
         (dtypes, ``NaN``/``None``, column order); otherwise the adapter decodes them.
         Pages are converted one at a time so memory stays near the size of the result.
         An empty result is an empty frame with the requested ``fields`` as columns.
+
+        A table named in the ``cache`` setting is read through the read cache (ADR 0030),
+        as are the other read verbs: ``cache=False`` reads 4D and stores nothing,
+        ``cache="refresh"`` reads 4D and replaces the entry.
         """
         spec = self._plan(
             table,
