@@ -470,3 +470,59 @@ class TestAbandonedReads:
         assert len(records) == len(frame)
         direct = make_client(emulator, cache={}).fetch_frame(TABLE)
         pd.testing.assert_frame_equal(direct, frame)
+
+
+class TestRedisExpiry:
+    """On Redis the server expires entries by their TTL (real time, a short TTL)."""
+
+    def test_short_ttl(self, emulator: EmulatorServer, redis_url: str) -> None:
+        """A hit within 0.4 s, a miss after the TTL has run out on the Redis server."""
+        client = make_client(
+            emulator,
+            RedisSessionStore(redis_url),
+            session_store="redis",
+            redis_url=redis_url,
+            cache={TABLE: 0.4},
+        )
+        client.fetch_frame(TABLE)
+        _, sent = requests_for(emulator, lambda: client.fetch_frame(TABLE))
+        assert 0 == sent
+        threading.Event().wait(0.6)
+        _, sent = requests_for(emulator, lambda: client.fetch_frame(TABLE))
+        assert sent > 0
+
+
+class TestMetricsOverHttp:
+    """legacy_api_cache_events_total counts what the client's reads did."""
+
+    def test_hits_misses_bypasses(self, emulator: EmulatorServer) -> None:
+        """One miss, two hits, one bypass and one invalidation, counted per table."""
+        prometheus = pytest.importorskip("prometheus_client")  # the metrics extra
+        from legacy_adapters.observe._metrics import PrometheusInstrumentation  # noqa: PLC0415
+        from legacy_core import instrument  # noqa: PLC0415
+
+        made = PrometheusInstrumentation.create(
+            prometheus.CollectorRegistry(), add_to_default=False
+        )
+        client = make_client(emulator)
+        instrument.install(made)
+        try:
+            frame = client.fetch_frame(TABLE)
+            client.fetch_frame(TABLE)
+            list(client.iter_records(TABLE))
+            client.fetch_frame(TABLE, cache=False)
+            client.push_field(TABLE, str(frame["__KEY"].iloc[0]), "Bezeichnung", "Gezählt")
+        finally:
+            instrument.uninstall(made)
+
+        def count(event: str) -> float | None:
+            labels = {"environment": "live", "table": TABLE, "event": event}
+            return made.registry.get_sample_value("legacy_api_cache_events_total", labels)
+
+        assert (1.0, 2.0, 1.0, 1.0, 1.0) == (
+            count("misses"),
+            count("hits"),
+            count("stored"),
+            count("bypassed"),
+            count("invalidations"),
+        )
