@@ -83,24 +83,33 @@ def check_mode(mode: object, *, table: str, environment: str | None = None) -> C
 # -- the row codec: JSON with tags for what JSON lacks -----------------------------------
 
 
-def _pack(value: Any) -> Any:  # noqa: PLR0911, PLR0912 - one return per type
+_NATIVE = (bool, int, float, str, type(None))
+_CONTAINERS = (dict, list, tuple)
+
+
+def _pack(value: Any, tags: list[int]) -> Any:  # noqa: PLR0911, PLR0912 - one return per type
+    """``value`` as JSON-native data, tagging what JSON lacks; ``tags[0]`` counts tags made."""
     kind = type(value)
-    if value is None or kind in (bool, int, float, str):
+    if kind in _NATIVE:
         return value
+    tags[0] += 1
     if kind is dict:
+        tags[0] -= 1  # a plain mapping is no tag
         packed = {}
         for k, v in value.items():
             if type(k) is not str:
                 msg = f"a mapping key {k!r} is not a str"
                 raise Unencodable(msg)
-            packed[k] = _pack(v)
+            packed[k] = _pack(v, tags)
         if _TAG in packed:  # a real mapping that looks like a tag: escape it
+            tags[0] += 1
             return {_TAG: "map", "v": [[k, v] for k, v in packed.items()]}
         return packed
     if kind is list:
-        return [_pack(v) for v in value]
+        tags[0] -= 1
+        return [_pack(v, tags) for v in value]
     if kind is tuple:
-        return {_TAG: "tuple", "v": [_pack(v) for v in value]}
+        return {_TAG: "tuple", "v": [_pack(v, tags) for v in value]}
     if kind is dt.datetime:
         return {_TAG: "dtf" if value.fold else "dt", "v": value.isoformat()}
     if kind is dt.date:
@@ -139,28 +148,70 @@ def _unpack(obj: dict[str, Any]) -> Any:
     return _UNPACK[tag](obj["v"])
 
 
-def encode_page(records: Iterable[Record]) -> bytes:
-    """One page's records as the comma-joined JSON of each (b'' for none)."""
-    text = json.dumps([_pack(dict(r)) for r in records], ensure_ascii=False)
-    return text[1:-1].encode()
+def _pack_record(record: Record, tags: list[int]) -> tuple[dict[str, Any], bool]:
+    """A record packed, and whether a tag sits below its fields (nested, or a container)."""
+    out: dict[str, Any] = {}
+    deep = False
+    for name, value in record.items():
+        if type(value) in _CONTAINERS:
+            before = tags[0]
+            out[name] = _pack(value, tags)
+            deep = deep or tags[0] != before
+        else:
+            out[name] = _pack(value, tags)
+    if _TAG in out:
+        msg = f"a field named {_TAG!r}"
+        raise Unencodable(msg)
+    return out, deep
+
+
+def encode_page(records: Iterable[Record]) -> tuple[bytes, bool]:
+    """One page's records as the comma-joined JSON of each (b'' for none).
+
+    The flag says whether any of them needs the slow, nested decoding (a tag below its
+    fields).
+    """
+    tags = [0]
+    packed = []
+    deep = False
+    for record in records:
+        row, nested = _pack_record(record, tags)
+        packed.append(row)
+        deep = deep or nested
+    text = json.dumps(packed, ensure_ascii=False, separators=(",", ":"))
+    return text[1:-1].encode(), deep
 
 
 def encode_rows(records: Iterable[Record], count: int) -> bytes:
     """A read's records and its selection's size as one payload; Unencodable if not exact."""
-    return _rows_payload([encode_page(records)], count)
+    part, deep = encode_page(records)
+    return _rows_payload([part], count, deep=deep)
 
 
-def _rows_payload(parts: Sequence[bytes], count: int) -> bytes:
+def _rows_payload(parts: Sequence[bytes], count: int, *, deep: bool) -> bytes:
     body = b",".join(p for p in parts if p)
-    return b'{"count":%d,"rows":[' % count + body + b"]}"
+    flag = b"true" if deep else b"false"
+    return b'{"count":%d,"deep":%s,"rows":[' % (count, flag) + body + b"]}"
 
 
 def decode_rows(payload: bytes) -> tuple[list[Record], int]:
-    """The records and the count of :func:`encode_rows`; ValueError if it is not one."""
+    """The records and the count of :func:`encode_rows`; ValueError if it is not one.
+
+    Records from 4D carry tags only in their fields (dates, times), so the usual payload
+    is parsed plainly and only those fields are unpacked: about three times faster than a
+    hook on every object, which only a ``deep`` payload needs.
+    """
     try:
-        data = json.loads(payload, object_hook=_unpack)
-        rows, count = data["rows"], data["count"]
-    except (KeyError, TypeError, IndexError) as exc:
+        data = json.loads(payload)
+        rows, count, deep = data["rows"], data["count"], data["deep"]
+        if deep:
+            rows = json.loads(payload, object_hook=_unpack)["rows"]
+        else:
+            for row in rows:
+                for name, value in row.items():
+                    if type(value) is dict and _TAG in value:
+                        row[name] = _unpack(value)
+    except (KeyError, TypeError, IndexError, AttributeError) as exc:
         msg = f"not a cached read: {type(exc).__name__}"
         raise ValueError(msg) from None
     if not isinstance(rows, list) or not isinstance(count, int):
@@ -615,12 +666,13 @@ class PageCollector:
     _count: int = attrs.field(init=False, default=0)
     _full: bool = attrs.field(init=False, default=False)
     _broken: bool = attrs.field(init=False, default=False)
+    _deep: bool = attrs.field(init=False, default=False)
 
     def add(self, item: object) -> None:
         """Take one item of the page stream (a page, or a restart marker: start over)."""
         if not isinstance(item, Page):
             self._parts.clear()
-            self._size, self._full = 0, False
+            self._size, self._full, self._broken, self._deep = 0, False, False, False
             return
         self._count = item.count
         if self._full or self._broken:
@@ -636,11 +688,12 @@ class PageCollector:
             self._size += int(table.nbytes)
         else:
             try:
-                part = encode_page(item.records)
+                part, deep = encode_page(item.records)
             except Unencodable:
                 self._broken = True
                 self._parts.clear()
                 return
+            self._deep = self._deep or deep
             self._parts.append(part)
             self._size += len(part) + 1
         if self._size > self.max_bytes:
@@ -657,7 +710,7 @@ class PageCollector:
             from legacy_core.columnar import unify_tables  # noqa: PLC0415
 
             return encode_arrow(unify_tables(self._parts), self._count)
-        return _rows_payload(self._parts, self._count)
+        return _rows_payload(self._parts, self._count, deep=self._deep)
 
 
 def serve_pages(
