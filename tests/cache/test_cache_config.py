@@ -132,3 +132,38 @@ class TestDjangoSetting:
         assert {"CACHE", "CACHE_WAIT"} <= {p.key for p in problems}
         _, problems = parse_settings({"ENVIRONMENTS": URLS, "CACHE": {"T T": 1}})
         assert ["CACHE"] == [p.key for p in problems]
+
+
+class TestDjangoClient:
+    """On real Django, ``LEGACY_API["CACHE"]`` gives get_client() a working read cache."""
+
+    def test_get_client_hits(self) -> None:
+        """The client built from Django settings answers a second read from the cache."""
+        pytest.importorskip("django")
+        from tests.cache.conftest import TABLE  # noqa: PLC0415
+        from tests.sessions._support import ensure_django  # noqa: PLC0415
+
+        ensure_django()
+        from django.test import override_settings  # noqa: PLC0415
+
+        from fourd_emulator import EmulatorConfig, serve  # noqa: PLC0415
+        from legacy_adapters.django import get_client, reset_client  # noqa: PLC0415
+
+        with serve(EmulatorConfig(rows=40, seed=5)) as server:
+            settings = {
+                "ENVIRONMENTS": {"live": server.base_url},
+                "SESSION_STORE": "memory",
+                "CACHE": {TABLE: 60},
+            }
+            with override_settings(LEGACY_API=settings):
+                reset_client()
+                try:
+                    client = get_client()
+                    first = client.fetch_frame(TABLE)
+                    before = server.stats()["requests_total"]
+                    second = client.fetch_frame(TABLE)
+                    sent = server.stats()["requests_total"] - before
+                finally:
+                    reset_client()
+        assert 0 == sent
+        assert first.equals(second)
