@@ -538,8 +538,11 @@ class ClientCore:
                 describe=f"get {table}",
             )
 
-        shape = {"key": key_text, "typed": not raw}
-        return (yield from self._cached_value(env, table, "get", shape, cache, direct))
+        return (
+            yield from self._cached_value(
+                env, table, "get", lambda: {"key": key_text, "typed": not raw}, cache, direct
+            )
+        )
 
     def _count_steps(
         self, table: str, where: Where, *, environment: str | None, cache: CacheMode = True
@@ -554,8 +557,11 @@ class ClientCore:
             )
             return page.count
 
-        shape = {"filter": _filter_shape(query)}
-        return (yield from self._cached_value(env, table, "count", shape, cache, direct))
+        return (
+            yield from self._cached_value(
+                env, table, "count", lambda: {"filter": _filter_shape(query)}, cache, direct
+            )
+        )
 
     def _tables_steps(self, environment: str | None) -> Steps[list[str]]:
         env = self._env(environment)
@@ -821,7 +827,7 @@ class ClientCore:
         env: str,
         table: str,
         kind: str,
-        shape: Mapping[str, Any],
+        shape: Callable[[], Mapping[str, Any]],
         cache: object,
         direct: Callable[[], Steps[T]],
     ) -> Steps[T]:
@@ -833,7 +839,11 @@ class ClientCore:
         if mode is False:
             rc.bypass(env, table, kind)
             return (yield from direct())
-        entry = rc.entry(env, self._cache_scope(env), table, kind, dict(shape))
+        try:
+            key_shape = dict(shape())
+        except InvalidQuery:
+            return (yield from direct())  # the read itself reports what is wrong
+        entry = rc.entry(env, self._cache_scope(env), table, kind, key_shape)
 
         def fetch() -> Steps[tuple[T, bytes | str]]:
             value = yield from direct()
