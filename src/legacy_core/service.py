@@ -782,8 +782,8 @@ class ClientCore:
             shape = _read_shape(spec)
         except InvalidQuery:
             return (yield from direct())  # the read itself reports what is wrong
-        entry = rc.entry(query.environment, self._cache_scope(query.environment), query.table,
-                         "read", shape)  # fmt: skip
+        scope = self._cache_scope(query.environment)
+        entry = rc.entry(query.environment, scope, query.table, "read", shape)
 
         def fetch() -> Steps[tuple[None, bytes | str]]:
             collector = PageCollector(query.columnar, rc.max_bytes)
