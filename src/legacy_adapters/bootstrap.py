@@ -29,6 +29,7 @@ from legacy_adapters.config import ClientConfig, load_config
 from legacy_adapters.observe import enable_from_environment
 from legacy_core._log import get_logger
 from legacy_core.budget import RequestBudget
+from legacy_core.cache import ReadCache
 from legacy_core.clock import SystemClock
 from legacy_core.errors import ConfigurationError
 from legacy_core.model import Environment
@@ -266,6 +267,23 @@ class _Parts:
             )
         return self.built["budget"]  # type: ignore[no-any-return]
 
+    def read_cache(self) -> ReadCache | None:
+        """The read cache over the session store (None when no table is cached, ADR 0030)."""
+        tables = self.cfg.cache_tables()
+        if not tables:
+            return None
+        if "cache" not in self.built:
+            from legacy_adapters.stores import cache_store  # noqa: PLC0415 - only when cached
+
+            self.built["cache"] = ReadCache(
+                cache_store(self.the_store()),
+                tables,
+                max_bytes=self.cfg.cache_max_bytes,
+                wait=self.cfg.cache_wait,
+                clock=self.clock,
+            )
+        return self.built["cache"]  # type: ignore[no-any-return]
+
     def backend(
         self,
         backend: object,
@@ -335,6 +353,7 @@ class _Parts:
             "workers": cfg.workers,
             # Explicit: the provider the backend factory asked for (None when it asked none).
             "sessions": self.built.get("sessions", self.sessions),
+            "read_cache": self.read_cache(),
         }
 
 

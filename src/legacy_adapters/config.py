@@ -31,12 +31,17 @@ Accepted shapes (mapping and TOML file alike)::
     wait = 30                    # seconds a request waits for a permit (BudgetExhausted)
     [budget.test]                # per-environment overrides
     max_concurrent = 2
+    [cache]                      # the read cache (ADR 0030): table = TTL seconds; off by default
+    Artikel_Tags = 3600
+    [cache.test]                 # per-environment overrides (0: not cached there)
+    Artikel_Tags = 0
 
 Flat keys (``session_store``, ``session_dir``, ``connect_timeout`` …) work too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import tomllib
@@ -47,10 +52,16 @@ from typing import Any
 import attrs
 
 from legacy_core.budget import BudgetLimits
-from legacy_core.errors import ConfigurationError
-from legacy_core.model import Environment
+from legacy_core.errors import ConfigurationError, InvalidQuery
+from legacy_core.model import Environment, validate_identifier
 
-__all__ = ["ENV_VARIABLES", "ClientConfig", "load_config"]
+__all__ = [
+    "ENV_VARIABLES",
+    "ClientConfig",
+    "check_cache_setting",
+    "load_config",
+    "parse_cache_spec",
+]
 
 _STORES_NEEDING = {"redis": "redis_url"}
 
@@ -127,6 +138,51 @@ def _budget_overrides(value: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _cache_ttl(table: str, value: object, where: str) -> float:
+    try:
+        validate_identifier(table, "cached table")
+    except InvalidQuery as exc:
+        msg = f"cache{where}: {exc.args[0]}"
+        raise ConfigurationError(msg, table=table) from None
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):  # an env var's text; not a number: refused below
+            value = float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        msg = f"cache{where}: the TTL of {table} must be seconds >= 0, got {value!r}"
+        raise ConfigurationError(msg, table=table)
+    return float(value)
+
+
+def check_cache_setting(value: object) -> dict[str, Any]:
+    """``{table: ttl}`` plus ``{environment: {table: ttl}}`` overrides, checked."""
+    if isinstance(value, str):
+        value = parse_cache_spec(value, "cache")
+    if not isinstance(value, Mapping):
+        msg = f"cache must map table names to TTL seconds, not {type(value).__name__}"
+        raise ConfigurationError(msg)
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, Mapping):
+            out[str(key)] = {str(t): _cache_ttl(str(t), v, f"[{key}]") for t, v in item.items()}
+        else:
+            out[str(key)] = _cache_ttl(str(key), item, "")
+    return out
+
+
+def parse_cache_spec(raw: str, name: str) -> dict[str, float]:
+    """``"Artikel_Tags=3600,Artikel_Familie=600"`` (an env var) as ``{table: ttl}``."""
+    out: dict[str, float] = {}
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        table, sep, ttl = part.partition("=")
+        if not sep:
+            msg = f"{name}: {part.strip()!r} is not TABLE=SECONDS (e.g. Artikel_Tags=3600)"
+            raise ConfigurationError(msg)
+        out[table.strip()] = _cache_ttl(table.strip(), ttl.strip(), f" ({name})")
+    return out
+
+
 @attrs.frozen
 class ClientConfig:
     """Everything ``build_client`` needs; secrets (``session_key``, passwords) never print."""
@@ -173,6 +229,13 @@ class ClientConfig:
         factory=dict, converter=_budget_overrides
     )
     """Per environment: ``{"test": {"max_concurrent": 2}}`` over the three settings above."""
+    cache: Mapping[str, Any] = attrs.field(factory=dict, converter=check_cache_setting)
+    """The read cache (ADR 0030): ``{"Artikel_Tags": 3600}`` caches that table's reads for
+    an hour; ``{"test": {"Artikel_Tags": 0}}`` overrides it per environment (0: off)."""
+    cache_max_bytes: int = attrs.field(default=4_000_000, validator=_int_at_least(1))
+    """Results whose stored form is larger are not cached (logged)."""
+    cache_wait: float = attrs.field(default=10.0, validator=_non_negative_number)
+    """Seconds a miss waits for another process's fetch of the same read, then reads 4D."""
     shared_breaker: bool | None = None
     """Keep circuit-breaker state in the session store so every process sees an outage at
     once; None means "on with the redis store" (the only store with server-side time)."""
@@ -207,6 +270,11 @@ class ClientConfig:
             msg = f"budget given for unconfigured environment(s): {', '.join(unknown)}"
             raise ConfigurationError(msg)
         self.budget_limits()  # validates the overrides
+        unknown = sorted(k for k, v in self.cache.items() if isinstance(v, Mapping))
+        unknown = [k for k in unknown if k not in self.environments]
+        if unknown:
+            msg = f"cache given for unconfigured environment(s): {', '.join(unknown)}"
+            raise ConfigurationError(msg)
         needed = _STORES_NEEDING.get(self.session_store)
         if needed is not None and not getattr(self, needed):
             msg = (
@@ -242,6 +310,17 @@ class ClientConfig:
                 out[name] = limits
         return out
 
+    def cache_tables(self) -> dict[str, dict[str, float]]:
+        """Per environment, the cached tables and their TTLs (empty: no read cache)."""
+        common = {t: v for t, v in self.cache.items() if not isinstance(v, Mapping)}
+        out: dict[str, dict[str, float]] = {}
+        for name in self.environments:
+            tables = {**common, **self.cache.get(name, {})} if name in self.cache else common
+            tables = {t: ttl for t, ttl in tables.items() if ttl > 0}
+            if tables:
+                out[name] = tables
+        return out
+
     def with_url(self, url: str, environment: str | None = None) -> ClientConfig:
         """Return this configuration with one environment pointed at ``url`` (CLI ``--url``)."""
         name = environment or self.default_environment
@@ -272,14 +351,20 @@ ENV_VARIABLES: dict[str, tuple[str, ...]] = {
     "rate": ("LEGACY_API_RATE",),
     "burst": ("LEGACY_API_BURST",),
     "budget_wait": ("LEGACY_API_BUDGET_WAIT",),
+    "cache": ("LEGACY_API_CACHE",),
+    "cache_max_bytes": ("LEGACY_API_CACHE_MAX_BYTES",),
+    "cache_wait": ("LEGACY_API_CACHE_WAIT",),
 }
 """Which environment variables set which setting; credentials are
 ``LEGACY_API_{ENV}_USERNAME`` / ``LEGACY_API_{ENV}_PASSWORD``; per-environment budgets
-``LEGACY_API_{ENV}_MAX_CONCURRENT`` / ``_RATE`` / ``_BURST``."""
+``LEGACY_API_{ENV}_MAX_CONCURRENT`` / ``_RATE`` / ``_BURST``; per-environment cached
+tables ``LEGACY_API_{ENV}_CACHE``."""
 
 _FIELDS = {a.name for a in attrs.fields(ClientConfig)}
 _INTS = {"retries", "page_size", "workers", "max_request_size", "max_concurrent", "burst"}
+_INTS |= {"cache_max_bytes"}
 _FLOATS = {"connect_timeout", "read_timeout", "schema_ttl", "rate", "budget_wait"}
+_FLOATS |= {"cache_wait"}
 _BOOLS = {"verify_tls", "shared_breaker"}
 _SECTIONS: dict[str, dict[str, str]] = {
     "session": {
@@ -423,6 +508,9 @@ def _from_environ(env: Mapping[str, str], named: Mapping[str, str]) -> dict[str,
             if raw:
                 parsed = _parse(setting, prefix + setting.upper(), raw)
                 out.setdefault("budget_overrides", {}).setdefault(env_name, {})[setting] = parsed
+        raw = env.get(prefix + "CACHE", "").strip()
+        if raw:
+            out.setdefault("cache", {})[env_name] = parse_cache_spec(raw, prefix + "CACHE")
         username = env.get(prefix + "USERNAME")
         if username:
             password = env.get(prefix + "PASSWORD", "")
@@ -440,6 +528,8 @@ def _parse(target: str, name: str, raw: str) -> Any:
         kind = "an integer" if target in _INTS else "a number"
         msg = f"{name} must be {kind}, got {raw!r}"
         raise ConfigurationError(msg) from None
+    if target == "cache":
+        return parse_cache_spec(raw, name)
     if target in _BOOLS:
         lowered = raw.lower()
         if lowered in {"1", "true", "yes", "on"}:
@@ -455,6 +545,13 @@ def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
     for key, value in layer.items():
         if key in {"environments", "credentials"}:
             into.setdefault(key, {}).update(value)
+        elif key == "cache":
+            merged = into.setdefault(key, {})
+            for name, item in check_cache_setting(value).items():
+                if isinstance(item, Mapping) and isinstance(merged.get(name), Mapping):
+                    merged[name] = {**merged[name], **item}
+                else:
+                    merged[name] = item
         elif key == "budget_overrides":
             for env_name, limits in value.items():
                 into.setdefault(key, {}).setdefault(env_name, {}).update(limits)

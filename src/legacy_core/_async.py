@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Self
 import attrs
 
 from legacy_core._paging import _Restart
+from legacy_core.cache import CacheMode
 from legacy_core.model import FieldUpdate, Page, Record, WriteResult
 from legacy_core.ports import AsyncDriver
 from legacy_core.schema import TableSchema
@@ -77,6 +78,7 @@ class AsyncLegacyClient(ClientCore):
         raw: bool = False,
         environment: str | None = None,
         progress: Progress | None = None,
+        cache: CacheMode = True,
         dtype_backend: DtypeBackend = "default",
     ) -> pd.DataFrame:
         """Read ``table`` into a DataFrame: ``LegacyClient.fetch_frame``, awaited."""
@@ -93,7 +95,7 @@ class AsyncLegacyClient(ClientCore):
             raw=raw,
             environment=environment,
         )
-        steps = self._frame_steps(spec, progress, raw=raw, dtype_backend=dtype_backend)
+        steps = self._frame_steps(spec, progress, raw=raw, dtype_backend=dtype_backend, cache=cache)
         return await self.driver.run(steps)
 
     async def fetch_arrow(
@@ -111,6 +113,7 @@ class AsyncLegacyClient(ClientCore):
         raw: bool = False,
         environment: str | None = None,
         progress: Progress | None = None,
+        cache: CacheMode = True,
     ) -> Any:
         """Read ``table`` into a ``pyarrow.Table``: ``LegacyClient.fetch_arrow``, awaited.
 
@@ -129,7 +132,7 @@ class AsyncLegacyClient(ClientCore):
             raw=raw,
             environment=environment,
         )
-        return await self.driver.run(self._arrow_steps(spec, progress))
+        return await self.driver.run(self._arrow_steps(spec, progress, cache=cache))
 
     async def iter_batches(
         self,
@@ -146,6 +149,7 @@ class AsyncLegacyClient(ClientCore):
         raw: bool = False,
         environment: str | None = None,
         progress: Progress | None = None,
+        cache: CacheMode = True,
     ) -> AsyncGenerator[Any, None]:
         """Yield ``pyarrow.RecordBatch``es: ``LegacyClient.iter_batches``, async."""
         spec = _columnar(
@@ -163,7 +167,7 @@ class AsyncLegacyClient(ClientCore):
                 environment=environment,
             )
         )
-        pages = self.driver.stream(self._pager().stream(spec, progress, dedupe=True))
+        pages = self.driver.stream(self._stream(spec, progress, dedupe=True, cache=cache))
         try:
             async for item in pages:
                 if not isinstance(item, _Restart):  # pragma: no branch - dedupe never restarts
@@ -187,6 +191,7 @@ class AsyncLegacyClient(ClientCore):
         raw: bool = False,
         environment: str | None = None,
         progress: Progress | None = None,
+        cache: CacheMode = True,
     ) -> AsyncGenerator[Page, None]:
         """Yield the pages of a read in order (``async for``); the snapshot is released at the end.
 
@@ -206,7 +211,7 @@ class AsyncLegacyClient(ClientCore):
             raw=raw,
             environment=environment,
         )
-        pages = self.driver.stream(self._pager().stream(spec, progress, dedupe=True))
+        pages = self.driver.stream(self._stream(spec, progress, dedupe=True, cache=cache))
         try:
             async for item in pages:
                 if not isinstance(item, _Restart):  # pragma: no branch - dedupe never restarts
@@ -229,6 +234,7 @@ class AsyncLegacyClient(ClientCore):
         raw: bool = False,
         environment: str | None = None,
         progress: Progress | None = None,
+        cache: CacheMode = True,
     ) -> AsyncGenerator[Record, None]:
         """Yield the records of a read one by one, in order (``async for``)."""
         pages = self.iter_pages(
@@ -244,6 +250,7 @@ class AsyncLegacyClient(ClientCore):
             raw=raw,
             environment=environment,
             progress=progress,
+            cache=cache,
         )
         try:
             async for page in pages:
@@ -253,18 +260,31 @@ class AsyncLegacyClient(ClientCore):
             await pages.aclose()
 
     async def get_record(
-        self, table: str, key: str | int, *, raw: bool = False, environment: str | None = None
+        self,
+        table: str,
+        key: str | int,
+        *,
+        raw: bool = False,
+        environment: str | None = None,
+        cache: CacheMode = True,
     ) -> Record:
         """One entity by ``__KEY``; RecordNotFound when there is none."""
         return await self.driver.run(
-            self._get_record_steps(table, key, raw=raw, environment=environment)
+            self._get_record_steps(table, key, raw=raw, environment=environment, cache=cache)
         )
 
     async def count(
-        self, table: str, where: Where = None, *, environment: str | None = None
+        self,
+        table: str,
+        where: Where = None,
+        *,
+        environment: str | None = None,
+        cache: CacheMode = True,
     ) -> int:
         """Count the entities of ``table`` matching ``where`` (one small request)."""
-        return await self.driver.run(self._count_steps(table, where, environment=environment))
+        return await self.driver.run(
+            self._count_steps(table, where, environment=environment, cache=cache)
+        )
 
     async def tables(self, environment: str | None = None) -> list[str]:
         """List the table names of the environment."""

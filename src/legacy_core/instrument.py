@@ -162,7 +162,7 @@ class Instrumentation(Protocol):
         ...
 
     def cache_event(self, environment: str, table: str, name: str) -> None:
-        """The read cache counted ``name`` (``hits``, ``misses``) for ``table``."""
+        """The read cache counted ``name`` (``hits``, ``misses``, ``stored``... ADR 0030)."""
         ...
 
 
@@ -435,7 +435,7 @@ def budget_event(name: str, environment: str) -> None:
 
 
 def cache_event(name: str, environment: str, table: str) -> None:
-    """Report a read-cache counter (``hits``, ``misses``) of ``table`` in ``environment``."""
+    """Report a read-cache counter of ``table`` in ``environment`` (names: ADR 0030)."""
     active = _active
     hook = getattr(active, "cache_event", None) if active is not None else None
     if hook is not None:

@@ -32,6 +32,20 @@ from legacy_core._checks import INT64_MAX, check_int, check_text, check_write_va
 from legacy_core._log import get_logger
 from legacy_core._paging import Pager, Progress, _Read, _Restart
 from legacy_core._steps import Steps, blocking, run, stream
+from legacy_core.cache import (
+    CacheMode,
+    PageCollector,
+    ReadCache,
+    Unencodable,
+    arrow_records,
+    check_mode,
+    decode_arrow,
+    decode_rows,
+    encode_rows,
+    just,
+    serve_pages,
+    tap,
+)
 from legacy_core.clock import SystemClock
 from legacy_core.errors import (
     ConfigurationError,
@@ -64,7 +78,7 @@ from legacy_core.ports import (
     SteppedWriter,
     TableReader,
 )
-from legacy_core.query import Filter, Value, attributes_of, where_filter
+from legacy_core.query import Filter, Value, attributes_of, render, where_filter
 from legacy_core.resilience import CircuitBreaker, RetryPolicy
 from legacy_core.schema import SYSTEM_ATTRIBUTES, TableSchema
 
@@ -208,6 +222,8 @@ class ClientCore:
     sessions: SessionProvider | None = attrs.field(default=None, kw_only=True)
     """The shared session provider behind the reader and writer (None: a backend without
     4D sessions, such as the memory fake). Management commands and ``wsz_api`` use it."""
+    read_cache: ReadCache | None = attrs.field(default=None, kw_only=True)
+    """The read cache of opted-in tables (ADR 0030); None: every read goes to 4D."""
     _breaker_cache: dict[str, CircuitBreaker] = attrs.field(init=False, factory=dict, repr=False)
     _ops: _Ops = attrs.field(init=False, repr=False)
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock, repr=False)
@@ -454,7 +470,13 @@ class ClientCore:
     # -- the verbs as steps (the async client drives the same ones, ADR 0024) -------------
 
     def _frame_steps(
-        self, spec: _Read, progress: Progress | None, *, raw: bool, dtype_backend: DtypeBackend
+        self,
+        spec: _Read,
+        progress: Progress | None,
+        *,
+        raw: bool,
+        dtype_backend: DtypeBackend,
+        cache: CacheMode = True,
     ) -> Steps[pd.DataFrame]:
         # pandas is imported on first use: the CLI's other commands start faster without it.
         from legacy_core.frames import FrameBuilder  # noqa: PLC0415
@@ -474,13 +496,15 @@ class ClientCore:
 
         if dtype_backend == "pyarrow":
             # Arrow all the way: pages decoded to columns, no Python object per value.
-            table = yield from self._arrow_steps(spec, progress)
+            table = yield from self._arrow_steps(spec, progress, cache=cache)
             return _arrow_frame(table)
         with _gc_paused() if self.pause_gc else contextlib.nullcontext():
-            yield from self._pager().stream(spec, progress, dedupe=False, sink=sink)
+            yield from self._stream(spec, progress, dedupe=False, sink=sink, cache=cache)
             return builder.build()
 
-    def _arrow_steps(self, spec: _Read, progress: Progress | None) -> Steps[Any]:
+    def _arrow_steps(
+        self, spec: _Read, progress: Progress | None, *, cache: CacheMode = True
+    ) -> Steps[Any]:
         columnar = _columnar(spec)
         from legacy_core.columnar import ArrowBuilder  # noqa: PLC0415 - pyarrow, on use
 
@@ -492,31 +516,53 @@ class ClientCore:
             else:
                 builder.add(item.records)
 
-        yield from self._pager().stream(columnar, progress, dedupe=False, sink=sink)
+        yield from self._stream(columnar, progress, dedupe=False, sink=sink, cache=cache)
         return builder.build()
 
     def _get_record_steps(
-        self, table: str, key: str | int, *, raw: bool, environment: str | None
+        self,
+        table: str,
+        key: str | int,
+        *,
+        raw: bool,
+        environment: str | None,
+        cache: CacheMode = True,
     ) -> Steps[Record]:
         env = self._env(environment)
         key_text = self._key(table, key)
-        return (
-            yield from self._call(
+
+        def direct() -> Steps[Record]:
+            return self._call(
                 env,
                 lambda: self._ops.get_record(env, table, key_text, typed=not raw),
                 idempotent=True,
                 describe=f"get {table}",
             )
+
+        return (
+            yield from self._cached_value(
+                env, table, "get", lambda: {"key": key_text, "typed": not raw}, cache, direct
+            )
         )
 
-    def _count_steps(self, table: str, where: Where, *, environment: str | None) -> Steps[int]:
+    def _count_steps(
+        self, table: str, where: Where, *, environment: str | None, cache: CacheMode = True
+    ) -> Steps[int]:
         env = self._env(environment)
         query = Query(env, table, filter=_filter(where, table), top=1)
-        yield from self._check_query(query)
-        page = yield from self._call(
-            env, lambda: self._ops.read_page(query), idempotent=True, describe=f"count {table}"
+
+        def direct() -> Steps[int]:
+            yield from self._check_query(query)
+            page = yield from self._call(
+                env, lambda: self._ops.read_page(query), idempotent=True, describe=f"count {table}"
+            )
+            return page.count
+
+        return (
+            yield from self._cached_value(
+                env, table, "count", lambda: {"filter": _filter_shape(query)}, cache, direct
+            )
         )
-        return page.count
 
     def _tables_steps(self, environment: str | None) -> Steps[list[str]]:
         env = self._env(environment)
@@ -562,9 +608,13 @@ class ClientCore:
         def send(env: str, table: str, batch: list[int]) -> Steps[list[WriteResult]]:
             return self._write(env, table, [items[i] for i in batch], atomic=atomic)
 
-        outcomes, requests = yield from self._apply(
-            plans, [u.key for u in items], send, atomic=atomic
-        )
+        try:
+            outcomes, requests = yield from self._apply(
+                plans, [u.key for u in items], send, atomic=atomic
+            )
+        finally:
+            for env, table in groups:
+                yield from self._invalidate(env, [table], "update")
         done = [o for o in outcomes if o is not None]
         _log.info(
             "legacy_api.write.done",
@@ -584,12 +634,15 @@ class ClientCore:
         validate_identifier(table, "table")
         row = _new_row(table, values, env)
         yield from self._check_fields(env, table, row)
-        result = yield from self._call(
-            env,
-            lambda: self._ops.create(env, table, row),
-            idempotent=False,  # a create that may have been applied is never resent
-            describe=f"create {table}",
-        )
+        try:
+            result = yield from self._call(
+                env,
+                lambda: self._ops.create(env, table, row),
+                idempotent=False,  # a create that may have been applied is never resent
+                describe=f"create {table}",
+            )
+        finally:
+            yield from self._invalidate(env, [table], "create")
         _log.info("legacy_api.create.done", environment=env, table=table, key=result.key)
         return result
 
@@ -623,9 +676,12 @@ class ClientCore:
                 describe=f"create {table}",
             )
 
-        outcomes, requests = yield from self._apply(
-            [(env, table, batches)], [None] * len(items), send, atomic=False
-        )
+        try:
+            outcomes, requests = yield from self._apply(
+                [(env, table, batches)], [None] * len(items), send, atomic=False
+            )
+        finally:
+            yield from self._invalidate(env, [table], "create")
         done = [o for o in outcomes if o is not None]
         _log.info(
             "legacy_api.create.done",
@@ -657,12 +713,15 @@ class ClientCore:
         ):
             msg = f"expected_stamp must be None or an int >= 0, not {describe(expected_stamp)}"
             raise InvalidQuery(msg, environment=env, table=table, not_applied=True)
-        yield from self._call(
-            env,
-            lambda: self._ops.delete(env, table, key_text, expected_stamp=expected_stamp),
-            idempotent=False,  # a delete that may have been applied is never resent
-            describe=f"delete {table}",
-        )
+        try:
+            yield from self._call(
+                env,
+                lambda: self._ops.delete(env, table, key_text, expected_stamp=expected_stamp),
+                idempotent=False,  # a delete that may have been applied is never resent
+                describe=f"delete {table}",
+            )
+        finally:
+            yield from self._invalidate(env, [table], "delete")
         _log.info("legacy_api.delete.done", environment=env, table=table, key=key_text)
 
     def _describe_steps(self, table: str, *, environment: str | None) -> Steps[TableSchema]:
@@ -682,6 +741,132 @@ class ClientCore:
                 describe=f"describe {table}",
             )
         )
+
+    # -- internals: the read cache (ADR 0030) --------------------------------------------
+
+    def _cache_scope(self, env: str) -> str:
+        # Two deployments naming different servers "live" never share entries.
+        environment = self.environments.get(env)
+        return environment.url_hash if environment is not None else "-"
+
+    def _cached(self, env: str, table: str, cache: object) -> tuple[ReadCache, CacheMode] | None:
+        """The cache and the mode of a read of ``table``, or None when it goes to 4D."""
+        mode = check_mode(cache, table=table, environment=env)
+        rc = self.read_cache
+        if rc is None or rc.ttl(env, table) is None:
+            return None
+        return rc, mode
+
+    def _stream(
+        self,
+        spec: _Read,
+        progress: Progress | None,
+        *,
+        dedupe: bool,
+        sink: Callable[[Page | _Restart], None] | None = None,
+        cache: CacheMode = True,
+    ) -> Steps[None]:
+        """The pager's stream of ``spec``, through the read cache when its table is cached."""
+        query = spec.query
+
+        def direct() -> Steps[None]:
+            return self._pager().stream(spec, progress, dedupe=dedupe, sink=sink)
+
+        cached = self._cached(query.environment, query.table, cache)
+        if cached is None:
+            return (yield from direct())
+        rc, mode = cached
+        if mode is False:
+            rc.bypass(query.environment, query.table, "read")
+            return (yield from direct())
+        try:
+            shape = _read_shape(spec)
+        except InvalidQuery:
+            return (yield from direct())  # the read itself reports what is wrong
+        scope = self._cache_scope(query.environment)
+        entry = rc.entry(query.environment, scope, query.table, "read", shape)
+
+        def fetch() -> Steps[tuple[None, bytes | str]]:
+            collector = PageCollector(query.columnar, rc.max_bytes)
+            if sink is not None:
+
+                def both(item: Page | _Restart) -> None:
+                    collector.add(item)
+                    sink(item)
+
+                yield from self._pager().stream(spec, progress, dedupe=dedupe, sink=both)
+            else:
+                yield from tap(self._pager().stream(spec, progress, dedupe=dedupe), collector.add)
+            return None, collector.payload()
+
+        def decode(payload: bytes) -> tuple[Sequence[Record], int]:
+            if query.columnar:
+                table, count = decode_arrow(payload)
+                return arrow_records(table), count
+            return decode_rows(payload)
+
+        def serve(found: tuple[Sequence[Record], int]) -> Steps[None]:
+            records, count = found
+            return serve_pages(
+                records,
+                count,
+                skip=spec.skip,
+                page_size=spec.page_size,
+                limit=spec.limit,
+                progress=progress,
+                sink=sink,
+            )
+
+        return (
+            yield from rc.read_steps(
+                entry, mode, fetch=fetch, decode=decode, serve=serve, direct=direct
+            )
+        )
+
+    def _cached_value(  # noqa: PLR0917 - private, called twice
+        self,
+        env: str,
+        table: str,
+        kind: str,
+        shape: Callable[[], Mapping[str, Any]],
+        cache: object,
+        direct: Callable[[], Steps[T]],
+    ) -> Steps[T]:
+        """One record or one count (``direct``'s result) through the read cache."""
+        cached = self._cached(env, table, cache)
+        if cached is None:
+            return (yield from direct())
+        rc, mode = cached
+        if mode is False:
+            rc.bypass(env, table, kind)
+            return (yield from direct())
+        try:
+            key_shape = dict(shape())
+        except InvalidQuery:
+            return (yield from direct())  # the read itself reports what is wrong
+        entry = rc.entry(env, self._cache_scope(env), table, kind, key_shape)
+
+        def fetch() -> Steps[tuple[T, bytes | str]]:
+            value = yield from direct()
+            try:
+                return value, encode_rows([{"v": value}], 1)
+            except Unencodable as exc:
+                return value, str(exc)
+
+        def decode(payload: bytes) -> T:
+            return cast(T, decode_rows(payload)[0][0]["v"])
+
+        return (
+            yield from rc.read_steps(
+                entry, mode, fetch=fetch, decode=decode, serve=just, direct=direct
+            )
+        )
+
+    def _invalidate(self, env: str, tables: Sequence[str], verb: str) -> Steps[None]:
+        """After a write that may have been applied: the cached ``tables`` go stale."""
+        if self.read_cache is not None:
+            scope = self._cache_scope(env)
+            yield from self.read_cache.invalidate_steps(env, scope, tables, verb)
 
     def _check_query(self, query: Query) -> Steps[None]:
         """Refuse the query's unknown field names (fields, order, filter) before any request."""
@@ -772,6 +957,7 @@ class LegacyClient(ClientCore):
         raw: bool = False,
         environment: str | None = None,
         progress: Progress | None = None,
+        cache: CacheMode = True,
         dtype_backend: DtypeBackend = "default",
     ) -> pd.DataFrame:
         """Read ``table`` into a DataFrame, columns in server order.
@@ -781,6 +967,10 @@ class LegacyClient(ClientCore):
         (dtypes, ``NaN``/``None``, column order); otherwise the adapter decodes them.
         Pages are converted one at a time so memory stays near the size of the result.
         An empty result is an empty frame with the requested ``fields`` as columns.
+
+        A table named in the ``cache`` setting is read through the read cache (ADR 0030),
+        as are the other read verbs: ``cache=False`` reads 4D and stores nothing,
+        ``cache="refresh"`` reads 4D and replaces the entry.
         """
         spec = self._plan(
             table,
@@ -795,7 +985,9 @@ class LegacyClient(ClientCore):
             raw=raw,
             environment=environment,
         )
-        return self._run(self._frame_steps(spec, progress, raw=raw, dtype_backend=dtype_backend))
+        return self._run(
+            self._frame_steps(spec, progress, raw=raw, dtype_backend=dtype_backend, cache=cache)
+        )
 
     def fetch_arrow(
         self,
@@ -812,6 +1004,7 @@ class LegacyClient(ClientCore):
         raw: bool = False,
         environment: str | None = None,
         progress: Progress | None = None,
+        cache: CacheMode = True,
     ) -> Any:
         """Read ``table`` into a ``pyarrow.Table``, decoding pages straight to columns.
 
@@ -835,7 +1028,7 @@ class LegacyClient(ClientCore):
             raw=raw,
             environment=environment,
         )
-        return self._run(self._arrow_steps(spec, progress))
+        return self._run(self._arrow_steps(spec, progress, cache=cache))
 
     def fetch_polars(
         self,
@@ -852,6 +1045,7 @@ class LegacyClient(ClientCore):
         raw: bool = False,
         environment: str | None = None,
         progress: Progress | None = None,
+        cache: CacheMode = True,
     ) -> Any:
         """``fetch_arrow`` as a ``polars.DataFrame`` (zero-copy from Arrow); needs polars."""
         polars = _polars()
@@ -868,6 +1062,7 @@ class LegacyClient(ClientCore):
             raw=raw,
             environment=environment,
             progress=progress,
+            cache=cache,
         )
         return polars.from_arrow(arrow)
 
@@ -886,6 +1081,7 @@ class LegacyClient(ClientCore):
         raw: bool = False,
         environment: str | None = None,
         progress: Progress | None = None,
+        cache: CacheMode = True,
     ) -> Iterator[Any]:
         """Yield a read as ``pyarrow.RecordBatch``es, one per page, in order.
 
@@ -910,7 +1106,7 @@ class LegacyClient(ClientCore):
                 environment=environment,
             )
         )
-        for item in stream(self._pager().stream(spec, progress, dedupe=True), self.clock):
+        for item in stream(self._stream(spec, progress, dedupe=True, cache=cache), self.clock):
             if not isinstance(item, _Restart):  # pragma: no branch - dedupe never restarts
                 yield from _batches_of(item.records)
 
@@ -929,6 +1125,7 @@ class LegacyClient(ClientCore):
         raw: bool = False,
         environment: str | None = None,
         progress: Progress | None = None,
+        cache: CacheMode = True,
     ) -> Iterator[Page]:
         """Yield the pages of a read in order; the snapshot is released when it ends or closes."""
         spec = self._plan(
@@ -944,7 +1141,7 @@ class LegacyClient(ClientCore):
             raw=raw,
             environment=environment,
         )
-        for item in stream(self._pager().stream(spec, progress, dedupe=True), self.clock):
+        for item in stream(self._stream(spec, progress, dedupe=True, cache=cache), self.clock):
             if not isinstance(item, _Restart):  # pragma: no branch - dedupe never restarts
                 yield item
 
@@ -963,6 +1160,7 @@ class LegacyClient(ClientCore):
         raw: bool = False,
         environment: str | None = None,
         progress: Progress | None = None,
+        cache: CacheMode = True,
     ) -> Iterator[Record]:
         """Yield the records of a read one by one, in order."""
         for page in self.iter_pages(
@@ -978,21 +1176,37 @@ class LegacyClient(ClientCore):
             raw=raw,
             environment=environment,
             progress=progress,
+            cache=cache,
         ):
             yield from page.records
 
     def get_record(
-        self, table: str, key: str | int, *, raw: bool = False, environment: str | None = None
+        self,
+        table: str,
+        key: str | int,
+        *,
+        raw: bool = False,
+        environment: str | None = None,
+        cache: CacheMode = True,
     ) -> Record:
         """One entity by ``__KEY``; RecordNotFound when there is none.
 
         Values are typed (dates as ``datetime.date``) unless ``raw``, like ``read``.
         """
-        return self._run(self._get_record_steps(table, key, raw=raw, environment=environment))
+        return self._run(
+            self._get_record_steps(table, key, raw=raw, environment=environment, cache=cache)
+        )
 
-    def count(self, table: str, where: Where = None, *, environment: str | None = None) -> int:
+    def count(
+        self,
+        table: str,
+        where: Where = None,
+        *,
+        environment: str | None = None,
+        cache: CacheMode = True,
+    ) -> int:
         """Count the entities of ``table`` matching ``where`` (one small request)."""
-        return self._run(self._count_steps(table, where, environment=environment))
+        return self._run(self._count_steps(table, where, environment=environment, cache=cache))
 
     def tables(self, environment: str | None = None) -> list[str]:
         """List the table names of the environment."""
@@ -1228,6 +1442,28 @@ class _Ops:
 
 def _filter(where: object, table: str) -> Filter | None:
     return where_filter(where, table=table)
+
+
+def _filter_shape(query: Query) -> list[Any] | None:
+    """The filter as 4D gets it (text and params): what the cache key depends on."""
+    if query.filter is None:
+        return None
+    rendered = render(query.filter)
+    return [rendered.text, list(rendered.params)]
+
+
+def _read_shape(spec: _Read) -> dict[str, Any]:
+    """Everything that decides a read's rows and values (not how it is paged)."""
+    query = spec.query
+    return {
+        "filter": _filter_shape(query),
+        "fields": list(query.attributes),
+        "order": [[o.field, o.descending] for o in query.order_by],
+        "typed": query.typed,
+        "columnar": query.columnar,
+        "limit": spec.limit,
+        "skip": spec.skip,
+    }
 
 
 def _update_from_mapping(data: Mapping[str, Any], environment: str) -> FieldUpdate:

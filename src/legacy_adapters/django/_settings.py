@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from legacy_adapters.config import ClientConfig
+from legacy_adapters.config import ClientConfig, check_cache_setting
 from legacy_core.errors import ConfigurationError
 
 __all__ = ["DEFAULTS", "SETTING", "LegacyApiSettings", "Problem", "load_settings", "parse_settings"]
@@ -40,6 +40,9 @@ DEFAULTS: Mapping[str, Any] = {
     # {"MAX_CONCURRENT": 8, "RATE": 20, "BURST": 40, "WAIT": 30, "LEASE": 120,
     #  "test": {"MAX_CONCURRENT": 2}}  (an environment's name: its own limits)
     "BUDGET": {},
+    "CACHE": {},  # read cache (ADR 0030): {"Artikel_Tags": 3600, "test": {"Artikel_Tags": 0}}
+    "CACHE_MAX_BYTES": 4_000_000,  # larger results are not cached
+    "CACHE_WAIT": 10.0,  # seconds a miss waits for another process's fetch, then reads 4D
 }
 
 #: ``BUDGET`` keys and the ``ClientConfig`` fields they set.
@@ -86,6 +89,9 @@ class LegacyApiSettings:
     credentials: Mapping[str, Mapping[str, str]] = attrs.field(factory=dict, repr=False)
     budget: Mapping[str, Any] = attrs.field(factory=dict)
     """``BUDGET`` as ``ClientConfig`` fields (``max_concurrent``, ``budget_overrides`` …)."""
+    cache: Mapping[str, Any] = attrs.field(factory=dict)
+    cache_max_bytes: int = 4_000_000
+    cache_wait: float = 10.0
 
     def client_config(self) -> ClientConfig:
         """Return the same configuration as the project-wide ``ClientConfig``."""
@@ -107,7 +113,24 @@ class LegacyApiSettings:
             verify_tls=self.verify_tls,
             credentials=self.credentials,
             **self.budget,
+            cache=self.cache,
+            cache_max_bytes=self.cache_max_bytes,
+            cache_wait=self.cache_wait,
         )
+
+
+def _read_cache(merged: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    """``CACHE``, checked as ``ClientConfig`` checks it (table names, TTLs, environments)."""
+    try:
+        cache = check_cache_setting(merged["CACHE"])
+    except ConfigurationError as exc:
+        problems.append(Problem("CACHE", str(exc).splitlines()[0], "{'Artikel_Tags': 3600}"))
+        return {}
+    envs = merged["ENVIRONMENTS"] if isinstance(merged["ENVIRONMENTS"], Mapping) else {}
+    for name, item in cache.items():
+        if isinstance(item, Mapping) and name not in envs:
+            problems.append(Problem("CACHE", f"CACHE[{name!r}]: no such environment"))
+    return cache
 
 
 def _number(value: object, key: str, problems: list[Problem], *, integer: bool, low: float) -> Any:
@@ -278,6 +301,9 @@ def parse_settings(raw: object) -> tuple[LegacyApiSettings | None, list[Problem]
         problems.append(Problem("CREDENTIALS", "CREDENTIALS must map environments to logins"))
     if not isinstance(merged["VERIFY_TLS"], bool):
         problems.append(Problem("VERIFY_TLS", "VERIFY_TLS must be True or False"))
+    cache = _read_cache(merged, problems)
+    max_bytes = _number(merged["CACHE_MAX_BYTES"], "CACHE_MAX_BYTES", problems, integer=True, low=1)
+    wait = _number(merged["CACHE_WAIT"], "CACHE_WAIT", problems, integer=False, low=0)
     if problems:
         return None, problems
     return (
@@ -299,6 +325,9 @@ def parse_settings(raw: object) -> tuple[LegacyApiSettings | None, list[Problem]
             verify_tls=merged["VERIFY_TLS"],
             credentials=merged["CREDENTIALS"],
             budget=budget,
+            cache=cache,
+            cache_max_bytes=max_bytes,
+            cache_wait=float(wait),
         ),
         [],
     )

@@ -215,7 +215,8 @@ class PrometheusInstrumentation(NoInstrumentation):
             ),
             cache=Counter(
                 PREFIX + "cache_events",
-                "Read cache events: hits, misses (one fetch for the deployment), bypassed.",
+                "Read cache events: hits, misses (one fetch for the deployment), stored, "
+                "refreshes, bypassed, invalidations, refused, timeouts, errors.",
                 ("environment", "table", "event"),
                 registry=reg,
             ),
@@ -284,7 +285,7 @@ class PrometheusInstrumentation(NoInstrumentation):
         self.budget.labels(environment, name).inc()
 
     def cache_event(self, environment: str, table: str, name: str) -> None:
-        """Count a read-cache event (``hits``, ``misses``, ``bypassed``)."""
+        """Count a read-cache event (``hits``, ``misses``, ``bypassed``... ADR 0030)."""
         self.cache.labels(environment, self.tables(table), name).inc()
 
     def _set_state(self, environment: str, state: str) -> None:

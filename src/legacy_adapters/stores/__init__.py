@@ -1,9 +1,10 @@
-"""Session stores (memory, file, Redis, Django cache), the codec, breaker and budget state."""
+"""Session stores (memory, file, Redis, Django cache), the codec, breaker, budget, cache."""
 
 from __future__ import annotations
 
 from ._breaker import StoreBreakerState
 from ._budget import RedisBudget, budget_store
+from ._cache import cache_store
 from ._codec import SESSION_KEY_VARIABLE, FernetCodec
 from ._django import NON_ATOMIC_BACKENDS, DjangoCacheSessionStore
 from ._file import FileSessionStore, default_session_dir
@@ -21,5 +22,6 @@ __all__ = [
     "RedisSessionStore",
     "StoreBreakerState",
     "budget_store",
+    "cache_store",
     "default_session_dir",
 ]
