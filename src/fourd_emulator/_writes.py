@@ -288,9 +288,7 @@ class Writes:
             "modified_date": wire_date(utc_date(now)),
             "modified_time": ms_since_midnight(now),
         }
-        rec.update(
-            (k, v) for k, v in stamped.items() if k in table.attributes and k not in values
-        )
+        rec.update((k, v) for k, v in stamped.items() if k in table.attributes and k not in values)
         rec["__STAMP"] = before + 1
         rec["__TIMESTAMP"] = iso_ms(now)
         new = assemble(table.spec, rec["__KEY"], rec["__TIMESTAMP"], rec["__STAMP"], rec)
