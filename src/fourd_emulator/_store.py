@@ -11,9 +11,8 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import orjson
-
 import attrs
+import orjson
 
 from fourd_emulator._schema import TABLES, AttributeSpec, GenContext, TableSpec, build_context, mix
 from fourd_emulator._values import KeyCodec, date_ordinal, iso_ms

@@ -1,4 +1,4 @@
-"""Conformance: 4D's change tracking (``__GlobalStamp``, ``__DeletedRecords``) and pyERP's modified_*."""
+"""Conformance: change tracking (``__GlobalStamp``, ``__DeletedRecords``) and pyERP's modified_*."""
 
 from __future__ import annotations
 
