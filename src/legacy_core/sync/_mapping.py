@@ -177,8 +177,11 @@ class GlobalStampWatermark:
         return None if value is None else int(value)
 
     def since(self, low: int) -> Filter:
-        """``__GlobalStamp >= low``."""
-        return field(self.field_name) >= low
+        """``__GlobalStamp > low``: every save takes its own stamp, so the one at ``low`` was read.
+
+        (Rows saved before tracking began all carry 0: ``>=`` would re-read them all.)
+        """
+        return field(self.field_name) > low
 
 
 Watermark = ModifiedWatermark | TimestampWatermark | GlobalStampWatermark
