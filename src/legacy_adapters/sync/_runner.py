@@ -220,10 +220,10 @@ class SyncRunner:
             old = latest.get(version[0])
             if old is None or old[0][1] < version[1]:
                 latest[version[0]] = (version, record)
-        rows = {
-            k: {c: encode_value(v) for c, v in m.row(rec, maps).items()}
-            for k, (_v, rec) in latest.items()
-        }
+        # The sink writes the decoded values (its own column types); events compare and
+        # carry the stored forms, which is what the sink's rows() answers.
+        values = {k: m.row(rec, maps) for k, (_v, rec) in latest.items()}
+        rows = {k: {c: encode_value(v) for c, v in row.items()} for k, row in values.items()}
         before = self.sink.rows(target, key_column, list(rows))
         events: list[ChangeEvent] = []
         for k, row in rows.items():
@@ -241,7 +241,7 @@ class SyncRunner:
             key_column,
             m.name,
             Batch(
-                upserts=list(rows.values()),
+                upserts=list(values.values()),
                 events=events,
                 checkpoint=cp,
                 pending={v: (-1 if p is None else p) for v, p in versions.items()},
