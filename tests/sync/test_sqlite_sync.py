@@ -15,13 +15,14 @@ from fourd_emulator import EmulatorConfig, EmulatorServer, serve
 from legacy_adapters.sync import SqliteSink, SyncRunner, sync_table
 from legacy_core.errors import SinkError
 from legacy_core.service import LegacyClient
-from legacy_core.sync import ChangeEvent, GlobalStampWatermark, SyncMapping
+from legacy_core.sync import ChangeEvent, FieldMap, GlobalStampWatermark, SyncMapping
 
 from .conftest import Fourd, make_client
 
 pytestmark = pytest.mark.integration
 
 TABLE = "Artikel_Variante"
+FAMILY = "Artikel_Familie"
 
 
 def sqlite_table(path: Path, table: str) -> dict[str, dict[str, Any]]:
@@ -103,6 +104,47 @@ class TestSqliteEquality:
         by_nr = {r["nr"]: r for r in rows.values()}
         assert "Umbenannt" == by_nr[first["Kundennr"]]["name"]
         assert {r["Kundennr"] for r in fourd.records("Kunden")} == set(by_nr)
+
+
+class TestTransforms:
+    """Transformed fields are stored as their column kind and compare equal on later runs."""
+
+    def test_transform_with_kind(self, client: LegacyClient, fourd: Fourd, tmp_path: Path):
+        """sku as text stays text, a column without kind keeps the source's; no false updates."""
+        path = tmp_path / "products.db"
+        mapping = SyncMapping(
+            FAMILY,
+            fields=[
+                FieldMap("Nummer", "sku", transform=str, kind="text"),
+                FieldMap("Nummer", "nummer", transform=str),  # kind of the source: integer
+                FieldMap(
+                    "Gewicht", "gramm", transform=lambda kg: None if kg is None else kg * 1000
+                ),
+                FieldMap("Bezeichnung", "name"),
+            ],
+            target="products",
+        )
+        run(client, path, mapping)
+        first = fourd.records(FAMILY)[0]
+        fourd.update(FAMILY, {"__KEY": first["__KEY"], "Bezeichnung": "anders"})
+        events: list[ChangeEvent] = []
+        summary = run(client, path, mapping, handlers=[events.extend])
+        assert (1, 0) == (summary.updated, summary.created)
+        assert [("__STAMP", "name")] == [e.changed for e in events]
+        again = run(client, path, mapping)  # re-reads the overlap window, nothing changed
+        assert again.rows_read > 0
+        assert (0, 0) == (again.updated, again.created)
+        rows = sqlite_table(path, "products")
+        assert str(first["Nummer"]) == rows[first["__KEY"]]["sku"]
+        assert first["Nummer"] == rows[first["__KEY"]]["nummer"]
+        expected = {
+            r["__KEY"]: (
+                str(r["Nummer"]),
+                None if r.get("Gewicht") is None else r["Gewicht"] * 1000,
+            )
+            for r in fourd.records(FAMILY)
+        }
+        assert expected == {k: (r["sku"], r["gramm"]) for k, r in rows.items()}
 
 
 class TestSameSecond:

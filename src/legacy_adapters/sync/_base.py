@@ -11,7 +11,15 @@ import attrs
 
 from legacy_core.sync import ChangeEvent, Checkpoint, Version
 
-__all__ = ["Batch", "Column", "Sink", "encode_value", "storage_class"]
+__all__ = [
+    "Batch",
+    "Column",
+    "Sink",
+    "canonical_json",
+    "encode_value",
+    "storage_class",
+    "stored_form",
+]
 
 CHECKPOINTS = "_legacy_sync_checkpoints"
 PENDING = "_legacy_sync_pending"
@@ -62,6 +70,41 @@ def encode_value(value: Any) -> bool | int | float | str | None:
     return text
 
 
+def canonical_json(value: Any) -> str:
+    """JSON text with sorted keys and no spaces: one text per value, in every sink."""
+    text: str = json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    return text
+
+
+def stored_form(kind: str, value: Any) -> bool | int | float | str | None:  # noqa: PLR0911
+    """What a column of ``kind`` gives back for ``value``: what sinks write and compare.
+
+    ``encode_value``, then the conversion the column applies (SQLite's affinity, the
+    PostgreSQL cast), so that a transformed value compares equal once it is stored;
+    ``json`` columns hold canonical JSON text of the value.
+    """
+    if value is None:
+        return None
+    if kind == "json":
+        return canonical_json(value)
+    plain = encode_value(value)
+    try:
+        if kind == "integer" and not isinstance(plain, bool):
+            number = float(plain)  # type: ignore[arg-type]
+            return int(number) if number.is_integer() else number
+        if kind == "real" and not isinstance(plain, bool):
+            return float(plain)  # type: ignore[arg-type]
+    except ValueError:
+        return plain  # a text the column keeps as text (SQLite) or refuses (PostgreSQL)
+    if kind == "bool":
+        return bool(plain)
+    if kind in {"text", "date", "timestamp"} and not isinstance(plain, str):
+        return str(plain)
+    return plain
+
+
 @attrs.frozen
 class Column:
     """One column of a synced table: its name and storage class (``storage_class``)."""
@@ -73,6 +116,8 @@ class Column:
 @attrs.frozen
 class Batch:
     """What one transaction of a sink writes: rows, deletes, events and the checkpoint.
+
+    ``upserts`` hold stored forms (``stored_form``), the values the sink's ``rows`` answers.
 
     ``pending`` are the versions this batch applied (kept until the run finishes);
     ``finished`` True clears them: the checkpoint then holds the run's final position.

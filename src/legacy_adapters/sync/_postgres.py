@@ -10,7 +10,7 @@ from typing import Any
 from legacy_core.errors import ConfigurationError, SinkError
 from legacy_core.sync import Checkpoint
 
-from ._base import CHECKPOINTS, EVENTS, PENDING, Batch, Column, encode_value
+from ._base import CHECKPOINTS, EVENTS, PENDING, Batch, Column, canonical_json, encode_value
 
 __all__ = ["PostgresSink"]
 
@@ -142,9 +142,15 @@ class PostgresSink:
                 f"SELECT * FROM {_q(table)} WHERE {_q(key)} = ANY(%s)", (list(keys),)
             )
             names = [d.name for d in cur.description]
+            kinds = self._kinds.get(table, {})
             out: dict[str, dict[str, Any]] = {}
             for values in cur:
-                row = {n: encode_value(v) for n, v in zip(names, values, strict=True)}
+                row = {
+                    n: canonical_json(v)
+                    if kinds.get(n) == "json" and v is not None
+                    else encode_value(v)
+                    for n, v in zip(names, values, strict=True)
+                }
                 out[str(row[key])] = row
             return out
 
@@ -157,18 +163,6 @@ class PostgresSink:
         """Rows of ``table``."""
         with self._errors(table):
             return int(self._db.execute(f"SELECT count(*) FROM {_q(table)}").fetchone()[0])
-
-    def _param(self, table: str, name: str, value: Any) -> Any:
-        stored = encode_value(value)
-        kind = self._kinds.get(table, {}).get(name, "text")
-        if stored is None:
-            return None
-        if kind == "json":
-            # jsonb wants JSON text; a scalar of an Object field is JSON too.
-            return stored if isinstance(value, dict | list) else json.dumps(stored)
-        if kind in {"text", "date", "timestamp"}:
-            return str(stored)
-        return stored
 
     def commit(self, table: str, key: str, mapping: str, batch: Batch) -> None:
         """Write ``batch`` in one transaction (rolled back whole on any error)."""
@@ -184,7 +178,7 @@ class PostgresSink:
                     cur.execute(
                         f"INSERT INTO {_q(table)} ({cols}) VALUES ({marks}) "
                         f"ON CONFLICT ({_q(key)}) DO UPDATE SET {update}",
-                        [self._param(table, n, row[n]) for n in names],
+                        [row[n] for n in names],
                     )
                 if batch.deletes:
                     cur.execute(

@@ -32,7 +32,7 @@ from legacy_core.sync import (
     select_new,
 )
 
-from ._base import Batch, Column, Sink, encode_value, storage_class
+from ._base import Batch, Column, Sink, storage_class, stored_form
 
 __all__ = ["RunSummary", "SyncRunner"]
 
@@ -96,6 +96,7 @@ class SyncRunner:
     )
     batch_size: int = 500
     environment: str | None = None
+    _kinds: dict[str, str] = attrs.field(factory=dict, init=False, repr=False)
 
     def add_handler(self, handler: Callable[[Sequence[ChangeEvent]], None]) -> None:
         """Register a Python callback for every batch's events."""
@@ -107,7 +108,9 @@ class SyncRunner:
         maps = self.mapping.columns(catalog)
         types = {a.name: a.type for a in schema.fields}
         types |= {"__KEY": "string", "__STAMP": "long"}
-        columns = [Column(m.target, storage_class(types.get(m.source, "string"))) for m in maps]
+        columns = [
+            Column(m.target, m.kind or storage_class(types.get(m.source, "string"))) for m in maps
+        ]
         key_column = next((m.target for m in maps if m.source == self.mapping.key), None)
         if key_column is None:
             msg = f"mapping {self.mapping.name}: the key {self.mapping.key} is not a mapped field"
@@ -126,6 +129,7 @@ class SyncRunner:
     def _run(self, started: float, counter: _RequestCounter) -> RunSummary:
         m = self.mapping
         catalog, maps, columns, key_column = self._columns()
+        self._kinds = {c.name: c.kind for c in columns}
         target = m.target
         self.sink.prepare(target, key_column, columns)
         cp = self.sink.load_checkpoint(m.name) or Checkpoint(m.name)
@@ -222,8 +226,13 @@ class SyncRunner:
                 latest[version[0]] = (version, record)
         # The sink writes the decoded values (its own column types); events compare and
         # carry the stored forms, which is what the sink's rows() answers.
-        values = {k: m.row(rec, maps) for k, (_v, rec) in latest.items()}
-        rows = {k: {c: encode_value(v) for c, v in row.items()} for k, row in values.items()}
+        # Sinks write the stored forms, and their rows() answer them: a change is a
+        # difference between the two, whatever the transforms and the column types.
+        kinds = self._kinds
+        rows = {
+            k: {c: stored_form(kinds[c], v) for c, v in m.row(rec, maps).items()}
+            for k, (_v, rec) in latest.items()
+        }
         before = self.sink.rows(target, key_column, list(rows))
         events: list[ChangeEvent] = []
         for k, row in rows.items():
@@ -241,7 +250,7 @@ class SyncRunner:
             key_column,
             m.name,
             Batch(
-                upserts=list(values.values()),
+                upserts=list(rows.values()),
                 events=events,
                 checkpoint=cp,
                 pending={v: (-1 if p is None else p) for v, p in versions.items()},

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ._checkpoint import Checkpoint, ReadPlan, Version, plan_read, select_new
 from ._events import ChangeEvent, EventHandler, EventKind, diff_rows
 from ._mapping import (
+    COLUMN_KINDS,
     DeleteDetection,
     FieldMap,
     GlobalStampWatermark,
@@ -19,6 +20,7 @@ from ._mapping import (
 )
 
 __all__ = [
+    "COLUMN_KINDS",
     "ChangeEvent",
     "Checkpoint",
     "DeleteDetection",

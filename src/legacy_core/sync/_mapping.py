@@ -17,6 +17,7 @@ from legacy_core.model import Record, validate_identifier
 from legacy_core.query import Filter, field
 
 __all__ = [
+    "COLUMN_KINDS",
     "DeleteDetection",
     "FieldMap",
     "GlobalStampWatermark",
@@ -29,6 +30,9 @@ __all__ = [
 
 _DAY_MS = 86_400_000
 _EPOCH = dt.date(1970, 1, 1).toordinal()
+
+COLUMN_KINDS = frozenset({"integer", "real", "bool", "date", "timestamp", "json", "text"})
+"""The kinds of sink column a field can become."""
 
 DeleteDetection = Literal["keys", "deleted_records", "none"]
 """How deletes are found: a key-set comparison, 4D's ``__DeletedRecords`` table, or not at all."""
@@ -194,6 +198,9 @@ class FieldMap:
     source: str
     target: str = attrs.field()
     transform: Callable[[Any], Any] | None = attrs.field(default=None, eq=False)
+    kind: str | None = None
+    """The sink column's kind (``integer``, ``real``, ``bool``, ``date``, ``timestamp``,
+    ``json``, ``text``); None: the source field's. Set it when a transform changes the type."""
 
     @target.default
     def _target(self) -> str:
@@ -202,6 +209,9 @@ class FieldMap:
     def __attrs_post_init__(self) -> None:
         validate_identifier(self.source, "field")
         validate_identifier(self.target, "column")
+        if self.kind is not None and self.kind not in COLUMN_KINDS:
+            msg = f"field {self.source}: column kind must be one of {sorted(COLUMN_KINDS)}"
+            raise ConfigurationError(msg)
 
 
 def _field_maps(value: Sequence[FieldMap | str] | Mapping[str, str]) -> tuple[FieldMap, ...]:
