@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,15 @@ def env(tmp_path: Path, emulator: EmulatorServer) -> dict[str, str]:
         "LEGACY_API_SESSION_STORE": "file",
         "LEGACY_API_SESSION_DIR": str(tmp_path / "sessions"),
     }
+
+
+def committed(db: Path) -> int:
+    """Rows committed so far in the synced table (0 before the table exists)."""
+    try:
+        with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
+            return int(conn.execute('SELECT count(*) FROM "Artikel_Variante"').fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -61,13 +73,43 @@ class TestSyncCommand:
             summary["deleted"],
         )
         assert summary["requests"] > 0
-        with sqlite3.connect(db) as conn:
+        with contextlib.closing(sqlite3.connect(db)) as conn:
             keys = {k for (k,) in conn.execute('SELECT "__KEY" FROM "Personal"')}
             name = conn.execute(
                 'SELECT "Name" FROM "Personal" WHERE "__KEY" = ?', (people[0]["__KEY"],)
             ).fetchone()[0]
         assert {p["__KEY"] for p in fourd.records("Personal")} == keys
         assert "Neu" == name
+
+    def test_killed_process_resumes(
+        self, env: dict[str, str], fourd: Fourd, emulator: EmulatorServer, tmp_path: Path
+    ):
+        """A sync killed with SIGKILL mid-copy is completed by the next run, each event once."""
+        db = tmp_path / "killed.db"
+        emulator.set_faults(latency_ms=15)
+        args = [SCRIPT, "sync", "Artikel_Variante", "--to", f"sqlite:{db}", "--batch-size", "20"]
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and committed(db) < 200:
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait(timeout=30)
+            proc.stdout.close()  # type: ignore[union-attr]
+            proc.stderr.close()  # type: ignore[union-attr]
+            emulator.set_faults()
+        assert -signal.SIGKILL == proc.returncode
+        partial = committed(db)
+        assert 200 <= partial < 2000
+        result = cli(env, "sync", "Artikel_Variante", "--to", f"sqlite:{db}", "--json")
+        assert 0 == result.returncode, result.stderr
+        assert 2000 - partial == json.loads(result.stdout)["created"]
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            keys = {k for (k,) in conn.execute('SELECT "__KEY" FROM "Artikel_Variante"')}
+            events = conn.execute("SELECT kind, key FROM _legacy_sync_events").fetchall()
+        assert {r["__KEY"] for r in fourd.records("Artikel_Variante")} == keys
+        assert 2000 == len(events) == len(set(events))
 
     def test_bad_target_exits_1(self, env: dict[str, str]):
         """An unknown --to scheme is the user's error: exit 1 and one error line."""

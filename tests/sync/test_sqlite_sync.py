@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,8 +13,8 @@ from typing import Any
 import pytest
 
 from fourd_emulator import EmulatorConfig, EmulatorServer, serve
-from legacy_adapters.sync import SqliteSink, SyncRunner, sync_table
-from legacy_core.errors import SinkError
+from legacy_adapters.sync import SqliteSink, SyncRunner, open_sink, sync_table
+from legacy_core.errors import ConfigurationError, SinkError
 from legacy_core.service import LegacyClient
 from legacy_core.sync import ChangeEvent, FieldMap, GlobalStampWatermark, SyncMapping
 
@@ -252,6 +253,31 @@ class TestCrashes:
         assert [("deleted", victim)] == [(k, key) for k, key, _s in outbox(path) if k == "deleted"]
 
 
+class TestSessionsAndFaults:
+    """Sessions killed during a run and injected server faults change nothing in the result."""
+
+    def test_session_killed_mid_run_and_faults(
+        self, client: LegacyClient, fourd: Fourd, emulator: EmulatorServer, tmp_path: Path
+    ):
+        """The session dies after the first batch and 10% of requests fail: still equal."""
+        path = tmp_path / "faults.db"
+
+        def kill(events: Sequence[ChangeEvent]) -> None:
+            del events
+            emulator.expire_sessions()
+
+        emulator.set_faults(error_503_rate=0.1, seed=5)
+        run(client, path, handlers=[kill], batch_size=400)
+        emulator.set_faults()
+        mutate(fourd, random.Random(1))
+        emulator.set_faults(error_503_rate=0.1, seed=6)
+        run(client, path, handlers=[kill], batch_size=2)
+        emulator.set_faults()
+        assert emulator.stats()["faults"]
+        assert emulator.stats()["sessions_created"] >= 3
+        assert fourd.table(TABLE) == sqlite_table(path, TABLE)
+
+
 class TestCost:
     """An incremental run reads a small fraction of what a full copy reads."""
 
@@ -266,8 +292,10 @@ class TestCost:
         for rec in fourd.records(TABLE)[:20]:
             fourd.update(TABLE, {"__KEY": rec["__KEY"], "Bezeichnung": "geändert"})
         before = emulator.stats()["rows_sent"]
+        requests_before = emulator.stats()["requests_total"]
         summary = run(client, path)
         incremental = emulator.stats()["rows_sent"] - before
+        assert emulator.stats()["requests_total"] - requests_before == summary.requests
         assert 2000 == full
         assert 20 == summary.updated
         assert incremental < full * 0.05, (incremental, full)
@@ -317,6 +345,12 @@ class TestApi:
         assert "Name" in got[0].changed
         assert "Neu" == got[0].after["Name"]  # type: ignore[index]
         assert got[0].before["Name"] == person["Name"]  # type: ignore[index]
+
+    def test_postgres_without_psycopg(self, monkeypatch: pytest.MonkeyPatch):
+        """Without psycopg the PostgreSQL sink says which extra to install."""
+        monkeypatch.setitem(sys.modules, "psycopg", None)
+        with pytest.raises(ConfigurationError, match=r"legacy-api\[postgres\]"):
+            open_sink("postgresql://postgres@127.0.0.1/x")
 
     def test_unwritable_sink_is_a_sink_error(self, client: LegacyClient, tmp_path: Path):
         """A SQLite path in a missing directory is a SinkError naming the path."""

@@ -8,6 +8,7 @@ leaves the last committed batch as the point a re-run resumes from (ADR 0031).
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -39,17 +40,23 @@ __all__ = ["RunSummary", "SyncRunner"]
 DELETED_RECORDS = "__DeletedRecords"
 
 
+_RUN: contextvars.ContextVar[_RequestCounter | None] = contextvars.ContextVar(
+    "legacy_api_sync_run", default=None
+)
+
+
 class _RequestCounter(instrument.NoInstrumentation):
-    """Counts the HTTP exchanges of the thread that runs the sync."""
+    """Counts the HTTP exchanges made for one run (its context, copied into page workers)."""
 
     def __init__(self) -> None:
-        self.thread = threading.get_ident()
         self.requests = 0
+        self._lock = threading.Lock()
 
     def http(self, event: instrument.HttpEvent) -> None:
         del event
-        if threading.get_ident() == self.thread:
-            self.requests += 1
+        if _RUN.get() is self:
+            with self._lock:
+                self.requests += 1
 
 
 @attrs.frozen
@@ -121,9 +128,11 @@ class SyncRunner:
         """Bring the sink up to date with 4D once; return what it did."""
         started = time.monotonic()
         counter = instrument.install(_RequestCounter())
+        token = _RUN.set(counter)
         try:
             return self._run(started, counter)
         finally:
+            _RUN.reset(token)
             instrument.uninstall(counter)
 
     def _run(self, started: float, counter: _RequestCounter) -> RunSummary:
