@@ -14,9 +14,15 @@ import pytest
 
 from fourd_emulator import EmulatorConfig, EmulatorServer, serve
 from legacy_adapters.sync import SqliteSink, SyncRunner, open_sink, sync_table
-from legacy_core.errors import ConfigurationError, SinkError
+from legacy_core.errors import ConfigurationError, LegacyError, SinkError
 from legacy_core.service import LegacyClient
-from legacy_core.sync import ChangeEvent, FieldMap, GlobalStampWatermark, SyncMapping
+from legacy_core.sync import (
+    ChangeEvent,
+    FieldMap,
+    GlobalStampWatermark,
+    SyncMapping,
+    TimestampWatermark,
+)
 
 from .conftest import Fourd, make_client
 
@@ -326,6 +332,49 @@ class TestGlobalStampAndDeletedRecords:
                 assert (4, 1, 0) == (summary.updated, summary.deleted, summary.keys_read - 1)
                 assert srv.stats()["rows_sent"] - before <= 4 + 1 + 1
                 assert fourd.table("Kunden") == sqlite_table(path, "Kunden")
+
+    def test_interrupted_copy_then_delete(self, tmp_path: Path):
+        """A row copied by a crashed first copy and deleted before the retry does not survive."""
+        with serve(EmulatorConfig(rows=1000, change_tracking=True)) as srv:
+            client, fourd = make_client(srv), Fourd(srv)
+            path = tmp_path / "graves.db"
+            mapping = SyncMapping(
+                TABLE, watermark=GlobalStampWatermark(), deletes="deleted_records"
+            )
+            with pytest.raises(Crash):
+                run(client, path, mapping, handlers=[crash_on(2)], batch_size=100)
+            victim = next(iter(sqlite_table(path, TABLE)))
+            fourd.delete(TABLE, victim)
+            run(client, path, mapping, batch_size=100)
+            assert fourd.table(TABLE) == sqlite_table(path, TABLE)
+            fourd.update(TABLE, {"__KEY": fourd.records(TABLE)[5]["__KEY"], "Bezeichnung": "z"})
+            summary = run(client, path, mapping)
+            assert (1, 0) == (summary.updated, summary.deleted)
+            assert fourd.table(TABLE) == sqlite_table(path, TABLE)
+
+
+class TestTimestampWatermark:
+    """``__TIMESTAMP`` works where the server filters on it, and fails loudly where not."""
+
+    def test_timestamp_watermark(self, tmp_path: Path):
+        """Without pyERP's quirks the run reads the changed rows; with them 4D's error is raised."""
+        mapping = SyncMapping("Kunden", watermark=TimestampWatermark(overlap=1000))
+        with serve(EmulatorConfig(rows=500, quirks=False)) as srv:
+            client, fourd = make_client(srv), Fourd(srv)
+            path = tmp_path / "ts.db"
+            run(client, path, mapping)
+            first = fourd.records("Kunden")[0]
+            fourd.update("Kunden", {"__KEY": first["__KEY"], "Name": "Zeit"})
+            summary = run(client, path, mapping)
+            assert (1, False) == (summary.updated, summary.full)
+            assert summary.rows_read < 10
+            assert fourd.table("Kunden") == sqlite_table(path, "Kunden")
+        with serve(EmulatorConfig(rows=500)) as srv:
+            client = make_client(srv)
+            path = tmp_path / "quirks.db"
+            run(client, path, mapping)
+            with pytest.raises(LegacyError, match="__TIMESTAMP"):
+                run(client, path, mapping)
 
 
 class TestApi:

@@ -171,12 +171,12 @@ class SyncRunner:
                 continue
             cp = self._apply(cp, fresh, maps, target, key_column, tally)
         deletes: list[str] = []
-        if m.deletes == "keys":
-            if plan.full:
-                deletes = sorted(self.sink.keys(target, key_column) - remote_keys)
-            elif self.client.count(m.table, environment=self.environment) != self.sink.count(
-                target
-            ):
+        if plan.full and m.deletes != "none":
+            # A full copy is one snapshot: what the sink holds beyond it is gone, also rows
+            # an interrupted earlier copy committed and 4D deleted before this one.
+            deletes = sorted(self.sink.keys(target, key_column) - remote_keys)
+        elif m.deletes == "keys":
+            if self.client.count(m.table, environment=self.environment) != self.sink.count(target):
                 remote = self._remote_keys()
                 keys_read = len(remote)
                 deletes = sorted(self.sink.keys(target, key_column) - remote)
