@@ -15,6 +15,7 @@ __all__ = [
     "Batch",
     "Column",
     "Sink",
+    "by_columns",
     "canonical_json",
     "encode_value",
     "storage_class",
@@ -103,6 +104,16 @@ def stored_form(kind: str, value: Any) -> bool | int | float | str | None:  # no
     if kind in {"text", "date", "timestamp"} and not isinstance(plain, str):
         return str(plain)
     return plain
+
+
+def by_columns(
+    rows: Sequence[Mapping[str, Any]],
+) -> list[tuple[tuple[str, ...], list[Mapping[str, Any]]]]:
+    """``rows`` grouped by their column names (in order), for one statement per group."""
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    return list(groups.items())
 
 
 @attrs.frozen

@@ -10,7 +10,18 @@ from typing import Any
 from legacy_core.errors import ConfigurationError, SinkError
 from legacy_core.sync import Checkpoint
 
-from ._base import CHECKPOINTS, EVENTS, PENDING, Batch, Column, canonical_json, encode_value
+from ._base import (
+    CHECKPOINTS,
+    EVENTS,
+    PENDING,
+    Batch,
+    Column,
+    canonical_json,
+    encode_value,
+)
+from ._base import (
+    by_columns as _by_columns,
+)
 
 __all__ = ["PostgresSink"]
 
@@ -169,16 +180,15 @@ class PostgresSink:
         with self._errors(table):
             db = self._db
             with db.transaction(), db.cursor() as cur:
-                for row in batch.upserts:
-                    names = list(row)
+                for names, rows in _by_columns(batch.upserts):
                     cols = ", ".join(_q(n) for n in names)
                     kinds = self._kinds.get(table, {})
                     marks = ", ".join(f"%s::{_TYPES[kinds.get(n, 'text')]}" for n in names)
                     update = ", ".join(f"{_q(n)} = excluded.{_q(n)}" for n in names if n != key)
-                    cur.execute(
+                    cur.executemany(
                         f"INSERT INTO {_q(table)} ({cols}) VALUES ({marks}) "
                         f"ON CONFLICT ({_q(key)}) DO UPDATE SET {update}",
-                        [row[n] for n in names],
+                        [[row[n] for n in names] for row in rows],
                     )
                 if batch.deletes:
                     cur.execute(

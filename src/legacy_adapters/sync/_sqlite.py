@@ -13,6 +13,7 @@ from legacy_core.errors import SinkError
 from legacy_core.sync import Checkpoint
 
 from ._base import CHECKPOINTS, EVENTS, PENDING, Batch, Column, encode_value
+from ._base import by_columns as _by_columns
 
 __all__ = ["SqliteSink"]
 
@@ -158,15 +159,14 @@ class SqliteSink:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                for row in batch.upserts:
-                    names = list(row)
+                for names, rows in _by_columns(batch.upserts):
                     cols = ", ".join(_q(n) for n in names)
                     marks = ", ".join("?" * len(names))
                     update = ", ".join(f"{_q(n)} = excluded.{_q(n)}" for n in names if n != key)
-                    db.execute(
+                    db.executemany(
                         f"INSERT INTO {_q(table)} ({cols}) VALUES ({marks}) "
                         f"ON CONFLICT ({_q(key)}) DO UPDATE SET {update}",
-                        [encode_value(row[n]) for n in names],
+                        [[encode_value(row[n]) for n in names] for row in rows],
                     )
                 db.executemany(
                     f"DELETE FROM {_q(table)} WHERE {_q(key)} = ?", [(k,) for k in batch.deletes]
