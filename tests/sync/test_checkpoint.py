@@ -124,6 +124,23 @@ class TestCheckpoint:
         ]
         assert [("k", 2)] == [v for v, _p, _r in select_new(m, cp, rows)]
 
+    def test_ceiling_keeps_future_rows_from_moving_the_watermark(self):
+        """A row dated in 2099 does not move the position; a row saved an hour later is read."""
+        wm = ModifiedWatermark(created=None, overlap=0)
+        m = SyncMapping("T", watermark=wm)
+        now = position_of_moment(dt.date(2026, 12, 4), 36_000_000)
+        future = position_of_moment(dt.date(2099, 1, 1), 0)
+        cp = Checkpoint("T").applied({("a", 1): now, ("b", 1): future})
+        cp = cp.finished(wm, ceiling=now + 14 * 3_600_000)
+        assert now == cp.position
+        assert ("b", 1) in cp.seen
+        later = _record("c", 1, now + 3_600_000, 0)
+        low = plan_read(m, cp, ["v"]).low
+        assert low is not None
+        assert (wm.position(later) or 0) >= low
+        assert [("c", 1)] == [v for v, _p, _r in select_new(m, cp, [later])]
+        assert Checkpoint("T").applied({("b", 1): future}).finished(wm).position == future
+
     def test_json_round_trip(self):
         """to_json/from_json keep every field; a damaged payload is a ConfigurationError."""
         cp = Checkpoint("T", position=5, seen={("a", 1): 5}, pending={("b", 2): 7}, runs=3)

@@ -9,6 +9,7 @@ leaves the last committed batch as the point a re-run resumes from (ADR 0031).
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -30,6 +31,7 @@ from legacy_core.sync import (
     Version,
     diff_rows,
     plan_read,
+    position_of_moment,
     select_new,
 )
 
@@ -200,7 +202,7 @@ class SyncRunner:
         ]
         self._deliver(events)
         tally["deleted"] = len(events)
-        final = cp.finished(m.watermark, deleted_position=deleted_position)
+        final = cp.finished(m.watermark, deleted_position=deleted_position, ceiling=self._ceiling())
         self.sink.commit(
             target,
             key_column,
@@ -266,6 +268,18 @@ class SyncRunner:
             ),
         )
         return cp
+
+    def _ceiling(self) -> int | None:
+        """The latest position a time watermark may take: 14 h past this host's UTC clock.
+
+        14 h covers every time zone the server may stamp local times in (pyERP's
+        modified_* are local); anything later is a wrong date. Stamps have no ceiling.
+        """
+        if isinstance(self.mapping.watermark, GlobalStampWatermark):
+            return None
+        now = dt.datetime.now(dt.UTC)
+        millis = ((now.hour * 60 + now.minute) * 60 + now.second) * 1000
+        return position_of_moment(now.date(), millis) + 14 * 3_600_000
 
     def _deliver(self, events: Sequence[ChangeEvent]) -> None:
         if events:

@@ -69,10 +69,21 @@ class Checkpoint:
         add = {v: (-1 if p is None else p) for v, p in versions.items()}
         return attrs.evolve(self, pending={**self.pending, **add})
 
-    def finished(self, watermark: Watermark, *, deleted_position: int | None = None) -> Checkpoint:
-        """The checkpoint at the end of a run: position advanced, ``seen`` pruned, no pending."""
+    def finished(
+        self,
+        watermark: Watermark,
+        *,
+        deleted_position: int | None = None,
+        ceiling: int | None = None,
+    ) -> Checkpoint:
+        """The checkpoint at the end of a run: position advanced, ``seen`` pruned, no pending.
+
+        Positions above ``ceiling`` do not count: a row dated in the future (a wrong
+        clock, a typo in a date) must not carry the watermark past rows saved later
+        today. Such a row stays in ``seen``: every run reads it again and skips it.
+        """
         met = {**self.seen, **self.pending}
-        known = [p for p in met.values() if p >= 0]
+        known = [p for p in met.values() if p >= 0 and (ceiling is None or p <= ceiling)]
         if self.position is not None:
             known.append(self.position)
         position = max(known) if known else self.position
