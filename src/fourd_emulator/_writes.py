@@ -283,8 +283,10 @@ class Writes:
         # a save; a value the write sends itself is kept.
         if table.tracked:
             rec[GLOBAL_STAMP] = self._state.global_stamp + len(audit) + 1
+        # modified_name is not the session's user: a login name is a secret that the
+        # cassette recorder scrubs, and 4D's REST process writes its own name anyway.
         stamped = {
-            "modified_name": user or "REST",
+            "modified_name": "REST",
             "modified_date": wire_date(utc_date(now)),
             "modified_time": ms_since_midnight(now),
         }
