@@ -95,9 +95,11 @@ class TestMapping:
         ] == m.read_fields(["Name", "Email"])
 
     def test_bad_configuration(self):
-        """Two fields on one column, or __DeletedRecords with a business key, are refused."""
+        """Two fields on one column, a transformed key, graves by business key: refused."""
         with pytest.raises(ConfigurationError, match="two fields map to one column"):
             SyncMapping("Kunden", fields={"Name": "x", "Email": "x"})
+        with pytest.raises(ConfigurationError, match="cannot have a transform"):
+            SyncMapping("Kunden", key="Kundennr", fields=[FieldMap("Kundennr", transform=str)])
         with pytest.raises(ConfigurationError, match="__DeletedRecords"):
             SyncMapping("Kunden", key="Kundennr", deletes="deleted_records")
 

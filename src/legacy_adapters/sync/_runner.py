@@ -235,8 +235,6 @@ class SyncRunner:
             old = latest.get(version[0])
             if old is None or old[0][1] < version[1]:
                 latest[version[0]] = (version, record)
-        # The sink writes the decoded values (its own column types); events compare and
-        # carry the stored forms, which is what the sink's rows() answers.
         # Sinks write the stored forms, and their rows() answer them: a change is a
         # difference between the two, whatever the transforms and the column types.
         kinds = self._kinds

@@ -259,6 +259,9 @@ class SyncMapping:
                 "use key='__KEY' with deletes='deleted_records'"
             )
             raise ConfigurationError(msg, table=self.table)
+        if any(f.source == self.key and f.transform is not None for f in self.fields):
+            msg = f"mapping {self.name}: the key {self.key} cannot have a transform"
+            raise ConfigurationError(msg, table=self.table)
         targets = [f.target for f in self.fields]
         if len(set(targets)) != len(targets):
             msg = f"mapping {self.name}: two fields map to one column"
