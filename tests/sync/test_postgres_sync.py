@@ -13,6 +13,7 @@ import pytest
 
 from fourd_emulator import EmulatorServer
 from legacy_adapters.sync import PostgresSink, SyncRunner
+from legacy_core.errors import SinkError
 from legacy_core.service import LegacyClient
 from legacy_core.sync import SyncMapping
 
@@ -117,3 +118,10 @@ class TestPostgres:
         counts = Counter(events)
         assert 2000 == len(counts)
         assert {1} == set(counts.values())
+
+    def test_unreachable_server_names_no_password(self):
+        """A server that refuses the connection is a SinkError without the URL's password."""
+        with pytest.raises(SinkError) as caught:
+            PostgresSink("postgresql://sync:hunter2@127.0.0.1:1/nowhere?connect_timeout=3")
+        assert "hunter2" not in str(caught.value)
+        assert "sync:***@127.0.0.1:1/nowhere" in str(caught.value)

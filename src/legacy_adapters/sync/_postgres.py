@@ -6,6 +6,7 @@ import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from legacy_core.errors import ConfigurationError, SinkError
 from legacy_core.sync import Checkpoint
@@ -44,6 +45,16 @@ _SAVE_CHECKPOINT = (
 )
 
 
+def _safe(url: str) -> str:
+    """``url`` without its password (errors and logs never carry one)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -66,7 +77,8 @@ class PostgresSink:
         try:
             self._db = psycopg.connect(url, autocommit=True)
         except psycopg.Error as exc:
-            msg = f"cannot connect to the PostgreSQL sink: {type(exc).__name__}"
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            msg = f"cannot connect to the PostgreSQL sink {_safe(url)}: {first}"
             raise SinkError(msg) from None
         self._error = psycopg.Error
         self._kinds: dict[str, dict[str, str]] = {}
