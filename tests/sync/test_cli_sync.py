@@ -21,6 +21,11 @@ from .conftest import Fourd
 pytestmark = pytest.mark.integration
 
 SCRIPT = str(Path(sys.executable).with_name("legacy-api"))
+HOLD_LOCK = (
+    "import sys, time; from legacy_adapters.sync import SqliteSink\n"
+    "with SqliteSink(sys.argv[1]).lock('Personal'):\n"
+    "    print('held', flush=True); time.sleep(60)"
+)
 
 
 @pytest.fixture
@@ -110,6 +115,31 @@ class TestSyncCommand:
             events = conn.execute("SELECT kind, key FROM _legacy_sync_events").fetchall()
         assert {r["__KEY"] for r in fourd.records("Artikel_Variante")} == keys
         assert 2000 == len(events) == len(set(events))
+
+    def test_locked_mapping_exits_1(self, env: dict[str, str], tmp_path: Path):
+        """A run started while another process holds the mapping exits 1, touching nothing."""
+        db = tmp_path / "busy.db"
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                HOLD_LOCK,
+                str(db),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert "held" == holder.stdout.readline().strip()  # type: ignore[union-attr]
+            result = cli(env, "sync", "Personal", "--to", f"sqlite:{db}")
+        finally:
+            holder.kill()
+            holder.wait(timeout=30)
+            holder.stdout.close()  # type: ignore[union-attr]
+        assert 1 == result.returncode
+        assert "another run of mapping Personal is in progress" in result.stderr
+        after = cli(env, "sync", "Personal", "--to", f"sqlite:{db}")
+        assert 0 == after.returncode, after.stderr  # the dead holder's lock went with it
 
     def test_bad_target_exits_1(self, env: dict[str, str]):
         """An unknown --to scheme is the user's error: exit 1 and one error line."""

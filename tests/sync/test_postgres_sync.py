@@ -125,3 +125,13 @@ class TestPostgres:
             PostgresSink("postgresql://sync:hunter2@127.0.0.1:1/nowhere?connect_timeout=3")
         assert "hunter2" not in str(caught.value)
         assert "sync:***@127.0.0.1:1/nowhere" in str(caught.value)
+
+    def test_second_run_refused(self, client: LegacyClient, database: str):
+        """While another connection holds the mapping's advisory lock a run is refused."""
+        holder = PostgresSink(database)
+        try:
+            with holder.lock(TABLE), pytest.raises(SinkError, match="in progress"):
+                run(client, database)
+        finally:
+            holder.close()
+        assert run(client, database).full  # the lock went with the connection

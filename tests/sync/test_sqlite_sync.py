@@ -377,6 +377,23 @@ class TestTimestampWatermark:
                 run(client, path, mapping)
 
 
+class TestOneRunAtATime:
+    """A mapping runs once at a time: a second run is refused while the first holds the lock."""
+
+    def test_second_run_refused(self, client: LegacyClient, tmp_path: Path):
+        """While one sink holds the mapping's lock a run fails with SinkError; after, it runs."""
+        path = tmp_path / "locked.db"
+        holder = SqliteSink(path)
+        try:
+            with holder.lock(TABLE), pytest.raises(SinkError, match="in progress"):
+                run(client, path)
+            with holder.lock("other mapping"):
+                assert run(client, path).full  # another mapping's lock does not block
+        finally:
+            holder.close()
+        assert 0 == run(client, path).created
+
+
 class TestApi:
     """The convenience API and the sink's errors."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import attrs
@@ -167,6 +168,13 @@ class Sink(Protocol):
 
     def commit(self, table: str, key: str, mapping: str, batch: Batch) -> None:
         """Apply ``batch`` in one transaction: upserts, deletes, outbox events, checkpoint."""
+        ...
+
+    def lock(self, mapping: str) -> AbstractContextManager[None]:
+        """Hold ``mapping``'s run lock for the ``with`` block; SinkError when another holds it.
+
+        The lock dies with its process (a crashed run never blocks the next one).
+        """
         ...
 
     def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -243,6 +244,25 @@ class PostgresSink:
                             json.dumps(cp.to_json()["seen"]),
                         ),
                     )
+
+    @contextlib.contextmanager
+    def lock(self, mapping: str) -> Iterator[None]:
+        """A session advisory lock per mapping; PostgreSQL drops it with the connection."""
+        digest = hashlib.blake2b(f"legacy_sync:{mapping}".encode(), digest_size=8).digest()
+        key = int.from_bytes(digest, "big", signed=True)
+        with self._errors(mapping):
+            got = self._db.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
+        if not got:
+            msg = (
+                f"PostgreSQL sink {self._db.info.dbname}: another run of mapping {mapping} "
+                "is in progress"
+            )
+            raise SinkError(msg)
+        try:
+            yield
+        finally:
+            with self._errors(mapping):
+                self._db.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     def close(self) -> None:
         """Close the connection."""

@@ -132,7 +132,8 @@ class SyncRunner:
         counter = instrument.install(_RequestCounter())
         token = _RUN.set(counter)
         try:
-            return self._run(started, counter)
+            with self.sink.lock(self.mapping.name):
+                return self._run(started, counter)
         finally:
             _RUN.reset(token)
             instrument.uninstall(counter)

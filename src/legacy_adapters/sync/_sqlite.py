@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -14,6 +15,11 @@ from legacy_core.sync import Checkpoint
 
 from ._base import CHECKPOINTS, EVENTS, PENDING, Batch, Column, encode_value
 from ._base import by_columns as _by_columns
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no run lock
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["SqliteSink"]
 
@@ -210,6 +216,31 @@ class SqliteSink:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def lock(self, mapping: str) -> Iterator[None]:
+        """An exclusive ``flock`` on ``PATH.lock`` per mapping; the OS drops it with the process."""
+        if fcntl is None or self.path == ":memory:":  # pragma: no cover - not POSIX
+            yield
+            return
+        name = f"{self.path}.{hashlib.blake2b(mapping.encode(), digest_size=6).hexdigest()}.lock"
+        try:
+            handle = open(name, "a+b")  # noqa: SIM115 - held for the block
+        except OSError as exc:
+            msg = f"SQLite sink {self.path}: cannot create the lock file {name}: {exc}"
+            raise SinkError(msg) from exc
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                msg = f"SQLite sink {self.path}: another run of mapping {mapping} is in progress"
+                raise SinkError(msg) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        finally:
+            handle.close()
 
     def close(self) -> None:
         """Close the connection."""
