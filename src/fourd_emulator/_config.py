@@ -78,6 +78,10 @@ class EmulatorConfig:
     v17 sends no ``__GlobalStamp``/``__DATACLASS``/``__UNIQID``, v18 adds ``__GlobalStamp``,
     catalog ``fieldPos``/``tableNumber``, v20 adds ``__DATACLASS`` and ``__STATUS`` on saves."""
     pregenerate: bool = False
+    change_tracking: bool = False
+    """Serve the database as 4D's mobile sync prepares it: every seeded table carries a
+    ``__GlobalStamp`` attribute (set from one server-wide counter on each create and
+    update; seeded rows 0) and a ``__DeletedRecords`` table gets one row per delete."""
     """Generate every row at start-up instead of on first use (steadier benchmark timings)."""
 
     @property

@@ -56,7 +56,7 @@ class State:
         self.config = config
         self.lock = threading.RLock()
         self.write_lock = threading.Lock()
-        self.db = Database(config.seed, config.rows)
+        self.db = Database(config.seed, config.rows, change_tracking=config.change_tracking)
         self._fresh(timeline_cap)
 
     def reset(self, timeline_cap: int) -> None:

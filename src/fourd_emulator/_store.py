@@ -11,14 +11,28 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import attrs
 import orjson
 
-from fourd_emulator._schema import TABLES, GenContext, TableSpec, build_context, mix
+from fourd_emulator._schema import TABLES, AttributeSpec, GenContext, TableSpec, build_context, mix
 from fourd_emulator._values import KeyCodec, date_ordinal, iso_ms
 
-__all__ = ["BLOCK", "ColumnKey", "Database", "Table", "assemble", "compact"]
+__all__ = [
+    "BLOCK",
+    "DELETED_RECORDS",
+    "GLOBAL_STAMP",
+    "ColumnKey",
+    "Database",
+    "Table",
+    "assemble",
+    "compact",
+]
 
 BLOCK = 1024
+GLOBAL_STAMP = "__GlobalStamp"
+"""The attribute 4D's replication sets from the server-wide stamp on every create/update."""
+DELETED_RECORDS = "__DeletedRecords"
+"""The table 4D's mobile sync reads deletions from (one row per deleted entity)."""
 ColumnKey = tuple[str, str]
 """(attribute, kind) where kind is ``raw``, ``fold`` (casefolded text) or ``date`` (ordinal)."""
 
@@ -108,6 +122,8 @@ class Table:
         self.attributes = spec.by_name
         self.dirty = False
         """True once a write changed the table (a reset then regenerates it)."""
+        self.tracked = GLOBAL_STAMP in self.attributes
+        """True when the rows carry ``__GlobalStamp`` (set by every create and update)."""
         self.deleted: set[int] = set()
         """Row indexes of deleted entities: kept in place, so that positions (entity sets,
         column caches) stay valid, and skipped by every read."""
@@ -132,6 +148,8 @@ class Table:
         out: list[bytes] = []
         for i in range(start, stop):
             values = self.spec.generate(self.ctx, i, rng)
+            if self.tracked:
+                values[GLOBAL_STAMP] = 0  # seeded before the stamp existed
             ts = iso_ms(values.pop("__TIMESTAMP"))
             stamp = values.pop("__STAMP")
             out.append(
@@ -265,30 +283,76 @@ class Table:
 class Database:
     """All seeded tables of one emulator."""
 
-    def __init__(self, seed: int, rows: int) -> None:
+    def __init__(self, seed: int, rows: int, *, change_tracking: bool = False) -> None:
         self.seed = seed
         self.rows = rows
+        self.change_tracking = change_tracking
         self.ctx = build_context(seed, rows)
+        self.specs = tuple(_tracked(s) for s in TABLES) if change_tracking else TABLES
         self.tables: dict[str, Table] = {
-            spec.name: Table(spec, self.ctx, n) for n, spec in enumerate(TABLES, start=1)
+            spec.name: Table(spec, self.ctx, n) for n, spec in enumerate(self.specs, start=1)
         }
-
+        if change_tracking:
+            self.tables[DELETED_RECORDS] = _deleted_records(self.ctx)
         self.custom: set[str] = set()
+
+    def record_delete(self, table: Table, key: str, stamp: int, now: str) -> None:
+        """Add the ``__DeletedRecords`` row of ``key`` (caller holds ``write_lock``)."""
+        graves = self.tables.get(DELETED_RECORDS)
+        if graves is None or table is graves:
+            return
+        with graves.lock:
+            n = graves.count() + 1
+            values = {
+                "ID": n,
+                "__Stamp": stamp,
+                "__TableNumber": list(self.tables).index(table.name) + 1,
+                "__TableName": table.name,
+                "__PrimaryKey": key,
+            }
+            row = assemble(graves.spec, str(n), now, 1, values)
+            graves.append(orjson.dumps(row), str(n))
 
     def restore(self) -> None:
         """Back to the seeded data; tables nobody wrote to keep their generated rows."""
         for name in self.custom:
             del self.tables[name]
-        for n, spec in enumerate(TABLES, start=1):
+        for n, spec in enumerate(self.specs, start=1):
             table = self.tables.get(spec.name)
             if table is None or table.dirty:
                 self.tables[spec.name] = Table(spec, self.ctx, n)
         self.custom.clear()
         # Keep the catalog order: seeded tables first, as generated.
-        order = [t.name for t in TABLES]
+        order = [t.name for t in self.specs]
+        if self.change_tracking:
+            self.tables[DELETED_RECORDS] = _deleted_records(self.ctx)
+            order.append(DELETED_RECORDS)
         self.tables = {name: self.tables[name] for name in order}
 
     def add(self, table: Table) -> None:
         """Serve ``table`` (replacing a seeded table of the same name until restore)."""
         self.tables[table.name] = table
         self.custom.add(table.name)
+
+
+def _no_rows(_ctx: GenContext, _index: int, _rng: random.Random) -> dict[str, Any]:
+    msg = "__DeletedRecords has no generated rows"
+    raise AssertionError(msg)
+
+
+def _tracked(spec: TableSpec) -> TableSpec:
+    stamp = AttributeSpec(GLOBAL_STAMP, "long64", indexed=True)
+    return attrs.evolve(spec, attributes=(*spec.attributes, stamp))
+
+
+def _deleted_records(ctx: GenContext) -> Table:
+    # The shape of the v18 captures (collection__datasync_v18_deletedrecords.json).
+    attributes = (
+        AttributeSpec("ID", "long", indexed=True),
+        AttributeSpec("__Stamp", "long64", indexed=True),
+        AttributeSpec("__TableNumber", "long"),
+        AttributeSpec("__TableName", "string"),
+        AttributeSpec("__PrimaryKey", "string"),
+    )
+    spec = TableSpec(DELETED_RECORDS, attributes, size=lambda _r: 0, generate=_no_rows, key="ID")
+    return Table(spec, ctx, 999, rows=[], keys=[])

@@ -23,7 +23,7 @@ from fourd_emulator._errors import (
 from fourd_emulator._http import Request, Response, content_length, error, json_answer
 from fourd_emulator._schema import NUMERIC_TYPES, STRING_TYPES, AttributeSpec
 from fourd_emulator._state import State
-from fourd_emulator._store import Table, assemble
+from fourd_emulator._store import GLOBAL_STAMP, Table, assemble
 from fourd_emulator._values import (
     iso_ms,
     ms_since_midnight,
@@ -205,6 +205,9 @@ class Writes:
                 )
                 self._state.stats.add("entities_deleted")
                 self._state.global_stamp += 1
+                self._state.db.record_delete(
+                    table, rec["__KEY"], self._state.global_stamp, iso_ms(now)
+                )
         return json_answer(200, {"ok": True})
 
     def _apply_all(
@@ -276,6 +279,18 @@ class Writes:
             return ItemResult(False, self._config.stamp_conflict_status, body, e)
         before = rec["__STAMP"]
         rec.update(values)
+        # What 4D's triggers (pyERP's modified_*) and its replication (__GlobalStamp) set on
+        # a save; a value the write sends itself is kept.
+        if table.tracked:
+            rec[GLOBAL_STAMP] = self._state.global_stamp + len(audit) + 1
+        # modified_name is not the session's user: a login name is a secret that the
+        # cassette recorder scrubs, and 4D's REST process writes its own name anyway.
+        stamped = {
+            "modified_name": "REST",
+            "modified_date": wire_date(utc_date(now)),
+            "modified_time": ms_since_midnight(now),
+        }
+        rec.update((k, v) for k, v in stamped.items() if k in table.attributes and k not in values)
         rec["__STAMP"] = before + 1
         rec["__TIMESTAMP"] = iso_ms(now)
         new = assemble(table.spec, rec["__KEY"], rec["__TIMESTAMP"], rec["__STAMP"], rec)
@@ -321,6 +336,8 @@ class Writes:
                 "modified_time": None,
             }
         full.update(values)
+        if table.tracked:
+            full[GLOBAL_STAMP] = self._state.global_stamp + len(audit) + 1
         new = assemble(table.spec, key, iso_ms(now), 1, full)
         table.append(orjson.dumps(new), key)
         audit.append(

@@ -68,6 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     parser.add_argument(
+        "--change-tracking",
+        action="store_true",
+        help="tables carry __GlobalStamp and deletes are listed in __DeletedRecords",
+    )
+    parser.add_argument(
         "--no-quirks",
         dest="quirks",
         action="store_false",
@@ -93,6 +98,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         seed=args.seed,
         quirks=args.quirks,
         fourd_version=args.fourd_version,
+        change_tracking=args.change_tracking,
     )
 
 

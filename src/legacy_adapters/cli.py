@@ -413,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # describe TABLE [--json]: registered by its own module (legacy_adapters._describe)
     importlib.import_module("legacy_adapters._describe").add_subcommand(sub, common, _client)
+    # sync TABLE --to ...: registered by its own module (legacy_adapters.sync._cli)
+    importlib.import_module("legacy_adapters.sync._cli").add_subcommand(sub, common, _client)
 
     push = sub.add_parser("push", parents=[common], help="set one field of one record")
     push.add_argument("table")

@@ -40,6 +40,7 @@ __all__ = [
     "ServerError",
     "ServerUnavailable",
     "SessionExpired",
+    "SinkError",
     "StampConflict",
     "Timeout",
     "UnknownField",
@@ -384,6 +385,13 @@ class LockTimeout(LegacyError, TimeoutError):
     """A session-store lock could not be taken in time."""
 
     transient = True
+
+
+class SinkError(LegacyError, OSError):
+    """A sync sink (SQLite file, PostgreSQL database) cannot be reached or refused a batch.
+
+    The batch's transaction was rolled back: the checkpoint did not move (ADR 0031).
+    """
 
 
 class StampConflict(LegacyError):

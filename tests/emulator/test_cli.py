@@ -95,6 +95,14 @@ class TestCommandLine:
             cfg.quirks,
         )
 
+    def test_change_tracking_flag(self) -> None:
+        """--change-tracking switches change tracking on; it is off by default."""
+        parser = argparse.ArgumentParser()
+        cli.add_arguments(parser)
+        on = cli.config_from_args(parser.parse_args(["--change-tracking"]))
+        off = cli.config_from_args(parser.parse_args([]))
+        assert (True, False) == (on.change_tracking, off.change_tracking)
+
     def test_logout_flag_is_independent_of_quirks(self) -> None:
         """--no-quirks leaves logout on and --no-logout leaves the quirks on."""
         parser = argparse.ArgumentParser()

@@ -32,7 +32,7 @@ def update(
 
 class TestUpdate:
     def test_update_changes_only_sent_attributes(self, base: str, http: requests.Session) -> None:
-        """__KEY + __STAMP + one attribute changes that attribute and bumps the stamp only."""
+        """__KEY + __STAMP + one attribute changes it, the stamps and pyERP's modified_* only."""
         before = entity(http, base)
         r = update(
             http,
@@ -47,7 +47,8 @@ class TestUpdate:
         assert before["__STAMP"] + 1 == saved["__STAMP"]
         after = http.get(f"{base}/Artikel_Variante({before['__KEY']})", timeout=5).json()
         changed = {k for k in before if before[k] != after[k]}
-        assert {"Bezeichnung", "__STAMP", "__TIMESTAMP"} == changed
+        audit = {"modified_name", "modified_date", "modified_time"}
+        assert {"Bezeichnung", "__STAMP", "__TIMESTAMP"} | audit == changed
         assert "Neu" == after["Bezeichnung"]
 
     def test_update_response_timestamp_form(self, base: str, http: requests.Session) -> None:
