@@ -26,6 +26,7 @@ from legacy_core._steps import (
     Acquire,
     Blocking,
     ClosePrefetch,
+    Complete,
     Effect,
     Emit,
     Hold,
@@ -163,7 +164,7 @@ async def _recover(effect: Recover) -> Session:
         )
 
 
-async def _handle_async(  # noqa: PLR0911 - one case per effect
+async def _handle_async(  # noqa: PLR0911, PLR0912 - one case per effect
     effect: Effect, sleep: Callable[[float], Awaitable[None]]
 ) -> Any:
     if isinstance(effect, Send):
@@ -187,6 +188,11 @@ async def _handle_async(  # noqa: PLR0911 - one case per effect
         return None
     if isinstance(effect, Blocking):
         return await asyncio.to_thread(effect.fn)
+    if isinstance(effect, Complete):
+        value, error, _late = await _complete(effect.steps, sleep)
+        if error is not None:
+            raise error
+        return value
     if isinstance(effect, Prefetch):
         gate = asyncio.Semaphore(effect.workers)
         return _AsyncPrefetch(
@@ -202,7 +208,11 @@ async def _handle_async(  # noqa: PLR0911 - one case per effect
 
 
 async def _perform(
-    effect: Effect, sleep: Callable[[float], Awaitable[None]], *, shielded: bool
+    effect: Effect,
+    sleep: Callable[[float], Awaitable[None]],
+    *,
+    shielded: bool,
+    on_cancel: Callable[[asyncio.CancelledError], None] | None = None,
 ) -> Any:
     if not shielded:
         return await _handle_async(effect, sleep)
@@ -213,10 +223,45 @@ async def _perform(
     while True:
         try:
             return await asyncio.shield(inner)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
+            if on_cancel is not None:
+                on_cancel(exc)
             if inner.done():
                 return inner.result()
             continue
+
+
+async def _complete(
+    steps: Steps[Any], sleep: Callable[[float], Awaitable[None]]
+) -> tuple[Any, BaseException | None, asyncio.CancelledError | None]:
+    """Run ``steps`` of a :class:`Complete` to their end, shielded; (value, error, cancel).
+
+    A cancel that arrives meanwhile is kept, not thrown into them: the caller delivers it
+    at its next effect.
+    """
+    late: asyncio.CancelledError | None = None
+
+    def note(exc: asyncio.CancelledError) -> None:
+        nonlocal late
+        late = late or exc
+
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            effect = steps.send(value) if error is None else steps.throw(error)
+        except StopIteration as done:
+            return done.value, None, late
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's steps
+            return None, exc, late
+        value, error = None, None
+        if isinstance(effect, Emit):
+            error = TypeError("a stream's steps were run as one call")
+            continue
+        try:
+            value = await _perform(effect, sleep, shielded=True, on_cancel=note)
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back into the steps
+            error = exc
 
 
 async def arun(steps: Steps[T], sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> T:
@@ -224,17 +269,25 @@ async def arun(steps: Steps[T], sleep: Callable[[float], Awaitable[None]] = asyn
     value: Any = None
     error: BaseException | None = None
     cancelled: asyncio.CancelledError | None = None
+    late: asyncio.CancelledError | None = None  # came during a Complete: due at the next effect
     while True:
         try:
             effect = steps.send(value) if error is None else steps.throw(error)
         except StopIteration as done:
-            if cancelled is not None:
-                raise cancelled from None  # the steps swallowed it: the task still ends
+            due = cancelled or late
+            if due is not None:
+                raise due from None  # the steps swallowed it: the task still ends
             return done.value  # type: ignore[no-any-return]
         value, error = None, None
         if isinstance(effect, Emit):
             msg = "a stream's steps were run as one call"
             raise TypeError(msg)
+        if late is not None:
+            cancelled, error, late = cancelled or late, late, None
+            continue
+        if isinstance(effect, Complete) and cancelled is None:
+            value, error, late = await _complete(effect.steps, sleep)
+            continue
         try:
             value = await _perform(effect, sleep, shielded=cancelled is not None)
         except asyncio.CancelledError as exc:
@@ -251,18 +304,27 @@ async def astream(
     value: Any = None
     error: BaseException | None = None
     cancelled = False
+    late: asyncio.CancelledError | None = None  # came during a Complete: due at the next effect
     while True:
         try:
             effect = steps.send(value) if error is None else steps.throw(error)
         except StopIteration:
+            if late is not None:
+                raise late from None
             return
         value, error = None, None
+        if late is not None:
+            cancelled, error, late = True, late, None
+            continue
         if isinstance(effect, Emit):
             try:
                 yield effect.item
             except GeneratorExit:
                 await _afinish(steps, sleep)
                 raise
+            continue
+        if isinstance(effect, Complete) and not cancelled:
+            value, error, late = await _complete(effect.steps, sleep)
             continue
         try:
             value = await _perform(effect, sleep, shielded=cancelled)

@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import attrs
 
 from legacy_core._log import get_logger
-from legacy_core._steps import ClosePrefetch, Emit, NextPrefetched, Prefetch, Steps
+from legacy_core._steps import ClosePrefetch, Complete, Emit, NextPrefetched, Prefetch, Steps
 from legacy_core.errors import EntitySetExpired, LegacyError
 from legacy_core.model import Page, Query, Record
 from legacy_core.ports import Clock
@@ -187,11 +187,15 @@ class Pager:
         snapshot: str | None = None
         try:
             if spec.consistent and not spec.single_request:
-                first = yield from self.call(
-                    env,
-                    lambda: self.reader.open_snapshot(first_query, self.snapshot_timeout),
-                    idempotent=True,
-                    describe=f"open snapshot of {table}",
+                # Complete: a cancel during this request would leave the server a set
+                # whose name the client never learnt; it comes at the next effect instead.
+                first: Page = yield Complete(
+                    self.call(
+                        env,
+                        lambda: self.reader.open_snapshot(first_query, self.snapshot_timeout),
+                        idempotent=True,
+                        describe=f"open snapshot of {table}",
+                    )
                 )
                 snapshot = first.entity_set
             else:

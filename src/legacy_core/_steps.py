@@ -40,6 +40,7 @@ __all__ = [
     "Acquire",
     "Blocking",
     "ClosePrefetch",
+    "Complete",
     "Effect",
     "Emit",
     "Hold",
@@ -172,6 +173,19 @@ class ClosePrefetch(Effect):
     handle: Any
 
 
+@attrs.frozen
+class Complete(Effect):
+    """Run ``steps`` to their end even if the caller is cancelled meanwhile; their result.
+
+    For a request whose answer must not be lost, such as the one that opens a 4D entity
+    set: cut short, the server would keep a set the client never learnt the name of. The
+    async driver delivers a cancel that came meanwhile at the next effect, when the steps
+    know what to release; the sync driver just runs them.
+    """
+
+    steps: Steps[Any]
+
+
 class Abandoned(BaseException):
     """Thrown into a stream's steps when its consumer stopped early; cleanup may yield."""
 
@@ -239,7 +253,7 @@ def _slot(owner: Any, key: str, size: int) -> threading.BoundedSemaphore:
         return slot
 
 
-def _handle_sync(effect: Effect, clock: Clock) -> Any:  # noqa: PLR0911 - one case per effect
+def _handle_sync(effect: Effect, clock: Clock) -> Any:  # noqa: PLR0911, PLR0912 - one case per effect
     if isinstance(effect, Send):
         sent = effect.transport.send(effect.message)
         if inspect.isawaitable(sent):
@@ -267,6 +281,8 @@ def _handle_sync(effect: Effect, clock: Clock) -> Any:  # noqa: PLR0911 - one ca
         return None
     if isinstance(effect, Blocking):
         return effect.fn()
+    if isinstance(effect, Complete):
+        return run(effect.steps, clock)
     if isinstance(effect, Prefetch):
         pool = ThreadPoolExecutor(max_workers=effect.workers, thread_name_prefix="legacy-api-read")
         return _SyncPrefetch(pool, deque(), effect.windows, effect.fetch, 2 * effect.workers, clock)

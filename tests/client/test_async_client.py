@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -230,6 +231,26 @@ class TestCancellation:
         with pytest.raises(TimeoutError):
             asyncio.run(main())
         assert 0 == emulator.stats()["active_entity_sets"]
+
+    def test_cancel_while_the_snapshot_opens_releases_it(self, emulator: EmulatorServer) -> None:
+        """A cancel during the request that creates the entity set still releases that set."""
+
+        async def main() -> None:
+            async with make_async(emulator) as client:
+                await client.count(TABLE)  # logged in: the cancel lands in the open itself
+                emulator.set_faults(latency_ms=300)
+                async with asyncio.timeout(0.05):
+                    await client.fetch_frame(TABLE, page_size=50)
+
+        with pytest.raises(TimeoutError):
+            asyncio.run(main())
+        deadline = time.monotonic() + 5  # a cut request is still being served: wait for it
+        while emulator.stats()["entity_sets_created"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)  # and for a release that would follow it
+        stats = emulator.stats()
+        assert stats["entity_sets_created"] == 1
+        assert stats["active_entity_sets"] == 0
 
 
 class TestWrites:
