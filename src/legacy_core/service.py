@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from legacy_core.frames import DtypeBackend
+    from legacy_core.tables import Table
 
 __all__ = ["ClientCore", "LegacyClient", "Progress", "Where"]
 
@@ -1085,6 +1086,21 @@ class LegacyClient(ClientCore):
         same cache the field-name checks use). UnknownTable if there is none.
         """
         return self._run(self._describe_steps(table, environment=environment))
+
+    # -- typed tables (ADR 0029) -----------------------------------------------------------
+
+    def table(self, name: str, *, model: Any = None, environment: str | None = None) -> Table[Any]:
+        """Typed access to one table: where, get, iter, frame, create, update and delete.
+
+        ``model``: None (rows as dicts, written values checked against the 4D types),
+        ``"auto"`` (a pydantic model generated from the schema) or your own pydantic
+        ``BaseModel`` subclass; models need pydantic (``legacy-api[typed]``).
+        """
+        from legacy_core.tables import Table  # noqa: PLC0415 - tables imports this module
+
+        validate_identifier(name, "table")
+        self._env(environment)
+        return Table(self, name, model=model, environment=environment)
 
     # -- health --------------------------------------------------------------------------
 

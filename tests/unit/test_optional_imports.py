@@ -26,6 +26,7 @@ OPTIONAL = (
     "django_redis",
     "health_check",
     "opentelemetry",
+    "pydantic",
 )
 # The Django app's own modules are the `django` feature: importing them is using it.
 DJANGO_FEATURE = "legacy_adapters.django."
