@@ -3,8 +3,9 @@
 The behaviours run against the emulator over HTTP (the 4D adapter's real path) and
 against the memory fake (``setup``); the fallback for servers that ignore ``$expand`` runs
 on the memory fake, where requests can be counted per kind, and 1->N relations on the
-emulator, whose catalog names inverse relations and foreign keys. The expectations are computed from plain reads of the same
-backend (a manual join, ``iter_records``), never written down from the code under test.
+emulator, whose catalog names inverse relations and foreign keys. The expectations are
+computed from plain reads of the same backend (a manual join, ``iter_records``), never
+written down from the code under test.
 """
 
 from __future__ import annotations
