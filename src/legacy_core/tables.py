@@ -15,8 +15,16 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import keyword
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import attrs
 
@@ -32,10 +40,13 @@ from legacy_core.schema import SYSTEM_ATTRIBUTES, AttributeSpec, TableSchema
 if TYPE_CHECKING:
     import pandas as pd
 
-    from legacy_core.service import ClientCore, LegacyClient
+    from legacy_core._async import AsyncLegacyClient  # noqa: F401 - in quoted base classes
+    from legacy_core.service import ClientCore, LegacyClient  # noqa: F401 - as above
 
 __all__ = [
     "LOOKUP_BATCH",
+    "AsyncTable",
+    "AsyncTableQuery",
     "ModelChoice",
     "Table",
     "TableQuery",
@@ -44,6 +55,8 @@ __all__ = [
 ]
 
 RowT = TypeVar("RowT")
+SourceT = TypeVar("SourceT")
+ClientT = TypeVar("ClientT", bound="ClientCore")
 
 ModelChoice = Any
 """``None`` (rows as dicts), ``"auto"`` (a pydantic model generated from the schema) or
@@ -227,49 +240,51 @@ def _is_model(model: object) -> bool:
 
 
 @attrs.frozen
-class TableQuery(Generic[RowT]):
-    """A read of one table, built by chaining and run by ``iter``/``frame``/``first``/``count``.
+class _Chain(Generic[SourceT, RowT]):
+    """The chainable part of a query: filter, order, fields, limit, relations to follow."""
 
-    Immutable: every step returns a new query (``t.where(a).where(b)`` ANDs them).
-    """
-
-    source: Table[RowT]
+    source: SourceT
     filter: Filter | None = None
     order: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
     limit_to: int | None = None
     relations: tuple[str, ...] = ()
 
-    def where(self, condition: object = None, /, **equals: Any) -> TableQuery[RowT]:
+    def where(self, condition: object = None, /, **equals: Any) -> Self:
         """AND a filter (``field("Preis") > 10``), a dict of equalities or keyword equalities."""
-        parts = [
-            f
-            for f in (
-                where_filter(condition, table=self.source.name),
-                where_filter(equals or None, table=self.source.name),
-            )
-            if f is not None
-        ]
+        table = getattr(self.source, "name", None)
         combined = self.filter
-        for part in parts:
-            combined = part if combined is None else combined & part
+        for part in (
+            where_filter(condition, table=table),
+            where_filter(equals or None, table=table),
+        ):
+            if part is not None:
+                combined = part if combined is None else combined & part
         return attrs.evolve(self, filter=combined)
 
-    def order_by(self, *fields: str) -> TableQuery[RowT]:
+    def order_by(self, *fields: str) -> Self:
         """Sort by these fields (``"Nummer"``, ``"-Preis"`` or ``"Preis desc"``)."""
         return attrs.evolve(self, order=(*self.order, *fields))
 
-    def fields(self, *names: str) -> TableQuery[RowT]:
+    def fields(self, *names: str) -> Self:
         """Read only these fields (plus ``__KEY``/``__STAMP``/``__TIMESTAMP``)."""
         return attrs.evolve(self, columns=(*self.columns, *names))
 
-    def limit(self, count: int) -> TableQuery[RowT]:
+    def limit(self, count: int) -> Self:
         """At most ``count`` rows."""
         return attrs.evolve(self, limit_to=count)
 
-    def expand(self, *relations: str) -> TableQuery[RowT]:
+    def expand(self, *relations: str) -> Self:
         """Follow these relations: each row carries the related row(s) instead of a key."""
         return attrs.evolve(self, relations=(*self.relations, *relations))
+
+
+@attrs.frozen
+class TableQuery(_Chain["Table[RowT]", RowT]):
+    """A read of one table, built by chaining and run by ``iter``/``frame``/``first``/``count``.
+
+    Immutable: every step returns a new query (``t.where(a).where(b)`` ANDs them).
+    """
 
     def iter(self) -> Iterator[RowT]:
         """The rows, one by one (model instances when the table has a model)."""
@@ -283,18 +298,50 @@ class TableQuery(Generic[RowT]):
         return self.source._frame_query(self)
 
     def first(self) -> RowT | None:
-        """The first row, or None when nothing matches."""
+        """The first row, or None when nothing matches (the read is released at once)."""
         rows = attrs.evolve(self, limit_to=1).iter()
         try:
             return next(rows, None)
         finally:
             close = getattr(rows, "close", None)
             if close is not None:
-                close()  # releases the read's entity set now, not at garbage collection
+                close()
 
     def count(self) -> int:
         """How many rows match (one small request; order, fields and expand do not matter)."""
         return self.source.client.count(
+            self.source.name, self.filter, environment=self.source.environment
+        )
+
+
+@attrs.frozen
+class AsyncTableQuery(_Chain["AsyncTable[RowT]", RowT]):
+    """:class:`TableQuery` for :class:`AsyncTable`: ``async for row in query``, awaited verbs."""
+
+    def iter(self) -> AsyncIterator[RowT]:
+        """The rows, one by one (``async for``)."""
+        return self.source._iter_query(self)
+
+    def __aiter__(self) -> AsyncIterator[RowT]:
+        return self.iter()
+
+    async def frame(self) -> pd.DataFrame:
+        """The rows as a DataFrame; expanded relations flattened to ``Relation.Field`` columns."""
+        return await self.source._frame_query(self)
+
+    async def first(self) -> RowT | None:
+        """The first row, or None when nothing matches (the read is released at once)."""
+        rows = self.source._iter_query(attrs.evolve(self, limit_to=1))
+        try:
+            async for row in rows:
+                return row
+            return None
+        finally:
+            await rows.aclose()
+
+    async def count(self) -> int:
+        """How many rows match (one small request)."""
+        return await self.source.client.count(
             self.source.name, self.filter, environment=self.source.environment
         )
 
@@ -324,7 +371,7 @@ class _Steps:
     def schema(self) -> Steps[TableSchema]:
         return self.core._describe_steps(self.name, environment=self.environment)
 
-    def plan(self, query: TableQuery[Any], *, relations: tuple[str, ...]) -> _Read:
+    def plan(self, query: _Chain[Any, Any], *, relations: tuple[str, ...]) -> _Read:
         spec = self.core._plan(
             self.name,
             where=query.filter,
@@ -445,16 +492,10 @@ class _Steps:
 
 
 @attrs.define
-class Table(Generic[RowT]):
-    """One table of one environment, read and written with typed rows.
+class _TableBase(Generic[ClientT, RowT]):
+    """What the sync and the async table share: the model, the checks, the steps."""
 
-    Rows are dicts (no model; written values are checked against the 4D types) or
-    instances of a pydantic model (``model="auto"`` generates one from the schema, or
-    pass your own ``BaseModel`` subclass); a model validates every row read and every
-    value written. Built by ``client.table(name, model=...)``.
-    """
-
-    client: LegacyClient
+    client: ClientT
     name: str
     model: ModelChoice = None
     environment: str | None = None
@@ -471,155 +512,36 @@ class Table(Generic[RowT]):
             _pydantic()  # fail now, not at the first row
         self._steps = _Steps(self.client, self.name, self.environment)
 
-    # -- reads ---------------------------------------------------------------------------
-
-    def schema(self) -> TableSchema:
-        """The table's schema (``client.describe``; cached for ``schema_ttl``)."""
-        return self.client._run(self._steps.schema())
-
-    def row_model(self) -> Any:
-        """The pydantic model rows are validated with (None without a model)."""
+    def _model_for(self, schema: TableSchema) -> Any:
         if self.model is None:
             return None
         if self.model == "auto":
-            return model_from_schema(self.schema())
+            return model_from_schema(schema)
         return self.model
 
-    def query(self) -> TableQuery[RowT]:
-        """An empty query on this table (everything, in server order)."""
-        return TableQuery(self)
+    def _spec(self, query: _Chain[Any, Any], schema: TableSchema) -> tuple[_Read, tuple[str, ...]]:
+        relations = tuple(dict.fromkeys(query.relations))
+        self._steps.check_relations(schema, relations)
+        return self._steps.plan(query, relations=relations), relations
 
-    def where(self, condition: object = None, /, **equals: Any) -> TableQuery[RowT]:
-        """A query of the rows matching a filter, a dict or keyword equalities."""
-        return self.query().where(condition, **equals)
-
-    def iter(
+    def _chain(
         self,
-        *,
-        where: object = None,
-        fields: Sequence[str] | str | None = None,
-        order_by: Sequence[str] | str | None = None,
-        limit: int | None = None,
-        expand: Sequence[str] | str | None = None,
-    ) -> Iterator[RowT]:
-        """The rows, one by one; ``expand`` follows relations (see the module docstring)."""
-        return self._build(where, fields, order_by, limit, expand).iter()
-
-    def frame(
-        self,
-        *,
-        where: object = None,
-        fields: Sequence[str] | str | None = None,
-        order_by: Sequence[str] | str | None = None,
-        limit: int | None = None,
-        expand: Sequence[str] | str | None = None,
-    ) -> pd.DataFrame:
-        """The rows as a DataFrame (``fetch_frame``'s without ``expand``)."""
-        return self._build(where, fields, order_by, limit, expand).frame()
-
-    def get(self, key: str | int, *, expand: Sequence[str] | str | None = None) -> RowT:
-        """One row by ``__KEY``; RecordNotFound if there is none."""
-        relations = _names(expand)
-        schema = self.schema()
-        if relations:
-            self._steps.check_relations(schema, relations)
-        record = dict(
-            self.client._run(
-                self.client._get_record_steps(
-                    self.name, key, raw=False, environment=self.environment
-                )
-            )
-        )
-        if relations:
-            self.client._run(self._steps.resolve(schema, [record], relations))
-        return self._row(record, schema)
-
-    def count(self, where: object = None) -> int:
-        """How many rows match ``where``."""
-        return self.client.count(self.name, where_filter(where), environment=self.environment)
-
-    # -- writes --------------------------------------------------------------------------
-
-    def create(self, values: Mapping[str, Any] | Any) -> WriteResult:
-        """Create one row (a mapping or a model instance); checked before anything is sent."""
-        schema = self.schema()
-        row = self._outgoing(values, schema, key=None, partial=False)
-        return self.client.create(self.name, row, environment=self.environment)
-
-    def update(
-        self,
-        key: str | int,
-        values: Mapping[str, Any] | Any,
-        *,
-        expected_stamp: int | None = None,
-    ) -> WriteResult:
-        """Set some fields of one row; with ``expected_stamp`` only if it is unchanged."""
-        schema = self.schema()
-        key_text = self.client._key(self.name, key)
-        row = self._outgoing(values, schema, key=key_text, partial=True)
-        update = FieldUpdate(self.name, key_text, row, expected_stamp, self._steps.env())
-        return self.client.update_many([update], environment=self.environment)[0]
-
-    def delete(self, key: str | int, *, expected_stamp: int | None = None) -> None:
-        """Delete one row by ``__KEY``; with ``expected_stamp`` only if it is unchanged."""
-        self.client.delete(
-            self.name, key, expected_stamp=expected_stamp, environment=self.environment
-        )
-
-    # -- internals -----------------------------------------------------------------------
-
-    def _build(
-        self,
-        where: object,
+        query: _Chain[Any, Any],
         fields: Sequence[str] | str | None,
         order_by: Sequence[str] | str | None,
         limit: int | None,
         expand: Sequence[str] | str | None,
-    ) -> TableQuery[RowT]:
+    ) -> Any:
         return attrs.evolve(
-            self.where(where),
+            query,
             columns=_names(fields),
             order=_names(order_by),
             limit_to=limit,
             relations=_names(expand),
         )
 
-    def _pages(self, query: TableQuery[Any]) -> Iterator[tuple[TableSchema, list[dict[str, Any]]]]:
-        schema = self.schema()
-        relations = tuple(dict.fromkeys(query.relations))
-        self._steps.check_relations(schema, relations)
-        spec = self._steps.plan(query, relations=relations)
-        pages = stream(self._steps.pager().stream(spec, None, dedupe=True), self.client.clock)
-        for item in pages:
-            if isinstance(item, _Restart):  # pragma: no cover - dedupe never restarts
-                continue
-            rows = [dict(r) for r in item.records]
-            if relations:
-                self.client._run(self._steps.resolve(schema, rows, relations))
-            yield schema, rows
-
-    def _iter_query(self, query: TableQuery[RowT]) -> Iterator[RowT]:
-        for schema, rows in self._pages(query):
-            for row in rows:
-                yield self._row(row, schema)
-
-    def _frame_query(self, query: TableQuery[RowT]) -> pd.DataFrame:
-        if not query.relations:
-            return self.client.fetch_frame(
-                self.name,
-                where=query.filter,
-                fields=query.columns or None,
-                order_by=query.order or None,
-                limit=query.limit_to,
-                environment=self.environment,
-            )
-        import pandas as pd  # noqa: PLC0415 - on use
-
-        flat = [_flatten(row, query.relations) for _s, rows in self._pages(query) for row in rows]
-        return pd.DataFrame(flat)
-
     def _row(self, record: dict[str, Any], schema: TableSchema) -> RowT:
-        model = self.row_model()
+        model = self._model_for(schema)
         if model is None:
             return record  # type: ignore[return-value]
         pydantic = _pydantic()
@@ -649,7 +571,7 @@ class Table(Generic[RowT]):
     ) -> dict[str, Any]:
         """The values to send, validated by the model or checked against the 4D types."""
         env = self._steps.env()
-        model = self.row_model()
+        model = self._model_for(schema)
         if model is not None:
             row = self._through_model(model, values, schema, key=key, partial=partial)
         elif isinstance(values, Mapping):
@@ -660,12 +582,16 @@ class Table(Generic[RowT]):
         check_values(schema, row, environment=env, key=key)
         return row
 
+    def _update(self, key: str | int, values: Any, schema: TableSchema, stamp: int | None) -> Any:
+        key_text = self.client._key(self.name, key)
+        row = self._outgoing(values, schema, key=key_text, partial=True)
+        return FieldUpdate(self.name, key_text, row, stamp, self._steps.env())
+
     def _through_model(
         self, model: Any, values: Any, schema: TableSchema, *, key: str | None, partial: bool
     ) -> dict[str, Any]:
         pydantic = _pydantic()
         env = self._steps.env()
-        system = set(SYSTEM_ATTRIBUTES)
         try:
             if isinstance(values, model):
                 data = values.model_dump(by_alias=True, exclude_unset=True)
@@ -694,7 +620,266 @@ class Table(Generic[RowT]):
             raise InvalidRow(
                 msg, field=name, key=key, problems=problems, environment=env, table=schema.table
             ) from None
-        return {k: v for k, v in data.items() if k not in system}
+        return {k: v for k, v in data.items() if k not in SYSTEM_ATTRIBUTES}
+
+
+@attrs.define
+class Table(_TableBase["LegacyClient", RowT]):
+    """One table of one environment, read and written with typed rows.
+
+    Rows are dicts (no model; written values are checked against the 4D types) or
+    instances of a pydantic model (``model="auto"`` generates one from the schema, or
+    pass your own ``BaseModel`` subclass); a model validates every row read and every
+    value written. Built by ``client.table(name, model=...)``.
+    """
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def schema(self) -> TableSchema:
+        """The table's schema (``client.describe``; cached for ``schema_ttl``)."""
+        return self.client._run(self._steps.schema())
+
+    def row_model(self) -> Any:
+        """The pydantic model rows are validated with (None without a model)."""
+        return None if self.model is None else self._model_for(self.schema())
+
+    def query(self) -> TableQuery[RowT]:
+        """An empty query on this table (everything, in server order)."""
+        return TableQuery(self)
+
+    def where(self, condition: object = None, /, **equals: Any) -> TableQuery[RowT]:
+        """A query of the rows matching a filter, a dict or keyword equalities."""
+        return self.query().where(condition, **equals)
+
+    def iter(
+        self,
+        *,
+        where: object = None,
+        fields: Sequence[str] | str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        limit: int | None = None,
+        expand: Sequence[str] | str | None = None,
+    ) -> Iterator[RowT]:
+        """The rows, one by one; ``expand`` follows relations (see the module docstring)."""
+        query: TableQuery[RowT] = self._chain(self.where(where), fields, order_by, limit, expand)
+        return query.iter()
+
+    def frame(
+        self,
+        *,
+        where: object = None,
+        fields: Sequence[str] | str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        limit: int | None = None,
+        expand: Sequence[str] | str | None = None,
+    ) -> pd.DataFrame:
+        """The rows as a DataFrame (``fetch_frame``'s without ``expand``)."""
+        query: TableQuery[RowT] = self._chain(self.where(where), fields, order_by, limit, expand)
+        return query.frame()
+
+    def get(self, key: str | int, *, expand: Sequence[str] | str | None = None) -> RowT:
+        """One row by ``__KEY``; RecordNotFound if there is none."""
+        relations = _names(expand)
+        schema = self.schema()
+        self._steps.check_relations(schema, relations)
+        steps = self.client._get_record_steps(
+            self.name, key, raw=False, environment=self.environment
+        )
+        record = dict(self.client._run(steps))
+        if relations:
+            self.client._run(self._steps.resolve(schema, [record], relations))
+        return self._row(record, schema)
+
+    def count(self, where: object = None) -> int:
+        """How many rows match ``where``."""
+        return self.client.count(self.name, where_filter(where), environment=self.environment)
+
+    # -- writes --------------------------------------------------------------------------
+
+    def create(self, values: Mapping[str, Any] | Any) -> WriteResult:
+        """Create one row (a mapping or a model instance); checked before anything is sent."""
+        row = self._outgoing(values, self.schema(), key=None, partial=False)
+        return self.client.create(self.name, row, environment=self.environment)
+
+    def update(
+        self,
+        key: str | int,
+        values: Mapping[str, Any] | Any,
+        *,
+        expected_stamp: int | None = None,
+    ) -> WriteResult:
+        """Set some fields of one row; with ``expected_stamp`` only if it is unchanged."""
+        update = self._update(key, values, self.schema(), expected_stamp)
+        return self.client.update_many([update], environment=self.environment)[0]
+
+    def delete(self, key: str | int, *, expected_stamp: int | None = None) -> None:
+        """Delete one row by ``__KEY``; with ``expected_stamp`` only if it is unchanged."""
+        self.client.delete(
+            self.name, key, expected_stamp=expected_stamp, environment=self.environment
+        )
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _pages(self, query: TableQuery[Any]) -> Iterator[tuple[TableSchema, list[dict[str, Any]]]]:
+        schema = self.schema()
+        spec, relations = self._spec(query, schema)
+        pages = stream(self._steps.pager().stream(spec, None, dedupe=True), self.client.clock)
+        for item in pages:
+            if isinstance(item, _Restart):  # pragma: no cover - dedupe never restarts
+                continue
+            rows = [dict(r) for r in item.records]
+            if relations:
+                self.client._run(self._steps.resolve(schema, rows, relations))
+            yield schema, rows
+
+    def _iter_query(self, query: TableQuery[RowT]) -> Iterator[RowT]:
+        for schema, rows in self._pages(query):
+            for row in rows:
+                yield self._row(row, schema)
+
+    def _frame_query(self, query: TableQuery[RowT]) -> pd.DataFrame:
+        if not query.relations:
+            return self.client.fetch_frame(
+                self.name,
+                where=query.filter,
+                fields=query.columns or None,
+                order_by=query.order or None,
+                limit=query.limit_to,
+                environment=self.environment,
+            )
+        import pandas as pd  # noqa: PLC0415 - on use
+
+        flat = [_flatten(row, query.relations) for _s, rows in self._pages(query) for row in rows]
+        return pd.DataFrame(flat)
+
+
+@attrs.define
+class AsyncTable(_TableBase["AsyncLegacyClient", RowT]):
+    """:class:`Table` for :class:`~legacy_core._async.AsyncLegacyClient`: the same verbs, awaited.
+
+    Built by ``async_client.table(name, model=...)``; the same steps as the sync table
+    (reads, lookups, checks), driven on the event loop.
+    """
+
+    async def schema(self) -> TableSchema:
+        """The table's schema (``describe``; cached for ``schema_ttl``)."""
+        return await self.client.driver.run(self._steps.schema())
+
+    async def row_model(self) -> Any:
+        """The pydantic model rows are validated with (None without a model)."""
+        return None if self.model is None else self._model_for(await self.schema())
+
+    def query(self) -> AsyncTableQuery[RowT]:
+        """An empty query on this table."""
+        return AsyncTableQuery(self)
+
+    def where(self, condition: object = None, /, **equals: Any) -> AsyncTableQuery[RowT]:
+        """A query of the rows matching a filter, a dict or keyword equalities."""
+        return self.query().where(condition, **equals)
+
+    def iter(
+        self,
+        *,
+        where: object = None,
+        fields: Sequence[str] | str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        limit: int | None = None,
+        expand: Sequence[str] | str | None = None,
+    ) -> AsyncIterator[RowT]:
+        """The rows, one by one (``async for``); ``expand`` follows relations."""
+        query: AsyncTableQuery[RowT] = self._chain(
+            self.where(where), fields, order_by, limit, expand
+        )
+        return query.iter()
+
+    async def frame(
+        self,
+        *,
+        where: object = None,
+        fields: Sequence[str] | str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        limit: int | None = None,
+        expand: Sequence[str] | str | None = None,
+    ) -> pd.DataFrame:
+        """The rows as a DataFrame (``fetch_frame``'s without ``expand``)."""
+        query: AsyncTableQuery[RowT] = self._chain(
+            self.where(where), fields, order_by, limit, expand
+        )
+        return await query.frame()
+
+    async def get(self, key: str | int, *, expand: Sequence[str] | str | None = None) -> RowT:
+        """One row by ``__KEY``; RecordNotFound if there is none."""
+        relations = _names(expand)
+        schema = await self.schema()
+        self._steps.check_relations(schema, relations)
+        steps = self.client._get_record_steps(
+            self.name, key, raw=False, environment=self.environment
+        )
+        record = dict(await self.client.driver.run(steps))
+        if relations:
+            await self.client.driver.run(self._steps.resolve(schema, [record], relations))
+        return self._row(record, schema)
+
+    async def count(self, where: object = None) -> int:
+        """How many rows match ``where``."""
+        return await self.client.count(self.name, where_filter(where), environment=self.environment)
+
+    async def create(self, values: Mapping[str, Any] | Any) -> WriteResult:
+        """Create one row; checked before anything is sent."""
+        row = self._outgoing(values, await self.schema(), key=None, partial=False)
+        return await self.client.create(self.name, row, environment=self.environment)
+
+    async def update(
+        self,
+        key: str | int,
+        values: Mapping[str, Any] | Any,
+        *,
+        expected_stamp: int | None = None,
+    ) -> WriteResult:
+        """Set some fields of one row; with ``expected_stamp`` only if it is unchanged."""
+        update = self._update(key, values, await self.schema(), expected_stamp)
+        results = await self.client.update_many([update], environment=self.environment)
+        return results[0]
+
+    async def delete(self, key: str | int, *, expected_stamp: int | None = None) -> None:
+        """Delete one row by ``__KEY``; with ``expected_stamp`` only if it is unchanged."""
+        await self.client.delete(
+            self.name, key, expected_stamp=expected_stamp, environment=self.environment
+        )
+
+    async def _iter_query(self, query: AsyncTableQuery[RowT]) -> AsyncGenerator[RowT, None]:
+        schema = await self.schema()
+        spec, relations = self._spec(query, schema)
+        pages = self.client.driver.stream(self._steps.pager().stream(spec, None, dedupe=True))
+        try:
+            async for item in pages:
+                if isinstance(item, _Restart):  # pragma: no cover - dedupe never restarts
+                    continue
+                rows = [dict(r) for r in item.records]
+                if relations:
+                    await self.client.driver.run(self._steps.resolve(schema, rows, relations))
+                for row in rows:
+                    yield self._row(row, schema)
+        finally:
+            await pages.aclose()
+
+    async def _frame_query(self, query: AsyncTableQuery[RowT]) -> pd.DataFrame:
+        if not query.relations:
+            return await self.client.fetch_frame(
+                self.name,
+                where=query.filter,
+                fields=query.columns or None,
+                order_by=query.order or None,
+                limit=query.limit_to,
+                environment=self.environment,
+            )
+        import pandas as pd  # noqa: PLC0415 - on use
+
+        rows = self._iter_query(query)
+        flat: list[dict[str, Any]] = []
+        async for row in rows:
+            flat.append(_flatten(row, query.relations))  # type: ignore[arg-type]
+        return pd.DataFrame(flat)
 
 
 def _attribute_name(model: Any, name: str) -> str:

@@ -10,6 +10,7 @@ written down from the code under test.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import sys
 from collections import Counter
@@ -495,3 +496,62 @@ class TestWithoutPydantic:
         assert 3 == len(list(client.table(VARIANTS).iter(limit=3)))
         with pytest.raises(ConfigurationError, match=r"legacy-api\[typed\]"):
             client.table(VARIANTS, model="auto")
+
+
+class TestAsyncTable:
+    """async_client.table(...): the same verbs awaited, over the emulator."""
+
+    def test_async_equals_sync(self, server: EmulatorServer) -> None:
+        """iter/first/count/get with expand give what the sync table gives."""
+        sync = _emulator_setup(server).client
+        expected = list(
+            sync.table(VARIANTS).iter(expand="ArtikelFamilie", limit=25, order_by="Nummer")
+        )
+        cfg = {
+            "environments": {"live": server.base_url},
+            "session_store": "memory",
+            "page_size": 10,
+        }
+
+        async def main() -> dict[str, Any]:
+            async with legacy_api.build_async_client(cfg, **_fast()) as client:
+                table = client.table(VARIANTS)
+                query = table.query().order_by("Nummer").limit(25).expand("ArtikelFamilie")
+                rows = [r async for r in query]
+                return {
+                    "rows": rows,
+                    "first": await query.first(),
+                    "count": await table.where(field("Nummer") > 0).count(),
+                    "get": await table.get(expected[3]["__KEY"], expand="ArtikelFamilie"),
+                    "frame": await table.frame(limit=5, expand="ArtikelFamilie", order_by="Nummer"),
+                }
+
+        got = asyncio.run(main())
+        assert expected == got["rows"]
+        assert expected[0] == got["first"]
+        assert sync.count(VARIANTS, field("Nummer") > 0) == got["count"]
+        assert sync.table(VARIANTS).get(expected[3]["__KEY"], expand="ArtikelFamilie") == got["get"]
+        assert [r["__KEY"] for r in expected[:5]] == list(got["frame"]["__KEY"])
+
+    def test_async_writes_are_checked(self, server: EmulatorServer) -> None:
+        """A wrong type is refused before any request; a good create/update/delete round-trips."""
+        setup = _emulator_setup(server)
+        cfg = {"environments": {"live": server.base_url}, "session_store": "memory"}
+
+        async def main() -> tuple[int, str, bool]:
+            async with legacy_api.build_async_client(cfg, **_fast()) as client:
+                table = client.table(VARIANTS)
+                await table.schema()
+                before = setup.requests()
+                with pytest.raises(InvalidRow, match="Nummer"):
+                    await table.create({"Nummer": "x"})
+                refused = setup.requests() - before
+                created = await table.create({"Nummer": 990555, "Bezeichnung": "A"})
+                await table.update(created.key, {"Bezeichnung": "B"}, expected_stamp=created.stamp)
+                name = (await table.get(created.key))["Bezeichnung"]
+                await table.delete(created.key)
+                with pytest.raises(RecordNotFound):
+                    await table.get(created.key)
+                return refused, name, True
+
+        assert (0, "B", True) == asyncio.run(main())
