@@ -372,10 +372,12 @@ class _Steps:
         return self.core._describe_steps(self.name, environment=self.environment)
 
     def plan(self, query: _Chain[Any, Any], *, relations: tuple[str, ...]) -> _Read:
+        # A projection keeps the relations it expands: fields("Nummer").expand("X") has X.
+        columns = (*query.columns, *(r for r in relations if r not in query.columns))
         spec = self.core._plan(
             self.name,
             where=query.filter,
-            fields=query.columns or None,
+            fields=columns if query.columns else None,
             order_by=query.order or None,
             limit=query.limit_to,
             skip=0,

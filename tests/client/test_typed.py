@@ -278,6 +278,15 @@ class TestExpand:
         assert [w for w in want if w] == [g for g in got if isinstance(g, str)]
         assert list(frame["__KEY"]) == [k for k, _f in expected]
 
+    def test_projection_keeps_the_expanded_relation(self, setup: Setup) -> None:
+        """fields("Nummer").expand("ArtikelFamilie") reads the family too, and only Nummer else."""
+        client = setup.client
+        expected = _manual_join(client, 8)
+        query = client.table(VARIANTS).query().order_by("Nummer").limit(8)
+        rows = list(query.fields("Nummer").expand("ArtikelFamilie"))
+        assert [_strip(f) for _k, f in expected] == [_strip(r["ArtikelFamilie"]) for r in rows]
+        assert {"__KEY", "__STAMP", "__TIMESTAMP", "Nummer", "ArtikelFamilie"} == set(rows[0])
+
     def test_get_with_expand(self, setup: Setup) -> None:
         """get(key, expand=) carries the family, as the manual join does."""
         client = setup.client
