@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import attrs
 
-from legacy_core._checks import describe
+from legacy_core._checks import ascii_int, describe
 from legacy_core._log import get_logger
 from legacy_core._paging import Pager, _Read, _Restart
 from legacy_core._steps import Steps, stream
@@ -63,7 +63,7 @@ ModelChoice = Any
 a pydantic ``BaseModel`` subclass written by the user."""
 
 LOOKUP_BATCH = 100
-"""Keys per ``__KEY in (...)`` request of the lookup fallback (keeps URLs short)."""
+"""Keys per ``Key in (...)`` request of the lookup fallback (keeps URLs short)."""
 
 _log = get_logger()
 
@@ -413,7 +413,9 @@ class _Steps:
         if not keys:
             return  # inlined by $expand already (or no links)
         target = self._target(spec)
-        found = yield from self.lookup(target, "__KEY", keys)
+        target_schema = yield from self.core._describe_call(self.env(), target)
+        attribute, values = _key_filter(target_schema, keys)
+        found = yield from self.lookup(target, attribute, values)
         by_key = {str(r["__KEY"]): r for r in found}
         for row in rows:
             value = row.get(spec.name)
@@ -882,6 +884,24 @@ class AsyncTable(_TableBase["AsyncLegacyClient", RowT]):
         async for row in rows:
             flat.append(_flatten(row, query.relations))  # type: ignore[arg-type]
         return pd.DataFrame(flat)
+
+
+def _key_filter(schema: TableSchema, keys: list[str]) -> tuple[str, list[Any]]:
+    """The attribute and values that select the entities with these ``__KEY``s.
+
+    4D documents queries on attributes, so a single primary key is queried by its name
+    (``UID in (...)``; a numeric key with its keys as numbers); ``__KEY`` is the fallback.
+    """
+    pk = schema.primary_key[0] if len(schema.primary_key) == 1 else None
+    spec = schema.attributes.get(pk) if pk else None
+    if pk is None or spec is None or not spec.is_storage:
+        return "__KEY", list(keys)
+    if spec.type in _INT_TYPES:
+        numbers = [ascii_int(k) for k in keys]
+        if all(n is not None for n in numbers):
+            return pk, numbers
+        return "__KEY", list(keys)
+    return pk, list(keys)
 
 
 def _attribute_name(model: Any, name: str) -> str:

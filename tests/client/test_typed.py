@@ -336,6 +336,29 @@ class TestLookups:
         # 30 rows fit one page of 40: one plain read, no snapshot; lookups: ceil(7 / 3) = 3
         assert (0, 1 + 3) == (ignoring.calls["open_snapshot"], ignoring.calls["read_page"])
 
+    def test_numeric_keys(self) -> None:
+        """Families keyed by a long are looked up by that field, keys sent as numbers."""
+        backend = MemoryBackend()
+        fams = [{"Nr": n, "Name": f"F{n}"} for n in (5, 17000)]
+        items = [{"Id": i, "FamNr": (5, 17000, None)[i % 3]} for i in range(9)]
+        backend.add_table("live", MemoryTable("Fam", {"Nr": "long", "Name": "string"}, fams, "Nr"))
+        backend.add_table(
+            "live",
+            MemoryTable(
+                "Item",
+                {"Id": "long", "FamNr": "long"},
+                items,
+                "Id",
+                relations={"Fam": ("Fam", "FamNr")},
+            ),
+        )
+        ignoring = IgnoresExpand(backend)
+        client = _memory_setup(ignoring).client
+        rows = list(client.table("Item").iter(expand="Fam", order_by="Id"))
+        assert [(5, "F5"), (17000, "F17000"), None] * 3 == [
+            (r["Fam"]["Nr"], r["Fam"]["Name"]) if r["Fam"] else None for r in rows
+        ]
+
     def test_dangling_link_is_none(self) -> None:
         """A variant whose family does not exist gets None, not an error."""
         backend = _memory_backend()

@@ -10,7 +10,7 @@ import pytest
 
 from legacy_core.errors import InvalidRow, UnknownField
 from legacy_core.schema import AttributeSpec, TableSchema
-from legacy_core.tables import check_values, model_from_schema
+from legacy_core.tables import _key_filter, check_values, model_from_schema
 
 SCHEMA = TableSchema(
     table="T",
@@ -140,3 +140,21 @@ class TestModelFromSchema:
         with pytest.raises(pydantic.ValidationError):
             model.model_validate({"copy": "3"})  # strict: no text for a long
         assert model is model_from_schema(schema)  # cached per schema
+
+
+class TestKeyFilter:
+    def test_uuid_key_by_its_attribute(self) -> None:
+        """A single text primary key is queried by its name with the keys as they are."""
+        assert ("U", ["A", "B"]) == _key_filter(SCHEMA, ["A", "B"])
+
+    def test_numeric_key_as_numbers(self) -> None:
+        """A long primary key is queried with the keys as ints."""
+        schema = TableSchema("N", {"ID": AttributeSpec("ID", type="long")}, primary_key=["ID"])
+        assert ("ID", [17000, -3]) == _key_filter(schema, ["17000", "-3"])
+        assert ("__KEY", ["x1"]) == _key_filter(schema, ["x1"])  # not a number: by __KEY
+
+    def test_no_single_key(self) -> None:
+        """Without one storage primary key the lookup filters on __KEY."""
+        schema = TableSchema("N", {"A": AttributeSpec("A"), "B": AttributeSpec("B")}, ["A", "B"])
+        assert ("__KEY", ["k"]) == _key_filter(schema, ["k"])
+        assert ("__KEY", ["k"]) == _key_filter(TableSchema("E"), ["k"])
