@@ -5,8 +5,8 @@ What lives here (ADR 0029): :class:`Table` (``get``/``iter``/``frame``/``where``
 checks of written values against the table's 4D types, row models (pydantic, optional:
 imported only when a model is used) and ``expand=``, which follows relations: 4D
 ``$expand`` where the reader and server inline the related entity, else batched
-``__KEY in (...)`` lookups of the distinct keys of a page (and, for a 1→N relation, of
-the target rows whose foreign key holds the page's keys). What does not: requests,
+lookups of the distinct keys of a page (``PrimaryKey in (...)``; for a 1→N relation the
+target rows whose foreign key holds the page's keys). What does not: requests,
 paging and retries (the client's steps) and the wire format (``legacy_adapters.wire``).
 """
 
@@ -495,7 +495,7 @@ class _Steps:
         return self.core._pager()
 
 
-@attrs.define
+@attrs.define(repr=False)
 class _TableBase(Generic[ClientT, RowT]):
     """What the sync and the async table share: the model, the checks, the steps."""
 
@@ -515,6 +515,11 @@ class _TableBase(Generic[ClientT, RowT]):
         if self.model == "auto":
             _pydantic()  # fail now, not at the first row
         self._steps = _Steps(self.client, self.name, self.environment)
+
+    def __repr__(self) -> str:
+        model = self.model if self.model in {None, "auto"} else self.model.__name__
+        env = self.client.environment_name(self.environment)
+        return f"<{type(self).__name__} {self.name} {env} model={model}>"
 
     def _model_for(self, schema: TableSchema) -> Any:
         if self.model is None:
@@ -627,7 +632,7 @@ class _TableBase(Generic[ClientT, RowT]):
         return {k: v for k, v in data.items() if k not in SYSTEM_ATTRIBUTES}
 
 
-@attrs.define
+@attrs.define(repr=False)
 class Table(_TableBase["LegacyClient", RowT]):
     """One table of one environment, read and written with typed rows.
 
@@ -757,7 +762,7 @@ class Table(_TableBase["LegacyClient", RowT]):
         return pd.DataFrame(flat)
 
 
-@attrs.define
+@attrs.define(repr=False)
 class AsyncTable(_TableBase["AsyncLegacyClient", RowT]):
     """:class:`Table` for :class:`~legacy_core._async.AsyncLegacyClient`: the same verbs, awaited.
 
