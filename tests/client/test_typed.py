@@ -385,6 +385,15 @@ class TestOneToMany:
                 v["__KEY"] for v in family["Varianten"]
             }
 
+    def test_v17_catalog_cannot_follow_one_to_many(self) -> None:
+        """A v17 catalog names no inverse foreign key: InvalidQuery, not a guess; N->1 works."""
+        with serve(EmulatorConfig(rows=100, fourd_version=17)) as old:
+            client = _emulator_setup(old).client
+            with pytest.raises(InvalidQuery, match="names no foreign key"):
+                list(client.table(FAMILIES).iter(expand="Varianten", limit=3))
+            rows = list(client.table(VARIANTS).iter(expand="ArtikelFamilie", limit=10))
+            assert all(isinstance(r["ArtikelFamilie"], dict) for r in rows)
+
 
 class TestWrites:
     """create/update/delete through the table, and the type checks before any request."""
