@@ -37,7 +37,7 @@ def _show_stack(session: nox.Session) -> None:
         "-c",
         "import importlib.metadata as m, sys;"
         "print(sys.version.split()[0], *[f'{p}=={m.version(p)}' for p in "
-        "('pandas','numpy','django','redis','pyarrow','prometheus-client') "
+        "('pandas','numpy','django','redis','pyarrow','prometheus-client','pydantic') "
         "if p in {d.metadata['Name'].lower() for d in m.distributions()}])",
     )
 
