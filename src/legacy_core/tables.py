@@ -445,8 +445,16 @@ class _Steps:
             )
             raise InvalidQuery(msg, environment=self.env(), table=self.name)
         pk = schema.primary_key[0] if len(schema.primary_key) == 1 else "__KEY"
-        values = list(dict.fromkeys(r.get(pk, r["__KEY"]) for r in todo))
-        found = yield from self.lookup(target, inverse.foreign_key, values)
+        fk = target_schema.attributes.get(inverse.foreign_key)
+        numeric = fk is not None and fk.type in _INT_TYPES
+        values: list[Any] = []
+        for row in todo:
+            value = row.get(pk, row["__KEY"])  # __KEY when a projection left the key out
+            if numeric and isinstance(value, str):
+                value = ascii_int(value)
+            if value is not None:
+                values.append(value)
+        found = yield from self.lookup(target, inverse.foreign_key, list(dict.fromkeys(values)))
         groups: dict[str, list[dict[str, Any]]] = {}
         for child in found:
             parent = child.get(inverse.name)

@@ -385,6 +385,18 @@ class TestOneToMany:
                 v["__KEY"] for v in family["Varianten"]
             }
 
+    def test_projection_without_the_key(self, server: EmulatorServer) -> None:
+        """With fields("Nummer") (no UID) the variants are found through __KEY all the same."""
+        client = _emulator_setup(server).client
+        full = list(client.table(FAMILIES).iter(expand="Varianten", limit=5, order_by="Nummer"))
+        query = client.table(FAMILIES).query().fields("Nummer").expand("Varianten")
+        narrow = list(query.order_by("Nummer").limit(5))
+        assert [{v["__KEY"] for v in f["Varianten"]} for f in full] == [
+            {v["__KEY"] for v in f["Varianten"]} for f in narrow
+        ]
+        assert any(f["Varianten"] for f in narrow)
+        assert "UID" not in narrow[0]
+
     def test_v17_catalog_cannot_follow_one_to_many(self) -> None:
         """A v17 catalog names no inverse foreign key: InvalidQuery, not a guess; N->1 works."""
         with serve(EmulatorConfig(rows=100, fourd_version=17)) as old:
