@@ -23,14 +23,18 @@ if TYPE_CHECKING:
     from legacy_core.model import FieldUpdate, WriteOutcome, WriteResult
     from legacy_core.schema import AttributeSpec, TableSchema
     from legacy_core.service import LegacyClient
+    from legacy_core.tables import AsyncTable, Table, TableQuery, model_from_schema
 
 __all__ = [
     "AsyncLegacyClient",
+    "AsyncTable",
     "AttributeSpec",
     "ClientConfig",
     "FieldUpdate",
     "LegacyClient",
     "Raw",
+    "Table",
+    "TableQuery",
     "TableSchema",
     "WriteOutcome",
     "WriteResult",
@@ -41,6 +45,7 @@ __all__ = [
     "field",
     "hookimpl",
     "load_config",
+    "model_from_schema",
 ]
 
 try:
@@ -60,6 +65,10 @@ _LAZY = {
     "WriteResult": "legacy_core.model",
     "TableSchema": "legacy_core.schema",
     "AttributeSpec": "legacy_core.schema",
+    "Table": "legacy_core.tables",
+    "AsyncTable": "legacy_core.tables",
+    "TableQuery": "legacy_core.tables",
+    "model_from_schema": "legacy_core.tables",
 }
 
 

@@ -18,7 +18,7 @@ import attrs
 
 from legacy_core._paging import _Restart
 from legacy_core.cache import CacheMode
-from legacy_core.model import FieldUpdate, Page, Record, WriteResult
+from legacy_core.model import FieldUpdate, Page, Record, WriteResult, validate_identifier
 from legacy_core.ports import AsyncDriver
 from legacy_core.schema import TableSchema
 from legacy_core.service import ClientCore, Progress, Where, _batches_of, _columnar
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from legacy_core.frames import DtypeBackend
+    from legacy_core.tables import AsyncTable
 
 __all__ = ["AsyncLegacyClient"]
 
@@ -369,6 +370,16 @@ class AsyncLegacyClient(ClientCore):
         return await self.driver.run(self._describe_steps(table, environment=environment))
 
     # -- health --------------------------------------------------------------------------
+
+    def table(
+        self, name: str, *, model: Any = None, environment: str | None = None
+    ) -> AsyncTable[Any]:
+        """Typed access to one table (``LegacyClient.table``), its verbs awaited."""
+        from legacy_core.tables import AsyncTable  # noqa: PLC0415 - tables imports service
+
+        validate_identifier(name, "table")
+        self._env(environment)
+        return AsyncTable(self, name, model=model, environment=environment)
 
     async def health(self) -> dict[str, dict[str, Any]]:
         """Probe every environment once (no retries): ok, latency, breaker state, error."""

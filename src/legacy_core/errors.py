@@ -30,6 +30,7 @@ __all__ = [
     "ErrorContext",
     "FourDErrorEntry",
     "InvalidQuery",
+    "InvalidRow",
     "LegacyError",
     "LicenceExhausted",
     "LockTimeout",
@@ -304,6 +305,33 @@ class WhereSyntaxError(InvalidQuery):
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "text": self.text, "position": self.position}
+
+
+class InvalidRow(InvalidQuery):
+    """A row's value has the wrong type for its field: refused before a write, or read.
+
+    ``field`` names the 4D attribute, ``key`` the entity (None for one to be created);
+    ``problems`` lists every ``(field, message)`` found. Before a write nothing is sent
+    (``not_applied``); on a read the server's row does not fit the row model.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        key: str | None = None,
+        problems: Sequence[tuple[str, str]] = (),
+        **context: Any,
+    ) -> None:
+        self.field = field
+        self.key = key
+        self.problems: tuple[tuple[str, str], ...] = tuple(problems)
+        context.setdefault("not_applied", True)
+        super().__init__(message, **context)
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "field": self.field, "key": self.key, "problems": self.problems}
 
 
 class RecordNotFound(LegacyError, LookupError):

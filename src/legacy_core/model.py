@@ -211,6 +211,12 @@ def _attr_tuple(value: Sequence[str] | str | None) -> tuple[str, ...]:
     return tuple(validate_identifier(v, "attribute") for v in _entries(value, "fields"))
 
 
+def _expand_tuple(value: Sequence[str] | str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return tuple(validate_identifier(v, "relation") for v in _entries(value, "expand"))
+
+
 def _check_filter(_inst: object, _attribute: attrs.Attribute[Any], value: object) -> None:
     from legacy_core.query import Filter  # noqa: PLC0415 - query imports model
 
@@ -243,6 +249,10 @@ class Query:
     columnar: bool = False
     """Ask for the page as one Arrow table (``legacy_core.columnar.ArrowRecords``); a
     reader without a columnar path ignores it and the client converts its dicts."""
+    expand: tuple[str, ...] = attrs.field(default=(), converter=_expand_tuple, kw_only=True)
+    """Relations to inline (4D ``$expand``): a typed read decodes each expanded related
+    entity to a dict (a 1->N one to a list of dicts); a reader or server that does not
+    expand leaves the relation's key, which ``legacy_core.tables`` then looks up."""
 
     @entity_set.validator
     def _check_entity_set(self, _attribute: attrs.Attribute[Any], value: object) -> None:

@@ -45,6 +45,12 @@ class AttributeSpec:
     related_table: str | None = None
     """The table a relation points to (4D ``relatedDataClass``, else read from ``type``)."""
     indexed: bool = False
+    foreign_key: str | None = None
+    """For an N→1 relation: the field of this table holding the related key (4D
+    ``foreignKey``, v18 on); None when the catalog does not say."""
+    inverse: str | None = None
+    """The relation of the target table pointing back here (4D ``inverseName``); a 1→N
+    relation is followed through it (the target's N→1 relation and its foreign key)."""
 
     @property
     def is_relation(self) -> bool:

@@ -86,6 +86,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from legacy_core.frames import DtypeBackend
+    from legacy_core.tables import Table
 
 __all__ = ["ClientCore", "LegacyClient", "Progress", "Where"]
 
@@ -773,7 +774,9 @@ class ClientCore:
             return self._pager().stream(spec, progress, dedupe=dedupe, sink=sink)
 
         cached = self._cached(query.environment, query.table, cache)
-        if cached is None:
+        if cached is None or query.expand:
+            # An expanded read holds other tables' rows, which their writes would not
+            # invalidate: it goes to 4D (its batched lookups are cached per table).
             return (yield from direct())
         rc, mode = cached
         if mode is False:
@@ -1322,6 +1325,21 @@ class LegacyClient(ClientCore):
         """
         return self._run(self._describe_steps(table, environment=environment))
 
+    # -- typed tables (ADR 0029) -----------------------------------------------------------
+
+    def table(self, name: str, *, model: Any = None, environment: str | None = None) -> Table[Any]:
+        """Typed access to one table: where, get, iter, frame, create, update and delete.
+
+        ``model``: None (rows as dicts, written values checked against the 4D types),
+        ``"auto"`` (a pydantic model generated from the schema) or your own pydantic
+        ``BaseModel`` subclass; models need pydantic (``legacy-api[typed]``).
+        """
+        from legacy_core.tables import Table  # noqa: PLC0415 - tables imports this module
+
+        validate_identifier(name, "table")
+        self._env(environment)
+        return Table(self, name, model=model, environment=environment)
+
     # -- health --------------------------------------------------------------------------
 
     def health(self) -> dict[str, dict[str, Any]]:
@@ -1461,6 +1479,7 @@ def _read_shape(spec: _Read) -> dict[str, Any]:
         "order": [[o.field, o.descending] for o in query.order_by],
         "typed": query.typed,
         "columnar": query.columnar,
+        "expand": list(query.expand),
         "limit": spec.limit,
         "skip": spec.skip,
     }

@@ -530,3 +530,35 @@ class TestMetricsOverHttp:
             count("bypassed"),
             count("invalidations"),
         )
+
+
+class TestTypedTables:
+    """``client.table(...)`` reads share the cache; expanded reads go to 4D."""
+
+    def test_table_reads_are_hits(self, emulator: EmulatorServer) -> None:
+        """A second ``table(...).iter()`` of a cached table makes no request and equals the first."""
+        client = make_client(emulator)
+        table = client.table(TABLE)
+        first, sent = requests_for(emulator, lambda: list(table.iter()))
+        assert sent > 0
+        second, again = requests_for(emulator, lambda: list(table.iter()))
+        assert 0 == again
+        assert first == second
+
+    def test_a_table_write_invalidates(self, emulator: EmulatorServer) -> None:
+        """``table(...).update`` bumps the generation: the next read asks 4D and sees it."""
+        client = make_client(emulator)
+        table = client.table(TABLE)
+        row = list(table.iter())[0]
+        table.update(row["__KEY"], {"Bezeichnung": "nach dem Cache"})
+        rows, sent = requests_for(emulator, lambda: list(table.iter()))
+        assert sent > 0
+        assert {"nach dem Cache"} == {r["Bezeichnung"] for r in rows if r["__KEY"] == row["__KEY"]}
+
+    def test_expanded_reads_are_not_cached(self, emulator: EmulatorServer) -> None:
+        """An expanded read holds another table's rows: it is read from 4D every time."""
+        client = make_client(emulator, cache={"Artikel_Variante": 3600})
+        query = client.table("Artikel_Variante").query().expand("ArtikelFamilie").limit(5)
+        list(query.iter())
+        _, again = requests_for(emulator, lambda: list(query.iter()))
+        assert again > 0

@@ -17,7 +17,8 @@ CORE = Path(legacy_core.__file__).parent
 # Third-party packages the core may use (ARCHITECTURE.md; numpy is pandas' own array
 # library, used for frame dtypes; pyarrow only behind the ``arrow`` extra).
 # ahocorasick: the pure string-matching automaton of the secret redactor (ADR 0020);
-# polars: only ``fetch_polars``, on use, zero-copy from Arrow (ADR 0025).
+# polars: only ``fetch_polars``, on use, zero-copy from Arrow (ADR 0025);
+# pydantic: only the row models of ``legacy_core.tables``, on use (ADR 0029).
 ALLOWED_THIRD_PARTY = {
     "attrs",
     "cattrs",
@@ -28,6 +29,7 @@ ALLOWED_THIRD_PARTY = {
     "pyarrow",
     "polars",
     "ahocorasick",
+    "pydantic",
 }
 
 # Standard-library modules that talk to the network, other processes or databases.

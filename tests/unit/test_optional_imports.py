@@ -27,6 +27,7 @@ OPTIONAL = (
     "health_check",
     "opentelemetry",
     "psycopg",
+    "pydantic",
 )
 # The Django app's own modules are the `django` feature: importing them is using it.
 DJANGO_FEATURE = "legacy_adapters.django."

@@ -25,6 +25,7 @@ from legacy_adapters.wire._requests import (
     collection_path,
     entity_path,
     entity_set_path,
+    expand_params,
     query_params,
     window_params,
 )
@@ -110,6 +111,7 @@ class FourDReader:
             params = window_params(query)
             if query.attributes:
                 params.append(("$attributes", ",".join(query.attributes)))
+            params.extend(expand_params(query))
             context = "entityset"
         else:
             path = collection_path(table)
@@ -154,6 +156,11 @@ class FourDReader:
         table = query.table
         schema = (yield from self.schema_steps(query.environment, table)) if query.typed else None
         entity_set = None if want_entity_set else query.entity_set
+        expanded = (
+            (yield from self._expanded_steps(query.environment, schema, query.expand))
+            if schema is not None and query.expand and not query.columnar
+            else None
+        )
         if query.columnar:
             # CPU-bound: the async driver runs it on a worker thread; pyarrow releases the
             # GIL, so pages decode in parallel (ADR 0025).
@@ -169,9 +176,21 @@ class FourDReader:
                 typed=query.typed,
                 want_entity_set=want_entity_set,
                 entity_set=entity_set,
+                expanded=expanded,
             )
         except DecodeError as exc:
             raise self.exchange.protocol_error(exc, answer.request, table=table) from None
+
+    def _expanded_steps(
+        self, environment: str, schema: TableSchema, names: tuple[str, ...]
+    ) -> Steps[dict[str, TableSchema | None]]:
+        """The schema of each expanded relation's table (cached like every schema)."""
+        out: dict[str, TableSchema | None] = {}
+        for name in names:
+            spec = schema.attributes.get(name)
+            target = spec.related_table if spec is not None and spec.is_relation else None
+            out[name] = (yield from self.schema_steps(environment, target)) if target else None
+        return out
 
     def _columnar_page(
         self,

@@ -160,7 +160,8 @@ class MemoryBackend:
         """
         with self._lock:
             store = self._store(environment, table)
-            record = copy_row(self._row(store, environment, key))
+            row = self._row(store, environment, key)
+            record = self._linked(environment, store, row, copy_row(row), ())
             # Rows are in 4D's wire format, so decode exactly as a typed page does.
             return decode_record(record, store.schema) if typed else record
 
@@ -327,7 +328,7 @@ class MemoryBackend:
             del store.rows[key]
 
     def describe(self, environment: str, table: str) -> TableSchema:
-        """The schema of ``table`` as ``$catalog/{Table}`` would describe it (no relations)."""
+        """The schema of ``table`` as ``$catalog/{Table}`` would describe it (N→1 relations)."""
         with self._lock:
             return self._store(environment, table).described
 
@@ -372,7 +373,16 @@ class MemoryBackend:
         # Everything 4D would refuse is refused before looking at any row.
         if query.filter is not None:
             render(query.filter)
-        check_attributes(query.attributes, store.table, environment=query.environment)
+        relations = store.table.relations
+        check_attributes(
+            [n for n in query.attributes if n not in relations],
+            store.table,
+            environment=query.environment,
+        )
+        for name in query.expand:
+            if name not in relations:
+                msg = f"cannot expand {name!r}: not a relation of {store.table.name}"
+                raise InvalidQuery(msg, environment=query.environment, table=store.table.name)
         check_attributes(
             [o.field for o in query.order_by], store.table, environment=query.environment
         )
@@ -399,7 +409,17 @@ class MemoryBackend:
         keep = None
         if query.attributes:
             keep = ("__KEY", "__TIMESTAMP", "__STAMP", *query.attributes)
-        records = [copy_row(r if keep is None else {k: r.get(k) for k in keep}) for r in window]
+        records = [
+            self._linked(
+                query.environment,
+                store,
+                r,
+                copy_row(r if keep is None else {k: r.get(k) for k in keep}),
+                query.expand,
+                keep,
+            )
+            for r in window
+        ]
         if query.columnar:
             # The 4D adapter's columnar builder over the same wire-format rows (ADR 0025).
             from legacy_adapters.wire._arrow import entities_table  # noqa: PLC0415 - pyarrow
@@ -411,8 +431,46 @@ class MemoryBackend:
             )
         if query.typed:
             # Rows are stored in 4D's wire format, so the 4D adapter's decoder applies as is.
-            records = [decode_record(r, store.schema) for r in records]
+            expanded = {
+                name: self._data[query.environment][store.table.relations[name][0]].schema
+                for name in query.expand
+                if name in store.table.relations
+                and store.table.relations[name][0] in self._data[query.environment]
+            }
+            records = [decode_record(r, store.schema, expanded) for r in records]
         return Page(records=records, count=len(rows), first=query.skip, entity_set=entity_set)
+
+    def _linked(  # noqa: PLR0917 - internal; every call passes them in this order
+        self,
+        environment: str,
+        store: _Store,
+        row: Mapping[str, Any],
+        record: dict[str, Any],
+        expand: Sequence[str],
+        keep: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """``record`` with its relations as 4D sends them: deferred, or inlined if expanded.
+
+        An expanded entity is sent whole, its own relations deferred (as 4D does); a key
+        with no entity behind it (or a target table not loaded) stays deferred.
+        """
+        for name, (target, fk) in store.table.relations.items():
+            if keep is not None and name not in keep:
+                continue
+            key = row.get(fk)
+            if key is None or key == "":
+                record[name] = None
+                continue
+            link: dict[str, Any] = {
+                "__deferred": {"uri": f"/rest/{target}({key})", "__KEY": str(key)}
+            }
+            if name in expand:
+                other = self._data.get(environment, {}).get(target)
+                found = other.rows.get(str(key)) if other is not None else None
+                if other is not None and found is not None:
+                    link = self._linked(environment, other, found, copy_row(found), ())
+            record[name] = link
+        return record
 
     def _snapshot(self, environment: str, table: str, ident: str) -> _Snapshot:
         self._expire()
@@ -486,10 +544,12 @@ def _coerce_value(kind: str, value: Any, where: str) -> Any:
 
 
 def _schema_of(table: MemoryTable) -> TableSchema:
-    return TableSchema(
-        table=table.name,
-        attributes={
-            name: AttributeSpec(name=name, type=kind, simple_date=kind == "date")
-            for name, kind in table.attributes.items()
-        },
-    )
+    attributes = {
+        name: AttributeSpec(name=name, type=kind, simple_date=kind == "date")
+        for name, kind in table.attributes.items()
+    }
+    for name, (target, fk) in table.relations.items():
+        attributes[name] = AttributeSpec(
+            name=name, kind="relatedEntity", type=target, related_table=target, foreign_key=fk
+        )
+    return TableSchema(table=table.name, attributes=attributes)

@@ -145,6 +145,10 @@ class MemoryTable:
     )
     rows: tuple[dict[str, Any], ...] = attrs.field(default=(), converter=_rows)
     key: str = "__KEY"
+    relations: Mapping[str, tuple[str, str]] = attrs.field(factory=dict, converter=dict)
+    """N→1 relations: ``name -> (target table, foreign-key attribute)``. The foreign key
+    is a field of this table holding the target's ``__KEY``; reads send the relation as
+    4D does (``{"__deferred": {"__KEY": ...}}``, inlined with ``expand``)."""
 
     @name.validator
     def _check_name(self, _attribute: attrs.Attribute[Any], value: object) -> None:
@@ -154,6 +158,15 @@ class MemoryTable:
         if self.key not in self.attributes:
             msg = f"table {self.name}: key attribute {self.key!r} is not one of its attributes"
             raise ConfigurationError(msg, table=self.name)
+        for name, (target, fk) in self.relations.items():
+            validate_identifier(name, "relation")
+            validate_identifier(target, "table")
+            if name in self.attributes or fk not in self.attributes:
+                msg = (
+                    f"table {self.name}: relation {name!r} must be a new name whose foreign "
+                    f"key {fk!r} is one of the attributes"
+                )
+                raise ConfigurationError(msg, table=self.name)
         seen: set[str] = set()
         for index, row in enumerate(self.rows):
             unknown = sorted(set(row) - set(self.attributes))

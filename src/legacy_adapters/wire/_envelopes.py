@@ -53,6 +53,10 @@ def _entities(body: Any) -> list[Mapping[str, Any]]:
     return entities
 
 
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def parse_entity_set_id(uri: Any) -> str:
     """Return the set id of ``"/rest/{Table}/$entityset/{ID}"`` (or of a bare id)."""
     if not isinstance(uri, str) or not uri.strip():
@@ -74,8 +78,13 @@ def parse_page(
     typed: bool,
     want_entity_set: bool = False,
     entity_set: str | None = None,
+    expanded: Mapping[str, TableSchema | None] | None = None,
 ) -> Page:
-    """Validate a collection answer and build a Page (typed values when ``typed``)."""
+    """Validate a collection answer and build a Page (typed values when ``typed``).
+
+    ``expanded``: the relations asked for with ``$expand`` and their tables' schemas
+    (see :func:`decode_record`).
+    """
     entities = _entities(body)
     count = _int_field(body, "__COUNT", None)
     first = _int_field(body, "__FIRST", skip)
@@ -85,16 +94,24 @@ def parse_page(
         raise DecodeError(msg)
     if want_entity_set:
         entity_set = parse_entity_set_id(body.get("__ENTITYSET"))
-    records: Sequence[Record] = [decode_record(e, schema) for e in entities] if typed else entities
+    records: Sequence[Record] = (
+        [decode_record(e, schema, expanded) for e in entities] if typed else entities
+    )
     return Page(records=records, count=count, first=first, sent=sent, entity_set=entity_set)
 
 
-def parse_entity(body: Any, *, schema: TableSchema | None, typed: bool) -> dict[str, Any]:
+def parse_entity(
+    body: Any,
+    *,
+    schema: TableSchema | None,
+    typed: bool,
+    expanded: Mapping[str, TableSchema | None] | None = None,
+) -> dict[str, Any]:
     """Validate a single-entity answer (it must have a ``__KEY``)."""
     if not isinstance(body, Mapping) or "__KEY" not in body:
         msg = "expected one entity with a __KEY"
         raise DecodeError(msg)
-    return decode_record(body, schema) if typed else dict(body)
+    return decode_record(body, schema, expanded) if typed else dict(body)
 
 
 def parse_write_answer(body: Any) -> list[Mapping[str, Any]]:
@@ -147,6 +164,8 @@ def parse_schema(body: Any, table: str) -> TableSchema:
             simple_date=bool(item.get("simpleDate", False)),
             related_table=TableSchema.related_table_of(item),
             indexed=item.get("indexed") is True,
+            foreign_key=_text_or_none(item.get("foreignKey")),
+            inverse=_text_or_none(item.get("inverseName")),
         )
     keys = entry.get("key")
     primary = (

@@ -3,7 +3,7 @@
 What the 4D adapter asks for, as data: ``/rest/{Table}``, ``/rest/{Table}({key})``,
 ``/rest/{Table}/$entityset/{id}``, ``/rest/$catalog[/{Table}]``, ``/rest/$info``,
 ``/rest/$directory/login`` and ``/logout``; the query's ``$filter``/``$params``/
-``$attributes``/``$orderby`` and its window's ``$skip``/``$top``; which cookies are
+``$attributes``/``$orderby``/``$expand`` and its window's ``$skip``/``$top``; which cookies are
 4D session cookies.
 """
 
@@ -22,6 +22,7 @@ __all__ = [
     "collection_path",
     "entity_path",
     "entity_set_path",
+    "expand_params",
     "is_session_cookie",
     "pick_session_cookie",
     "query_params",
@@ -67,7 +68,13 @@ def query_params(query: Query) -> list[tuple[str, str]]:
     if query.order_by:
         order = ", ".join(f"{o.field} {'desc' if o.descending else 'asc'}" for o in query.order_by)
         params.append(("$orderby", order))
+    params.extend(expand_params(query))
     return params
+
+
+def expand_params(query: Query) -> list[tuple[str, str]]:
+    """``$expand`` of a query's relations (collections, entity-set pages and entities)."""
+    return [("$expand", ",".join(query.expand))] if query.expand else []
 
 
 def window_params(query: Query) -> list[tuple[str, str]]:

@@ -398,8 +398,45 @@ def _plan(schema: TableSchema | None) -> dict[str, tuple[_Hook, type]]:
     return entry[1]
 
 
-def decode_record(record: Mapping[str, Any], schema: TableSchema | None) -> dict[str, Any]:
-    """Decode one entity to Python types (typed mode); raise DecodeError on a bad value."""
+def decode_record(
+    record: Mapping[str, Any],
+    schema: TableSchema | None,
+    expanded: Mapping[str, TableSchema | None] | None = None,
+) -> dict[str, Any]:
+    """Decode one entity to Python types (typed mode); raise DecodeError on a bad value.
+
+    ``expanded`` names the relations asked for with ``$expand`` and the schemas of their
+    tables: an inlined related entity is decoded to a dict (a 1->N one, sent as a nested
+    ``__ENTITIES`` page, to a list of dicts); one 4D left deferred stays its key.
+    """
+    out = _decode(record, schema)
+    if expanded:
+        for name, target in expanded.items():
+            value = record.get(name)
+            if isinstance(value, Mapping) and "__deferred" not in value:
+                try:
+                    out[name] = _inlined(value, target)
+                except DecodeError as exc:
+                    table = schema.table if schema is not None else "?"
+                    msg = f"{table}.{name}: {exc}"
+                    raise DecodeError(msg) from None
+    return out
+
+
+def _inlined(value: Mapping[str, Any], target: TableSchema | None) -> Any:
+    entities = value.get("__ENTITIES")
+    if isinstance(entities, list):
+        if not all(isinstance(e, Mapping) for e in entities):
+            msg = "an expanded collection holds a non-object"
+            raise DecodeError(msg)
+        return [decode_record(e, target) for e in entities]
+    if "__KEY" in value:
+        return decode_record(value, target)
+    msg = f"an expanded related entity has no __KEY: {sorted(value)!r}"
+    raise DecodeError(msg)
+
+
+def _decode(record: Mapping[str, Any], schema: TableSchema | None) -> dict[str, Any]:
     plan = _plan(schema)
     out: dict[str, Any] = {}
     for name, value in record.items():
