@@ -536,7 +536,7 @@ class TestTypedTables:
     """``client.table(...)`` reads share the cache; expanded reads go to 4D."""
 
     def test_table_reads_are_hits(self, emulator: EmulatorServer) -> None:
-        """A second ``table(...).iter()`` of a cached table makes no request and equals the first."""
+        """A second ``table(...).iter()`` of a cached table sends nothing and equals the first."""
         client = make_client(emulator)
         table = client.table(TABLE)
         first, sent = requests_for(emulator, lambda: list(table.iter()))
@@ -549,7 +549,8 @@ class TestTypedTables:
         """``table(...).update`` bumps the generation: the next read asks 4D and sees it."""
         client = make_client(emulator)
         table = client.table(TABLE)
-        row = list(table.iter())[0]
+        row = table.query().first()
+        assert row is not None
         table.update(row["__KEY"], {"Bezeichnung": "nach dem Cache"})
         rows, sent = requests_for(emulator, lambda: list(table.iter()))
         assert sent > 0
