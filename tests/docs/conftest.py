@@ -1,0 +1,1 @@
+"""The documentation tests need the ``docs`` extra (mkdocs, mktestdocs): skip without it."""
