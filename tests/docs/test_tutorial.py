@@ -1,4 +1,4 @@
-"""The tutorial's code blocks run, in order, against the emulator (ADR 0033)."""
+"""The code blocks of the tutorial and the recipes run, in order, against the emulator."""
 
 from __future__ import annotations
 
@@ -28,9 +28,15 @@ def _run(markdown: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_every_tutorial_block_runs():
-    """Every ```python block of docs/tutorial.md runs without error against the emulator."""
-    path = ROOT / "docs" / "tutorial.md"
+RUNNABLE = [
+    ROOT / "docs" / "tutorial.md",
+    *sorted(p for p in (ROOT / "docs" / "recipes").glob("*.md") if p.name != "index.md"),
+]
+
+
+@pytest.mark.parametrize("path", RUNNABLE, ids=lambda p: p.stem)
+def test_every_block_runs(path):
+    """Every ```python block of the page runs without error against the emulator."""
     blocks = path.read_text(encoding="utf-8").count("```python")
     done = _run(path)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
