@@ -31,6 +31,8 @@ def _run(markdown: Path) -> subprocess.CompletedProcess[str]:
 RUNNABLE = [
     ROOT / "docs" / "tutorial.md",
     *sorted(p for p in (ROOT / "docs" / "recipes").glob("*.md") if p.name != "index.md"),
+    ROOT / "docs" / "reference" / "client.md",
+    ROOT / "docs" / "reference" / "async-client.md",
 ]
 
 
