@@ -33,6 +33,7 @@ RUNNABLE = [
     *sorted(p for p in (ROOT / "docs" / "recipes").glob("*.md") if p.name != "index.md"),
     ROOT / "docs" / "reference" / "client.md",
     ROOT / "docs" / "reference" / "async-client.md",
+    ROOT / "docs" / "reference" / "tables.md",
 ]
 
 
