@@ -92,6 +92,8 @@ def _serve(args: argparse.Namespace) -> int:
         "--bind", f"{args.host}:{args.port}",
         "--workers", str(args.workers),
         "--access-logfile", "-",
+        # the worker's pid in each line: operators (and the tests) see which worker answered
+        "--access-logformat", '%(h)s "%(r)s" %(s)s %(b)s %(L)ss pid=%(p)s',
         "legacy_adapters.django.gateway.wsgi:application",
     ]  # fmt: skip
     sys.stdout.flush()

@@ -1,0 +1,110 @@
+"""``legacy-api gateway`` as real processes: token create, gunicorn workers, one 4D session."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from legacy_adapters.testing import free_port
+
+pytest.importorskip("gunicorn")
+
+BIN = Path(sys.executable).parent / "legacy-api"
+
+
+def _env(tmp_path: Path, emulators: dict[str, Any]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEGACY_API", "DJANGO_"))}
+    env.update(
+        LEGACY_API_LIVE_URL=emulators["live"].base_url,
+        LEGACY_API_SESSION_STORE="file",
+        LEGACY_API_SESSION_DIR=str(tmp_path / "sessions"),
+        LEGACY_API_SESSION_KEY="TWmvhTkpQIMgbn9Ws0_yYiiTSZEZ7c3bJ-kEMVPZ2QA=",
+        LEGACY_API_GATEWAY_DATABASE_URL=f"sqlite:///{tmp_path / 'gateway.sqlite3'}",
+        LEGACY_API_GATEWAY_SECRET_KEY="standalone-test-key",
+    )
+    return env
+
+
+def _token(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN), "gateway", "token", "create", *args],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def _get(url: str, token: str) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_token_create_prints_a_token_once(tmp_path: Path, emulators: dict[str, Any]) -> None:
+    """``gateway token create`` prints one token; a second consumer of that name is refused."""
+    env = _env(tmp_path, emulators)
+    done = _token(env, "erp-reports", "--scope", "live:Kunden:read", "--scope", "live:Belege:read")
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    assert re.fullmatch(r"lgw_[A-Za-z0-9_-]{40,}", token)
+    assert token not in done.stderr
+    again = _token(env, "erp-reports", "--scope", "live:Kunden:read")
+    assert again.returncode == 1
+    assert "exists" in again.stderr
+    bad = _token(env, "other", "--scope", "live:Kunden")
+    assert bad.returncode == 1
+    assert "env:Table:action" in bad.stderr
+
+
+def test_gunicorn_workers_share_one_4d_session(tmp_path: Path, emulators: dict[str, Any]) -> None:
+    """Three gunicorn workers answer many requests and the emulator saw exactly one 4D session."""
+    env = _env(tmp_path, emulators)
+    token = _token(env, "svc", "--scope", "live:*:read").stdout.strip()
+    port = free_port()
+    live = emulators["live"]
+    created_before = live.stats()["sessions_created"]
+    log = (tmp_path / "gunicorn.log").open("w+")
+    server = subprocess.Popen(
+        [str(BIN), "gateway", "--port", str(port), "--workers", "3"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/schema/", timeout=2).close()  # noqa: S310
+                break
+            except OSError:
+                assert server.poll() is None, (tmp_path / "gunicorn.log").read_text()
+                assert time.monotonic() < deadline, "the gateway did not start"
+                time.sleep(0.2)
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(
+                pool.map(lambda _: _get(f"{base}/live/Kunden/?limit=5", token), range(30))
+            )
+        assert {status for status, _ in answers} == {200}
+        assert all(len(body["results"]) == 5 for _, body in answers)
+        status, body = _get(f"{base}/live/Kunden/?where=Nummer%20%3D", token)
+        assert status == 400
+        assert body["type"].endswith("where-syntax")
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+    text = (tmp_path / "gunicorn.log").read_text()
+    pids = set(re.findall(r"/api/live/Kunden/\S* HTTP/1.1\" 200 .* pid=<(\d+)>", text))
+    assert len(pids) >= 2, text[-2000:]
+    assert live.stats()["sessions_created"] - created_before == 1
