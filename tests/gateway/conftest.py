@@ -39,9 +39,7 @@ def emulators() -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture(autouse=True)
-def _gateway_settings(
-    emulators: dict[str, Any], django_db_blocker: Any
-) -> Iterator[None]:
+def _gateway_settings(emulators: dict[str, Any], django_db_blocker: Any) -> Iterator[None]:
     """LEGACY_API at this session's emulators (memory session store), a fresh client."""
     from django.conf import settings  # noqa: PLC0415
     from django.test import override_settings  # noqa: PLC0415

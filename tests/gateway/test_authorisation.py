@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from tests.gateway.conftest import requests_total
 
 # (endpoint name, method, the action it needs)
@@ -49,7 +48,12 @@ def _call(api: Any, endpoint: str, method: str) -> Any:
 @pytest.mark.parametrize("scope", SCOPES)
 @pytest.mark.parametrize(("endpoint", "method", "action"), ENDPOINTS)
 def test_scope_matrix(
-    api: Any, make_token: Any, emulators: dict[str, Any], scope: str, endpoint: str, method: str,
+    api: Any,
+    make_token: Any,
+    emulators: dict[str, Any],
+    scope: str,
+    endpoint: str,
+    method: str,
     action: str,
 ) -> None:
     """A scope that grants the endpoint's action passes the gate; any other is a 403 without 4D."""
@@ -71,10 +75,15 @@ def test_scope_matrix(
 )
 @pytest.mark.parametrize(("endpoint", "method", "action"), ENDPOINTS)
 def test_missing_or_forged_token_is_401(
-    api: Any, make_token: Any, emulators: dict[str, Any], header: str | None, endpoint: str,
-    method: str, action: str,
+    api: Any,
+    make_token: Any,
+    emulators: dict[str, Any],
+    header: str | None,
+    endpoint: str,
+    method: str,
+    action: str,
 ) -> None:
-    """No token, an unknown one or a malformed header is a 401 problem with WWW-Authenticate and no 4D request."""
+    """No, an unknown or a malformed token is a 401 problem (WWW-Authenticate), no 4D request."""
     make_token("live:*:*")  # a real consumer exists: the forged token still does not match it
     if header:
         api.credentials(HTTP_AUTHORIZATION=header)

@@ -46,7 +46,7 @@ def _token(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def _get(url: str, token: str) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as answer:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
@@ -85,7 +85,7 @@ def test_gunicorn_workers_share_one_4d_session(tmp_path: Path, emulators: dict[s
         deadline = time.monotonic() + 30
         while True:
             try:
-                urllib.request.urlopen(f"{base}/schema/", timeout=2).close()  # noqa: S310
+                urllib.request.urlopen(f"{base}/schema/", timeout=2).close()
                 break
             except OSError:
                 assert server.poll() is None, (tmp_path / "gunicorn.log").read_text()

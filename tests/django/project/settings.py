@@ -58,9 +58,7 @@ if importlib.util.find_spec("rest_framework") is not None:
         "legacy_adapters.django.gateway",
     ]
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
-    TEMPLATES = [
-        {"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}
-    ]
+    TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
     STATIC_URL = "/api/static/"
     REST_FRAMEWORK = {
         "UNAUTHENTICATED_USER": None,

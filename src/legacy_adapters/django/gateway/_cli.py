@@ -49,8 +49,9 @@ def _setup() -> None:
         # Workers must share the key (cursors signed by one are read by another).
         os.environ.setdefault("LEGACY_API_GATEWAY_SECRET_KEY", secrets.token_urlsafe(48))
     try:
-        import django  # noqa: PLC0415
         import rest_framework  # noqa: F401, PLC0415
+
+        import django  # noqa: PLC0415
     except ImportError as exc:
         msg = f"the gateway needs the 'gateway' extra (pip install 'legacy-api[gateway]'): {exc}"
         raise ConfigurationError(msg) from None
@@ -99,4 +100,3 @@ def _serve(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     # Replace this process: the gunicorn master gets the signals (SIGTERM stops it cleanly).
     os.execv(sys.executable, argv)  # noqa: S606 - our own interpreter and fixed arguments
-    return 0  # pragma: no cover - execv does not return

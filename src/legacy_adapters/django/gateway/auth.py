@@ -26,14 +26,17 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("malformed Bearer header")
+            msg = "malformed Bearer header"
+            raise exceptions.AuthenticationFailed(msg)
         try:
             token = header[1].decode("ascii")
         except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("malformed Bearer token") from None
+            msg = "malformed Bearer token"
+            raise exceptions.AuthenticationFailed(msg) from None
         consumer = Consumer.for_token(token)
         if consumer is None:
-            raise exceptions.AuthenticationFailed("unknown or revoked token")
+            msg = "unknown or revoked token"
+            raise exceptions.AuthenticationFailed(msg)
         return consumer, token
 
     def authenticate_header(self, request: Request) -> str:
@@ -59,7 +62,7 @@ class HasScope(BasePermission):
         return granted
 
 
-class BearerScheme(OpenApiAuthenticationExtension):  # type: ignore[misc]
+class BearerScheme(OpenApiAuthenticationExtension):
     """The OpenAPI security scheme of the Bearer tokens (shown by the docs page)."""
 
     target_class = BearerTokenAuthentication

@@ -19,6 +19,9 @@ __all__ = ["MAX_AGE", "make_cursor", "query_digest", "read_cursor"]
 
 MAX_AGE = 3600
 _SALT = "legacy-api.gateway.cursor"
+_EXPIRED = "the cursor has expired; start the list again"
+_FORGED = "the cursor is not valid (forged or altered)"
+_FOREIGN = "the cursor belongs to another query (where, fields and order_by must not change)"
 
 
 def query_digest(
@@ -39,14 +42,14 @@ def read_cursor(cursor: str, digest: str) -> int:
     try:
         value = signing.TimestampSigner(salt=_SALT).unsign_object(cursor, max_age=MAX_AGE)
     except signing.SignatureExpired:
-        raise _bad("the cursor has expired; start the list again") from None
+        raise _bad(_EXPIRED) from None
     except (signing.BadSignature, ValueError, TypeError):
-        raise _bad("the cursor is not valid (forged or altered)") from None
+        raise _bad(_FORGED) from None
     skip = value.get("s") if isinstance(value, dict) else None
     if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
-        raise _bad("the cursor is not valid (forged or altered)")
+        raise _bad(_FORGED)
     if value.get("q") != digest:
-        raise _bad("the cursor belongs to another query (where, fields and order_by must not change)")
+        raise _bad(_FOREIGN)
     return skip
 
 

@@ -12,7 +12,7 @@ from legacy_adapters.django.gateway.scopes import parse_scope
 
 __all__ = ["AuditEntry", "Consumer", "hash_token"]
 
-TOKEN_PREFIX = "lgw_"
+TOKEN_PREFIX = "lgw_"  # noqa: S105 - a prefix, not a secret
 
 
 def hash_token(token: str) -> str:
@@ -37,7 +37,7 @@ class Consumer(models.Model):
         app_label = "legacy_gateway"
 
     def __str__(self) -> str:
-        return self.name
+        return str(self.name)
 
     # DRF treats request.user as a user: a consumer is one that is always authenticated.
     is_authenticated = True

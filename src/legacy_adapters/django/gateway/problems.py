@@ -117,11 +117,10 @@ def problem_response(
 
 
 def _legacy(exc: LegacyError, instance: str | None) -> Response:
-    for kind, status, slug, title in _LEGACY:
-        if isinstance(exc, kind):
-            break
-    else:
-        status, slug, title = 502, "bad-gateway", "The 4D server failed"
+    status, slug, title = next(
+        ((st, sl, ti) for kind, st, sl, ti in _LEGACY if isinstance(exc, kind)),
+        (502, "bad-gateway", "The 4D server failed"),
+    )
     first = (exc.message or type(exc).__name__).splitlines()[0]
     # Input errors echo the library's message (it names the field, table, position); a
     # server failure's text may carry internal hosts or 4D dumps, so it gets a fixed one.
@@ -136,8 +135,12 @@ def _legacy(exc: LegacyError, instance: str | None) -> Response:
     headers: dict[str, str] = {}
     if status == 503:
         wait = exc.retry_after
-        headers["Retry-After"] = str(DEFAULT_RETRY_AFTER if not wait or wait <= 0 else math.ceil(wait))
-    return problem_response(status, slug, title, detail, instance=instance, headers=headers, **extra)
+        headers["Retry-After"] = str(
+            DEFAULT_RETRY_AFTER if not wait or wait <= 0 else math.ceil(wait)
+        )
+    return problem_response(
+        status, slug, title, detail, instance=instance, headers=headers, **extra
+    )
 
 
 _DRF_SLUGS: dict[type[drf.APIException], tuple[str, str]] = {

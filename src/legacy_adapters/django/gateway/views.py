@@ -137,7 +137,7 @@ def _body(request: Request) -> dict[str, Any]:
     return values
 
 
-def _audit(
+def _audit(  # noqa: PLR0917 - one call per outcome, each argument a column
     request: Request, action: str, key: str, before: int | None, after: int | None,
     fields: list[str], outcome: str,
 ) -> None:  # fmt: skip
@@ -161,7 +161,9 @@ def _outcome(exc: Exception) -> str:
 
 
 _LIST_PARAMS = [
-    OpenApiParameter("where", str, description="filter in the mini-language: Nummer = 1 and Aktiv = true"),
+    OpenApiParameter(
+        "where", str, description="filter in the mini-language: Nummer = 1 and Aktiv = true"
+    ),
     OpenApiParameter("fields", str, description="comma-separated field names"),
     OpenApiParameter("order_by", str, description="comma-separated, 'Name' or 'Name desc'"),
     OpenApiParameter("limit", int, description=f"page size, 1 to {MAX_LIMIT}"),
@@ -224,7 +226,9 @@ class TableView(_GatewayView):
         _audit(request, "create", result.key, None, result.stamp, sorted(values), "saved")
         body = {**_public(result.record), "__KEY": result.key, "__STAMP": result.stamp}
         return Response(
-            body, status=201, headers={"Location": f"{request.path}{result.key}/", "ETag": f'"{result.stamp}"'}
+            body,
+            status=201,
+            headers={"Location": f"{request.path}{result.key}/", "ETag": f'"{result.stamp}"'},
         )
 
 
@@ -247,12 +251,16 @@ class RecordView(_GatewayView):
         parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER)],
     )
     def patch(self, request: Request, env: str, table: str, key: str) -> Response:
-        """Set fields; only if unchanged with ``If-Match`` (412) or a ``__STAMP`` in the body (409)."""
+        """Set fields; only if unchanged with ``If-Match`` (412) or body ``__STAMP`` (409)."""
         values = _body(request)
         header_stamp = _stamp_header(request)
         body_stamp = values.pop("__STAMP", None)
-        if body_stamp is not None and (not isinstance(body_stamp, int) or isinstance(body_stamp, bool)):
-            raise GatewayProblem(400, "bad-request", "Invalid __STAMP", "__STAMP must be an integer")
+        if body_stamp is not None and (
+            not isinstance(body_stamp, int) or isinstance(body_stamp, bool)
+        ):
+            raise GatewayProblem(
+                400, "bad-request", "Invalid __STAMP", "__STAMP must be an integer"
+            )
         if not values:
             raise GatewayProblem(400, "bad-request", "Invalid request body", "no field to set")
         expected = header_stamp if header_stamp is not None else body_stamp
@@ -285,7 +293,7 @@ class RecordView(_GatewayView):
     @extend_schema(
         operation_id="destroy",
         responses={204: None},
-        parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER)]
+        parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER)],
     )
     def delete(self, request: Request, env: str, table: str, key: str) -> Response:
         """Delete the record; with ``If-Match`` only if unchanged (412)."""
@@ -312,9 +320,7 @@ class RecordView(_GatewayView):
 
 def _public(record: Mapping[str, Any]) -> dict[str, Any]:
     """The record without 4D's deferred relations (their ``uri`` is a 4D-internal path)."""
-    return {
-        k: v for k, v in record.items() if not (isinstance(v, Mapping) and "__deferred" in v)
-    }
+    return {k: v for k, v in record.items() if not (isinstance(v, Mapping) and "__deferred" in v)}
 
 
 def _stamp_of(record: Mapping[str, Any]) -> int | None:
