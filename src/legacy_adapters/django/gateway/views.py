@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,12 +27,13 @@ from legacy_adapters.django.gateway.problems import GatewayProblem, exception_ha
 from legacy_core import instrument
 from legacy_core.errors import LegacyError, StampConflict
 from legacy_core.model import FieldUpdate, OrderBy, validate_identifier
-from legacy_core.query import parse_where
+from legacy_core.query import Filter, parse_where
 
 __all__ = ["DescribeView", "HealthView", "RecordView", "TableView"]
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+MAX_WHERE = 4000  # characters of a ``where``: longer is an attack or a mistake
 
 
 def _settings_int(name: str, default: int) -> int:
@@ -45,6 +48,9 @@ class _GatewayView(APIView):
 
     authentication_classes: ClassVar[list[Any]] = [BearerTokenAuthentication]
     permission_classes: ClassVar[list[Any]] = [HasScope]
+    # JSON only, whatever the project's defaults (no browsable API, no form parsing).
+    renderer_classes: ClassVar[list[Any]] = [JSONRenderer]
+    parser_classes: ClassVar[list[Any]] = [JSONParser]
     actions: ClassVar[dict[str, str]] = {}
 
     def action_for(self, request: Request) -> str:
@@ -107,6 +113,23 @@ def _limit(text: str | None) -> int:
             max_page_size=maximum,
         )  # fmt: skip
     return int(text)
+
+
+def _where(text: str) -> Filter | None:
+    if not text.strip():
+        return None
+    if len(text) > MAX_WHERE:
+        raise GatewayProblem(
+            400, "where-syntax", "Malformed filter",
+            f"where is {len(text)} characters long; at most {MAX_WHERE}",
+        )  # fmt: skip
+    try:
+        return parse_where(text)
+    except RecursionError:
+        # The parser recurses per parenthesis: a deep nesting is bad input, not a 500.
+        raise GatewayProblem(
+            400, "where-syntax", "Malformed filter", "where is nested too deeply"
+        ) from None
 
 
 def _stamp_header(request: Request) -> int | None:
@@ -180,7 +203,7 @@ class TableView(_GatewayView):
     def get(self, request: Request, env: str, table: str) -> Response:
         """One page of the records matching ``where``, and the cursor of the next."""
         where_text = request.query_params.get("where", "")
-        where = parse_where(where_text) if where_text.strip() else None
+        where = _where(where_text)
         fields = _names(request.query_params.get("fields"), "field")
         order_by = _orders(request.query_params.get("order_by"))
         limit = _limit(request.query_params.get("limit"))
@@ -218,6 +241,8 @@ class TableView(_GatewayView):
         """Create a record from a JSON object of field values; 201 with its key and stamp."""
         values = _body(request)
         values.pop("__STAMP", None)
+        if not values:
+            raise GatewayProblem(400, "bad-request", "Invalid request body", "no field to set")
         try:
             result = gateway_client().create(table, values, environment=env)
         except LegacyError as exc:
@@ -319,8 +344,14 @@ class RecordView(_GatewayView):
 
 
 def _public(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The record without 4D's deferred relations (their ``uri`` is a 4D-internal path)."""
-    return {k: v for k, v in record.items() if not (isinstance(v, Mapping) and "__deferred" in v)}
+    """The record without 4D's own paths: deferred relations, ``uri``, ``__entityModel``."""
+    return {
+        k: v
+        for k, v in record.items()
+        if not (isinstance(v, Mapping) and "__deferred" in v)
+        and not (k == "uri" and isinstance(v, str) and v.startswith("/rest/"))
+        and k != "__entityModel"
+    }
 
 
 def _stamp_of(record: Mapping[str, Any]) -> int | None:
@@ -344,6 +375,7 @@ class HealthView(APIView):
 
     authentication_classes: ClassVar[list[Any]] = []
     permission_classes: ClassVar[list[Any]] = []
+    renderer_classes: ClassVar[list[Any]] = [JSONRenderer]
 
     def get_exception_handler(self) -> Any:
         """Problem bodies here too."""
