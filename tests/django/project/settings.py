@@ -52,6 +52,8 @@ LEGACY_API = {
 # per pytest process): its apps, an in-memory SQLite for consumers and the audit log.
 if importlib.util.find_spec("rest_framework") is not None:
     INSTALLED_APPS += [
+        "django.contrib.contenttypes",  # for simplejwt (the gateway's JWT tests)
+        "django.contrib.auth",
         "rest_framework",
         "drf_spectacular",
         "drf_spectacular_sidecar",

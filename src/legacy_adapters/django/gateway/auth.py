@@ -1,4 +1,10 @@
-"""``Authorization: Bearer <token>``: the consumer behind a token, and its scopes' check."""
+"""``Authorization: Bearer <token>``: the consumer behind a token, and its scopes' check.
+
+Two kinds of Bearer token: the gateway's own (``lgw_…``, a :class:`Consumer` in the
+database) and, when ``LEGACY_API_GATEWAY["JWT"]`` is on, a simplejwt access token as
+pyERP issues them, whose ``legacy_scopes`` claim lists the scopes (signed with
+``SIMPLE_JWT["SIGNING_KEY"]``, by default the project's ``SECRET_KEY``).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,46 @@ from rest_framework import authentication, exceptions
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from legacy_adapters.django.gateway.models import Consumer
+from legacy_adapters.django.gateway.models import TOKEN_PREFIX, Consumer
 from legacy_adapters.django.gateway.scopes import allows
 
-__all__ = ["BearerTokenAuthentication", "HasScope"]
+__all__ = ["SCOPES_CLAIM", "BearerTokenAuthentication", "HasScope", "authenticators", "scopes_of"]
+
+#: The JWT claim that carries a pyERP user's gateway scopes.
+SCOPES_CLAIM = "legacy_scopes"
+
+
+def jwt_enabled() -> bool:
+    """Whether JWTs are accepted (``settings.LEGACY_API_GATEWAY["JWT"]``, off by default)."""
+    from django.conf import settings  # noqa: PLC0415
+
+    return bool(getattr(settings, "LEGACY_API_GATEWAY", {}).get("JWT", False))
+
+
+def authenticators() -> list[Any]:
+    """The gateway's own tokens, then simplejwt's when JWT is on."""
+    out: list[Any] = [BearerTokenAuthentication()]
+    if jwt_enabled():
+        from rest_framework_simplejwt.authentication import (  # noqa: PLC0415
+            JWTStatelessUserAuthentication,
+        )
+
+        out.append(JWTStatelessUserAuthentication())
+    return out
+
+
+def scopes_of(request: Request) -> tuple[str, list[str]] | None:
+    """The caller's name and scopes: a consumer's, or a JWT's ``legacy_scopes`` claim."""
+    user = request.user
+    if isinstance(user, Consumer):
+        return user.name, list(user.scopes)
+    token = request.auth
+    if jwt_enabled() and token is not None and not isinstance(token, str):
+        claimed = token.get(SCOPES_CLAIM, [])
+        if isinstance(claimed, list) and all(isinstance(c, str) for c in claimed):
+            return f"jwt:{getattr(user, 'id', '?')}", claimed
+        return f"jwt:{getattr(user, 'id', '?')}", []
+    return None
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -33,6 +75,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         except UnicodeDecodeError:
             msg = "malformed Bearer token"
             raise exceptions.AuthenticationFailed(msg) from None
+        if not token.startswith(TOKEN_PREFIX) and jwt_enabled():
+            return None  # not one of ours: the JWT authenticator's to judge
         consumer = Consumer.for_token(token)
         if consumer is None:
             msg = "unknown or revoked token"
@@ -51,12 +95,12 @@ class HasScope(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         """Whether the consumer's scopes grant ``view.action_for(request)``."""
-        consumer = request.user
-        if not isinstance(consumer, Consumer):
+        caller = scopes_of(request)
+        if caller is None:
             return False
         action = view.action_for(request)
         env, table = view.kwargs["env"], view.kwargs["table"]
-        granted = allows(consumer.scopes, env, table, action)
+        granted = allows(caller[1], env, table, action)
         if not granted:
             self.message = f"this token may not {action} {env}:{table}"
         return granted

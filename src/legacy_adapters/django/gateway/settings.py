@@ -5,7 +5,8 @@ Configured by the environment: the 4D side as for the command line (``LEGACY_API
 (default ``sqlite:///legacy-api-gateway.sqlite3`` in the working directory; or
 ``postgresql://user:password@host:5432/name``), the signing key of cursors by
 ``LEGACY_API_GATEWAY_SECRET_KEY`` (the runner makes one for its workers if unset) and the
-accepted host names by ``LEGACY_API_GATEWAY_ALLOWED_HOSTS`` (comma-separated).
+accepted host names by ``LEGACY_API_GATEWAY_ALLOWED_HOSTS`` (comma-separated); pyERP's
+JWTs are accepted too when ``LEGACY_API_GATEWAY_JWT_KEY`` holds their signing key.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "legacy_adapters.django.gateway",
 ]
+# pyERP's JWTs (simplejwt, signed with pyERP's key) too, when LEGACY_API_GATEWAY_JWT_KEY is set.
+_JWT_KEY = os.environ.get("LEGACY_API_GATEWAY_JWT_KEY", "")
+LEGACY_API_GATEWAY = {"JWT": bool(_JWT_KEY)}
+if _JWT_KEY:
+    INSTALLED_APPS[:0] = ["django.contrib.contenttypes", "django.contrib.auth"]
+    SIMPLE_JWT = {"SIGNING_KEY": _JWT_KEY}
 DATABASES = {
     "default": database(
         os.environ.get("LEGACY_API_GATEWAY_DATABASE_URL", "sqlite:///legacy-api-gateway.sqlite3")

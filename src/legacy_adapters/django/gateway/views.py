@@ -20,9 +20,14 @@ from rest_framework.views import APIView
 
 from legacy_adapters._describe import schema_json
 from legacy_adapters.django.gateway._client import gateway_client
-from legacy_adapters.django.gateway.auth import BearerTokenAuthentication, HasScope
+from legacy_adapters.django.gateway.auth import (
+    BearerTokenAuthentication,
+    HasScope,
+    authenticators,
+    scopes_of,
+)
 from legacy_adapters.django.gateway.cursor import make_cursor, query_digest, read_cursor
-from legacy_adapters.django.gateway.models import AuditEntry, Consumer
+from legacy_adapters.django.gateway.models import AuditEntry
 from legacy_adapters.django.gateway.problems import GatewayProblem, exception_handler
 from legacy_core import instrument
 from legacy_core.errors import LegacyError, StampConflict
@@ -52,6 +57,10 @@ class _GatewayView(APIView):
     renderer_classes: ClassVar[list[Any]] = [JSONRenderer]
     parser_classes: ClassVar[list[Any]] = [JSONParser]
     actions: ClassVar[dict[str, str]] = {}
+
+    def get_authenticators(self) -> list[Any]:
+        """Gateway tokens, and JWTs when ``LEGACY_API_GATEWAY["JWT"]`` is on."""
+        return authenticators()
 
     def action_for(self, request: Request) -> str:
         """The scope action this request needs (``read``, ``write``, ``create``, ``delete``)."""
@@ -164,9 +173,9 @@ def _audit(  # noqa: PLR0917 - one call per outcome, each argument a column
     request: Request, action: str, key: str, before: int | None, after: int | None,
     fields: list[str], outcome: str,
 ) -> None:  # fmt: skip
-    consumer = request.user
+    caller = scopes_of(request)
     AuditEntry.record(
-        consumer=consumer.name if isinstance(consumer, Consumer) else "?",
+        consumer=caller[0] if caller is not None else "?",
         environment=request.parser_context["kwargs"]["env"],
         table=request.parser_context["kwargs"]["table"],
         action=action,
