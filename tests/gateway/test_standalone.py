@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -68,9 +69,29 @@ def test_token_create_prints_a_token_once(tmp_path: Path, emulators: dict[str, A
     assert "env:Table:action" in bad.stderr
 
 
-def test_gunicorn_workers_share_one_4d_session(tmp_path: Path, emulators: dict[str, Any]) -> None:
+@pytest.fixture(params=["file", "redis"])
+def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The shared session store of the workers: a directory, or a private redis-server."""
+    if request.param == "file":
+        yield {"LEGACY_API_SESSION_STORE": "file"}
+        return
+    from legacy_adapters.testing import RedisServerError, private_redis_server  # noqa: PLC0415
+
+    try:
+        with private_redis_server() as url:
+            yield {"LEGACY_API_SESSION_STORE": "redis", "LEGACY_API_REDIS_URL": url}
+    except RedisServerError as exc:
+        pytest.skip(f"no redis-server: {exc}")
+
+
+def test_gunicorn_workers_share_one_4d_session(
+    tmp_path: Path, emulators: dict[str, Any], store_env: dict[str, str]
+) -> None:
     """Three gunicorn workers answer many requests and the emulator saw exactly one 4D session."""
-    env = _env(tmp_path, emulators)
+    env = {**_env(tmp_path, emulators), **store_env}
+    env["LEGACY_API_METRICS"] = "on"
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prom")
+    (tmp_path / "prom").mkdir()
     token = _token(env, "svc", "--scope", "live:*:read").stdout.strip()
     port = free_port()
     live = emulators["live"]
@@ -100,6 +121,16 @@ def test_gunicorn_workers_share_one_4d_session(tmp_path: Path, emulators: dict[s
         status, body = _get(f"{base}/live/Kunden/?where=Nummer%20%3D", token)
         assert status == 400
         assert body["type"].endswith("where-syntax")
+        with urllib.request.urlopen(f"{base}/metrics", timeout=10) as answer:
+            metrics = answer.read().decode()
+        # Every worker's client calls, summed over the multiprocess directory: the 30
+        # lists, not the malformed one (refused before the client was called).
+        reads = re.findall(
+            r'^legacy_api_requests_total\{[^}]*outcome="ok"[^}]*verb="read"[^}]*\} (\S+)$',
+            metrics,
+            re.MULTILINE,
+        )
+        assert sum(float(v) for v in reads) == 30, metrics[:2000]
     finally:
         server.terminate()
         server.wait(30)
