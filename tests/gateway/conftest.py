@@ -1,7 +1,8 @@
 """The gateway's tests: Django + DRF in process against emulators over HTTP.
 
 They share tests/django's project (one Django per pytest process; its settings add the
-gateway when DRF is installed) and skip cleanly where DRF is not (pyERP's pinned stack).
+gateway when DRF is installed). Each test module skips itself where DRF is not installed
+(pyERP's pinned stack): this conftest imports no DRF.
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-pytest.importorskip("rest_framework")
-pytest.importorskip("drf_spectacular")
 
 SETTINGS = "tests.django.project.settings"
 

@@ -8,6 +8,8 @@ from urllib.parse import quote
 import pytest
 from tests.gateway.conftest import requests_total
 
+pytest.importorskip("rest_framework")  # the gateway extra (not on pyERP's pins)
+
 PROBLEM = "application/problem+json"
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+pytest.importorskip("rest_framework")  # the gateway extra (not on pyERP's pins)
+
 pytest.importorskip("rest_framework_simplejwt")
 
 KEY = "gateway-jwt-tests-signing-key-of-48-characters!!"

@@ -19,6 +19,8 @@ import pytest
 
 from legacy_adapters.testing import free_port
 
+pytest.importorskip("rest_framework")  # the gateway extra (not on pyERP's pins)
+
 pytest.importorskip("gunicorn")
 
 BIN = Path(sys.executable).parent / "legacy-api"
