@@ -129,13 +129,18 @@ def test_unknown_field_and_table_are_4xx(client_all: Any) -> None:
 
 
 def test_get_describe_and_no_internal_uris(client_all: Any, emulators: dict[str, Any]) -> None:
-    """A record by key carries its stamp as ETag and no 4D URIs; describe lists the fields."""
+    """A record carries its stamp as ETag (If-None-Match: 304), no 4D URIs; describe its fields."""
     first = client_all.get("/api/live/Kunden/?limit=1").json()["results"][0]
     answer = client_all.get(f"/api/live/Kunden/{first['__KEY']}/")
     assert answer.status_code == 200
     assert answer.json()["Name"] == first["Name"]
     assert answer["ETag"] == f'"{first["__STAMP"]}"'
     assert "/rest/" not in answer.content.decode()
+    same = client_all.get(f"/api/live/Kunden/{first['__KEY']}/", HTTP_IF_NONE_MATCH=answer["ETag"])
+    assert same.status_code == 304
+    assert same.content == b""
+    other = client_all.get(f"/api/live/Kunden/{first['__KEY']}/", HTTP_IF_NONE_MATCH='"0"')
+    assert other.status_code == 200
     missing = client_all.get("/api/live/Kunden/NOPE123/")
     assert missing.status_code == 404
     assert missing.json()["type"].endswith("not-found")

@@ -275,8 +275,14 @@ class RecordView(_GatewayView):
     def get(self, request: Request, env: str, table: str, key: str) -> Response:
         """One record by ``__KEY``; 404 problem if there is none."""
         record = gateway_client().get_record(table, key, environment=env)
-        headers = {"ETag": f'"{record["__STAMP"]}"'} if "__STAMP" in record else {}
-        return Response(_public(record), headers=headers)
+        stamp = _stamp_of(record)
+        if stamp is None:
+            return Response(_public(record))
+        etag = f'"{stamp}"'
+        wanted = request.headers.get("If-None-Match", "")
+        if etag in {t.strip().removeprefix("W/") for t in wanted.split(",")} or wanted == "*":
+            return Response(status=304, headers={"ETag": etag})
+        return Response(_public(record), headers={"ETag": etag})
 
     @extend_schema(
         operation_id="update",
