@@ -33,12 +33,14 @@ def jwt_on() -> Iterator[None]:
         yield
 
 
-def _jwt(scopes: Any, *, lifetime: timedelta | None = None) -> str:
+def _jwt(scopes: Any, *, lifetime: timedelta | None = None, fields: Any = None) -> str:
     from rest_framework_simplejwt.tokens import AccessToken  # noqa: PLC0415
 
     token = AccessToken()
     token["user_id"] = 42
     token["legacy_scopes"] = scopes
+    if fields is not None:
+        token["legacy_fields"] = fields
     if lifetime is not None:
         token.set_exp(lifetime=lifetime)
     return str(token)
@@ -91,3 +93,15 @@ def test_jwt_writes_are_audited_by_user(api: Any, jwt_on: None) -> None:
     assert created.status_code == 201
     entry = AuditEntry.objects.get(key=created.json()["__KEY"])
     assert (entry.consumer, entry.action, entry.outcome) == ("jwt:42", "create", "saved")
+
+
+def test_jwt_field_allow_list_claim(api: Any, jwt_on: None) -> None:
+    """A legacy_fields claim limits the fields; a malformed one grants nothing."""
+    api.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {_jwt(['live:Kunden:read'], fields={'Kunden': ['Name']})}"
+    )
+    row = api.get("/api/live/Kunden/?limit=1").json()["results"][0]
+    assert {k for k in row if not k.startswith("__")} == {"Name"}
+    assert api.get("/api/live/Kunden/", {"fields": "Email"}).status_code == 403
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {_jwt(['live:Kunden:read'], fields=['Name'])}")
+    assert api.get("/api/live/Kunden/?limit=1").status_code == 403

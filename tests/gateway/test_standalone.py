@@ -69,6 +69,11 @@ def test_token_create_prints_a_token_once(tmp_path: Path, emulators: dict[str, A
     bad = _token(env, "other", "--scope", "live:Kunden")
     assert bad.returncode == 1
     assert "env:Table:action" in bad.stderr
+    limited = _token(env, "lim", "--scope", "live:Kunden:read", "--fields", "Kunden=Name,Kundennr")
+    assert limited.returncode == 0, limited.stderr
+    bad_fields = _token(env, "lim2", "--scope", "live:Kunden:read", "--fields", "Kunden")
+    assert bad_fields.returncode == 1
+    assert "TABLE=F1,F2" in bad_fields.stderr
 
 
 @pytest.fixture(params=["file", "redis"])

@@ -40,6 +40,13 @@ def add_subcommand(sub: Any) -> None:
         required=True,
         help="env:Table:action (read, write, create, delete; '*' for any part); repeatable",
     )
+    create.add_argument(
+        "--fields",
+        action="append",
+        default=[],
+        metavar="TABLE=F1,F2",
+        help="only these fields of TABLE may be read, filtered, ordered by or written; repeatable",
+    )
     create.set_defaults(handler=_token_create)
 
 
@@ -68,7 +75,14 @@ def _token_create(args: argparse.Namespace) -> int:
     if Consumer.objects.filter(name=args.name).exists():
         msg = f"consumer {args.name!r} exists already"
         raise ConfigurationError(msg)
-    consumer, token = Consumer.create_with_token(args.name, list(args.scope))
+    fields: dict[str, list[str]] = {}
+    for item in args.fields:
+        table, sep, names = item.partition("=")
+        if not sep or not table.strip() or not names.strip():
+            msg = f"--fields {item!r} is not TABLE=F1,F2"
+            raise ConfigurationError(msg)
+        fields[table.strip()] = [n.strip() for n in names.split(",") if n.strip()]
+    consumer, token = Consumer.create_with_token(args.name, list(args.scope), fields)
     print(token)
     print(
         f"consumer {consumer.name!r} created with scopes {', '.join(consumer.scopes)}; "

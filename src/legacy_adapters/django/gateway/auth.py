@@ -8,8 +8,10 @@ pyERP issues them, whose ``legacy_scopes`` claim lists the scopes (signed with
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+import attrs
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.permissions import BasePermission
@@ -18,10 +20,46 @@ from rest_framework.request import Request
 from legacy_adapters.django.gateway.models import TOKEN_PREFIX, Consumer
 from legacy_adapters.django.gateway.scopes import allows
 
-__all__ = ["SCOPES_CLAIM", "BearerTokenAuthentication", "HasScope", "authenticators", "scopes_of"]
+__all__ = [
+    "FIELDS_CLAIM",
+    "SCOPES_CLAIM",
+    "BearerTokenAuthentication",
+    "Caller",
+    "HasScope",
+    "authenticators",
+    "caller_of",
+]
 
 #: The JWT claim that carries a pyERP user's gateway scopes.
 SCOPES_CLAIM = "legacy_scopes"
+#: The JWT claim of the field allow-lists, ``{"Kunden": ["Kundennr", "Name"]}``.
+FIELDS_CLAIM = "legacy_fields"
+
+
+@attrs.frozen
+class Caller:
+    """Who calls: a name for the audit log, the scopes, and the field allow-lists."""
+
+    name: str
+    scopes: tuple[str, ...]
+    fields: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    """Per table the only fields it may see, filter, order by or write; absent: all."""
+
+    def allowed_fields(self, table: str) -> tuple[str, ...] | None:
+        """The allow-list of ``table`` in its order, None when the caller may use every field."""
+        return self.fields.get(table)
+
+
+def _field_lists(value: object) -> dict[str, tuple[str, ...]] | None:
+    """``{"Table": ["F", ...]}`` as tuples; None if it is not that shape (grants nothing)."""
+    if not isinstance(value, Mapping):
+        return None
+    out: dict[str, tuple[str, ...]] = {}
+    for table, names in value.items():
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            return None
+        out[str(table)] = tuple(names)
+    return out
 
 
 def jwt_enabled() -> bool:
@@ -43,17 +81,24 @@ def authenticators() -> list[Any]:
     return out
 
 
-def scopes_of(request: Request) -> tuple[str, list[str]] | None:
-    """The caller's name and scopes: a consumer's, or a JWT's ``legacy_scopes`` claim."""
+def caller_of(request: Request) -> Caller | None:
+    """The caller: a consumer, or a JWT's ``legacy_scopes``/``legacy_fields`` claims."""
     user = request.user
     if isinstance(user, Consumer):
-        return user.name, list(user.scopes)
+        fields = _field_lists(user.fields)
+        if fields is None:
+            return Caller(user.name, ())  # a malformed stored allow-list grants nothing
+        return Caller(user.name, tuple(user.scopes), fields)
     token = request.auth
     if jwt_enabled() and token is not None and not isinstance(token, str):
+        name = f"jwt:{getattr(user, 'id', '?')}"
         claimed = token.get(SCOPES_CLAIM, [])
-        if isinstance(claimed, list) and all(isinstance(c, str) for c in claimed):
-            return f"jwt:{getattr(user, 'id', '?')}", claimed
-        return f"jwt:{getattr(user, 'id', '?')}", []
+        fields = _field_lists(token.get(FIELDS_CLAIM, {}))
+        if not isinstance(claimed, list) or not all(isinstance(c, str) for c in claimed):
+            return Caller(name, ())
+        if fields is None:
+            return Caller(name, ())
+        return Caller(name, tuple(claimed), fields)
     return None
 
 
@@ -95,12 +140,12 @@ class HasScope(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         """Whether the consumer's scopes grant ``view.action_for(request)``."""
-        caller = scopes_of(request)
+        caller = caller_of(request)
         if caller is None:
             return False
         action = view.action_for(request)
         env, table = view.kwargs["env"], view.kwargs["table"]
-        granted = allows(caller[1], env, table, action)
+        granted = allows(caller.scopes, env, table, action)
         if not granted:
             self.message = f"this token may not {action} {env}:{table}"
         return granted

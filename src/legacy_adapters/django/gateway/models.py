@@ -9,6 +9,7 @@ from typing import Any
 from django.db import models
 
 from legacy_adapters.django.gateway.scopes import parse_scope
+from legacy_core.model import validate_identifier
 
 __all__ = ["AuditEntry", "Consumer", "hash_token"]
 
@@ -30,6 +31,8 @@ class Consumer(models.Model):
     name = models.CharField(max_length=100, unique=True)
     token_hash = models.CharField(max_length=64, unique=True)
     scopes = models.JSONField(default=list)
+    fields = models.JSONField(default=dict)
+    """Field allow-lists per table, ``{"Kunden": ["Kundennr", "Name"]}``; a table absent: all."""
     active = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
 
@@ -44,12 +47,19 @@ class Consumer(models.Model):
     is_anonymous = False
 
     @classmethod
-    def create_with_token(cls, name: str, scopes: list[str]) -> tuple[Consumer, str]:
+    def create_with_token(
+        cls, name: str, scopes: list[str], fields: dict[str, list[str]] | None = None
+    ) -> tuple[Consumer, str]:
         """Create a consumer; return it and its token (shown once: only the hash is stored)."""
         for scope in scopes:
             parse_scope(scope)
+        for table, names in (fields or {}).items():
+            for name_ in [table, *names]:
+                validate_identifier(name_, "field allow-list name")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        consumer = cls.objects.create(name=name, token_hash=hash_token(token), scopes=scopes)
+        consumer = cls.objects.create(
+            name=name, token_hash=hash_token(token), scopes=scopes, fields=fields or {}
+        )
         return consumer, token
 
     @classmethod

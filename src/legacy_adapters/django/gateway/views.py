@@ -7,7 +7,7 @@ and only then calls the shared client; errors become problem bodies (``problems.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from drf_spectacular.types import OpenApiTypes
@@ -24,7 +24,7 @@ from legacy_adapters.django.gateway.auth import (
     BearerTokenAuthentication,
     HasScope,
     authenticators,
-    scopes_of,
+    caller_of,
 )
 from legacy_adapters.django.gateway.cursor import make_cursor, query_digest, read_cursor
 from legacy_adapters.django.gateway.models import AuditEntry
@@ -32,7 +32,7 @@ from legacy_adapters.django.gateway.problems import GatewayProblem, exception_ha
 from legacy_core import instrument
 from legacy_core.errors import LegacyError, StampConflict
 from legacy_core.model import FieldUpdate, OrderBy, validate_identifier
-from legacy_core.query import Filter, parse_where
+from legacy_core.query import Filter, attributes_of, parse_where
 
 __all__ = ["DescribeView", "HealthView", "RecordView", "TableView"]
 
@@ -173,9 +173,9 @@ def _audit(  # noqa: PLR0917 - one call per outcome, each argument a column
     request: Request, action: str, key: str, before: int | None, after: int | None,
     fields: list[str], outcome: str,
 ) -> None:  # fmt: skip
-    caller = scopes_of(request)
+    caller = caller_of(request)
     AuditEntry.record(
-        consumer=caller[0] if caller is not None else "?",
+        consumer=caller.name if caller is not None else "?",
         environment=request.parser_context["kwargs"]["env"],
         table=request.parser_context["kwargs"]["table"],
         action=action,
@@ -186,6 +186,34 @@ def _audit(  # noqa: PLR0917 - one call per outcome, each argument a column
         outcome=outcome,
         request_id=instrument.current_request_id() or "",
     )
+
+
+def _allowed(request: Request, table: str) -> tuple[str, ...] | None:
+    """The caller's field allow-list of ``table`` (None: every field)."""
+    caller = caller_of(request)
+    return () if caller is None else caller.allowed_fields(table)
+
+
+def _only_allowed(
+    names: Iterable[str], allowed: tuple[str, ...] | None, table: str, what: str
+) -> None:
+    """403 if a name is outside the allow-list (the names 4D manages are always allowed)."""
+    if allowed is None:
+        return
+    outside = sorted({n for n in names if not n.startswith("__")} - set(allowed))
+    if outside:
+        raise GatewayProblem(
+            403, "field-forbidden", "Field not allowed",
+            f"this token may not {what} {', '.join(outside)} of {table}",
+            table=table, fields=outside,
+        )  # fmt: skip
+
+
+def _visible(record: Mapping[str, Any], allowed: tuple[str, ...] | None) -> dict[str, Any]:
+    public = _public(record)
+    if allowed is None:
+        return public
+    return {k: v for k, v in public.items() if k.startswith("__") or k in allowed}
 
 
 def _outcome(exc: Exception) -> str:
@@ -216,6 +244,14 @@ class TableView(_GatewayView):
         fields = _names(request.query_params.get("fields"), "field")
         order_by = _orders(request.query_params.get("order_by"))
         limit = _limit(request.query_params.get("limit"))
+        allowed = _allowed(request, table)
+        _only_allowed(fields, allowed, table, "read")
+        _only_allowed(
+            attributes_of(where) if where is not None else (), allowed, table, "filter by"
+        )
+        _only_allowed((o.split()[0] for o in order_by), allowed, table, "order by")
+        if allowed is not None and not fields:
+            fields = list(allowed)
         digest = query_digest(env, table, where_text, fields, order_by)
         cursor = request.query_params.get("cursor")
         skip = read_cursor(cursor, digest) if cursor else 0
@@ -237,7 +273,7 @@ class TableView(_GatewayView):
             ),
             None,
         )
-        records = [_public(r) for r in page.records] if page is not None else []
+        records = [_visible(r, allowed) for r in page.records] if page is not None else []
         count = page.count if page is not None else client.count(table, where, environment=env)
         end = skip + len(records)
         nxt = make_cursor(end, digest) if records and end < count else None
@@ -250,6 +286,7 @@ class TableView(_GatewayView):
         """Create a record from a JSON object of field values; 201 with its key and stamp."""
         values = _body(request)
         values.pop("__STAMP", None)
+        _only_allowed(values, _allowed(request, table), table, "write")
         if not values:
             raise GatewayProblem(400, "bad-request", "Invalid request body", "no field to set")
         try:
@@ -258,7 +295,11 @@ class TableView(_GatewayView):
             _audit(request, "create", "", None, None, sorted(values), _outcome(exc))
             raise
         _audit(request, "create", result.key, None, result.stamp, sorted(values), "saved")
-        body = {**_public(result.record), "__KEY": result.key, "__STAMP": result.stamp}
+        body = {
+            **_visible(result.record, _allowed(request, table)),
+            "__KEY": result.key,
+            "__STAMP": result.stamp,
+        }
         return Response(
             body,
             status=201,
@@ -275,14 +316,15 @@ class RecordView(_GatewayView):
     def get(self, request: Request, env: str, table: str, key: str) -> Response:
         """One record by ``__KEY``; 404 problem if there is none."""
         record = gateway_client().get_record(table, key, environment=env)
+        record = _visible(record, _allowed(request, table))
         stamp = _stamp_of(record)
         if stamp is None:
-            return Response(_public(record))
+            return Response(record)
         etag = f'"{stamp}"'
         wanted = request.headers.get("If-None-Match", "")
         if etag in {t.strip().removeprefix("W/") for t in wanted.split(",")} or wanted == "*":
             return Response(status=304, headers={"ETag": etag})
-        return Response(_public(record), headers={"ETag": etag})
+        return Response(record, headers={"ETag": etag})
 
     @extend_schema(
         operation_id="update",
@@ -303,6 +345,7 @@ class RecordView(_GatewayView):
             )
         if not values:
             raise GatewayProblem(400, "bad-request", "Invalid request body", "no field to set")
+        _only_allowed(values, _allowed(request, table), table, "write")
         expected = header_stamp if header_stamp is not None else body_stamp
         client = gateway_client()
         before = expected
@@ -327,7 +370,11 @@ class RecordView(_GatewayView):
             _audit(request, "write", key, before, None, sorted(values), _outcome(exc))
             raise
         _audit(request, "write", key, before, result.stamp, sorted(values), "saved")
-        body = {**_public(result.record), "__KEY": result.key, "__STAMP": result.stamp}
+        body = {
+            **_visible(result.record, _allowed(request, table)),
+            "__KEY": result.key,
+            "__STAMP": result.stamp,
+        }
         return Response(body, headers={"ETag": f'"{result.stamp}"'})
 
     @extend_schema(
@@ -382,7 +429,11 @@ class DescribeView(_GatewayView):
     @extend_schema(operation_id="describe", responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, env: str, table: str) -> Response:
         """The schema from 4D's ``$catalog`` (cached by the client)."""
-        return Response(schema_json(gateway_client().describe(table, environment=env)))
+        schema = schema_json(gateway_client().describe(table, environment=env))
+        allowed = _allowed(request, table)
+        if allowed is not None:
+            schema["attributes"] = [a for a in schema["attributes"] if a["name"] in allowed]
+        return Response(schema)
 
 
 class HealthView(APIView):
