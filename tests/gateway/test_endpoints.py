@@ -242,6 +242,9 @@ def test_health_schema_and_docs(api: Any) -> None:
     assert doc["openapi"].startswith("3.")
     assert "/api/{env}/{table}/{key}/" in doc["paths"]
     assert set(doc["paths"]["/api/{env}/{table}/{key}/"]) >= {"get", "patch", "delete"}
+    params = {p["name"]: p for p in doc["paths"]["/api/{env}/{table}/"]["get"]["parameters"]}
+    assert params["env"]["schema"]["enum"] == ["live", "test"]
+    assert {"Kunden", "Artikel_Variante"} <= set(params["table"]["schema"]["enum"])
     docs = api.get("/api/docs/")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -55,6 +56,35 @@ def _get(url: str, token: str) -> tuple[int, dict[str, Any]]:
         return exc.code, json.loads(exc.read())
 
 
+@contextlib.contextmanager
+def _gateway(env: dict[str, str], tmp_path: Path, *, workers: int) -> Iterator[str]:
+    """``legacy-api gateway`` on a free port until the block ends; yields its /api base URL."""
+    port = free_port()
+    log = (tmp_path / "gunicorn.log").open("w+")
+    server = subprocess.Popen(
+        [str(BIN), "gateway", "--port", str(port), "--workers", str(workers)],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/schema/", timeout=5).close()
+                break
+            except urllib.error.HTTPError:
+                break  # it answers
+            except OSError:
+                assert server.poll() is None, (tmp_path / "gunicorn.log").read_text()
+                assert time.monotonic() < deadline, "the gateway did not start"
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+
+
 def test_token_create_prints_a_token_once(tmp_path: Path, emulators: dict[str, Any]) -> None:
     """``gateway token create`` prints one token; a second consumer of that name is refused."""
     env = _env(tmp_path, emulators)
@@ -100,25 +130,9 @@ def test_gunicorn_workers_share_one_4d_session(
     env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prom")
     (tmp_path / "prom").mkdir()
     token = _token(env, "svc", "--scope", "live:*:read").stdout.strip()
-    port = free_port()
     live = emulators["live"]
     created_before = live.stats()["sessions_created"]
-    log = (tmp_path / "gunicorn.log").open("w+")
-    server = subprocess.Popen(
-        [str(BIN), "gateway", "--port", str(port), "--workers", "3"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/schema/", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None, (tmp_path / "gunicorn.log").read_text()
-                assert time.monotonic() < deadline, "the gateway did not start"
-                time.sleep(0.2)
+    with _gateway(env, tmp_path, workers=3) as base:
         with ThreadPoolExecutor(6) as pool:
             answers = list(
                 pool.map(lambda _: _get(f"{base}/live/Kunden/?limit=5", token), range(30))
@@ -138,11 +152,38 @@ def test_gunicorn_workers_share_one_4d_session(
             re.MULTILINE,
         )
         assert sum(float(v) for v in reads) == 30, metrics[:2000]
-    finally:
-        server.terminate()
-        server.wait(30)
-        log.close()
     text = (tmp_path / "gunicorn.log").read_text()
     pids = set(re.findall(r"/api/live/Kunden/\S* HTTP/1.1\" 200 .* pid=<(\d+)>", text))
     assert len(pids) >= 2, text[-2000:]
     assert live.stats()["sessions_created"] - created_before == 1
+
+
+def test_schemathesis_finds_no_server_error(tmp_path: Path, emulators: dict[str, Any]) -> None:
+    """Schemathesis, driven by the gateway's own OpenAPI schema, gets no 5xx and no bad answer."""
+    pytest.importorskip("schemathesis")
+    from fourd_emulator import EmulatorConfig, serve  # noqa: PLC0415
+
+    # Its own emulator: every scope, so generated writes reach 4D (and must not break it).
+    with serve(EmulatorConfig(rows=20, seed=9)) as own:
+        env = _env(tmp_path, {"live": own})
+        token = _token(env, "fuzz", "--scope", "*:*:*").stdout.strip()
+        done = _schemathesis(env, tmp_path, token)
+        assert own.stats()["requests_total"] > 0
+    assert "generated" in done.stdout
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def _schemathesis(env: dict[str, str], tmp_path: Path, token: str) -> Any:
+    with _gateway(env, tmp_path, workers=2) as base:
+        return subprocess.run(
+            [
+                str(BIN.parent / "st"), "run", f"{base}/schema/",
+                "--header", f"Authorization: Bearer {token}",
+                "--checks", "not_a_server_error,content_type_conformance",
+                "--max-examples", "40",
+                "--generation-deterministic",
+                "--suppress-health-check", "all",
+            ],
+            capture_output=True, text=True, timeout=240, check=False,
+            env={**env, "SCHEMATHESIS_HOOKS": ""},
+        )  # fmt: skip
