@@ -11,7 +11,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -220,6 +226,31 @@ def _outcome(exc: Exception) -> str:
     return type(exc).__name__
 
 
+_PROBLEM = OpenApiResponse(
+    inline_serializer(
+        "Problem",
+        {
+            "type": serializers.CharField(),
+            "title": serializers.CharField(),
+            "status": serializers.IntegerField(),
+            "detail": serializers.CharField(),
+            "instance": serializers.CharField(required=False),
+            "request_id": serializers.CharField(required=False),
+        },
+    ),
+    description="RFC 9457 problem details",
+)
+_READ_ERRORS = (400, 401, 403, 404, 502, 503, 504)
+_WRITE_ERRORS = (*_READ_ERRORS, 409, 412, 422)
+
+
+def _responses(ok: dict[int, Any], errors: tuple[int, ...]) -> dict[Any, Any]:
+    """The success answers as JSON, the errors as ``application/problem+json`` problems."""
+    out: dict[Any, Any] = {(code, "application/json"): schema for code, schema in ok.items()}
+    out.update({(code, "application/problem+json"): _PROBLEM for code in errors})
+    return out
+
+
 _LIST_PARAMS = [
     OpenApiParameter(
         "where", str, description="filter in the mini-language: Nummer = 1 and Aktiv = true"
@@ -236,7 +267,11 @@ class TableView(_GatewayView):
 
     actions: ClassVar[dict[str, str]] = {"GET": "read", "POST": "create"}
 
-    @extend_schema(operation_id="list", parameters=_LIST_PARAMS, responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="list",
+        parameters=_LIST_PARAMS,
+        responses=_responses({200: OpenApiTypes.OBJECT}, _READ_ERRORS),
+    )
     def get(self, request: Request, env: str, table: str) -> Response:
         """One page of the records matching ``where``, and the cursor of the next."""
         where_text = request.query_params.get("where", "")
@@ -280,7 +315,9 @@ class TableView(_GatewayView):
         return Response({"results": records, "next": nxt, "count": count})
 
     @extend_schema(
-        operation_id="create", request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT}
+        operation_id="create",
+        request=OpenApiTypes.OBJECT,
+        responses=_responses({201: OpenApiTypes.OBJECT}, _WRITE_ERRORS),
     )
     def post(self, request: Request, env: str, table: str) -> Response:
         """Create a record from a JSON object of field values; 201 with its key and stamp."""
@@ -312,7 +349,10 @@ class RecordView(_GatewayView):
 
     actions: ClassVar[dict[str, str]] = {"GET": "read", "PATCH": "write", "DELETE": "delete"}
 
-    @extend_schema(operation_id="retrieve", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="retrieve",
+        responses={**_responses({200: OpenApiTypes.OBJECT}, _READ_ERRORS), 304: None},
+    )
     def get(self, request: Request, env: str, table: str, key: str) -> Response:
         """One record by ``__KEY``; 404 problem if there is none."""
         record = gateway_client().get_record(table, key, environment=env)
@@ -329,7 +369,7 @@ class RecordView(_GatewayView):
     @extend_schema(
         operation_id="update",
         request=OpenApiTypes.OBJECT,
-        responses=OpenApiTypes.OBJECT,
+        responses=_responses({200: OpenApiTypes.OBJECT}, _WRITE_ERRORS),
         parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER)],
     )
     def patch(self, request: Request, env: str, table: str, key: str) -> Response:
@@ -379,7 +419,7 @@ class RecordView(_GatewayView):
 
     @extend_schema(
         operation_id="destroy",
-        responses={204: None},
+        responses={204: None, **_responses({}, _WRITE_ERRORS)},
         parameters=[OpenApiParameter("If-Match", str, OpenApiParameter.HEADER)],
     )
     def delete(self, request: Request, env: str, table: str, key: str) -> Response:
@@ -426,7 +466,9 @@ class DescribeView(_GatewayView):
 
     actions: ClassVar[dict[str, str]] = {"GET": "read"}
 
-    @extend_schema(operation_id="describe", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="describe", responses=_responses({200: OpenApiTypes.OBJECT}, _READ_ERRORS)
+    )
     def get(self, request: Request, env: str, table: str) -> Response:
         """The schema from 4D's ``$catalog`` (cached by the client)."""
         schema = schema_json(gateway_client().describe(table, environment=env))
@@ -447,7 +489,10 @@ class HealthView(APIView):
         """Problem bodies here too."""
         return exception_handler
 
-    @extend_schema(operation_id="health", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="health",
+        responses=_responses({200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT}, ()),
+    )
     def get(self, request: Request) -> Response:
         """200 when every environment answers, else 503; per environment ok and latency (s)."""
         report = gateway_client().health()
