@@ -191,6 +191,6 @@ def _schemathesis(env: dict[str, str], tmp_path: Path, token: str) -> Any:
                 "--generation-deterministic",
                 "--suppress-health-check", "all",
             ],
-            capture_output=True, text=True, timeout=240, check=False,
+            capture_output=True, text=True, timeout=240, check=False, cwd=tmp_path,  # its cache
             env={**env, "SCHEMATHESIS_HOOKS": ""},
         )  # fmt: skip
