@@ -153,6 +153,7 @@ _DRF_SLUGS: dict[type[drf.APIException], tuple[str, str]] = {
     drf.UnsupportedMediaType: ("unsupported-media-type", "Unsupported media type"),
     drf.NotAcceptable: ("not-acceptable", "Not acceptable"),
     drf.ValidationError: ("bad-request", "Invalid request"),
+    drf.Throttled: ("throttled", "Too many requests"),
 }
 
 

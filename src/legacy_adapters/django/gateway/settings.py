@@ -54,9 +54,24 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "legacy_adapters.django.gateway",
 ]
+# The per-caller rate (LEGACY_API_GATEWAY_THROTTLE, "100/min"): shared by every worker
+# through Redis when LEGACY_API_REDIS_URL is set (the session store's server), else per
+# worker.
+_REDIS = os.environ.get("LEGACY_API_REDIS_URL", "")
+if _REDIS:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _REDIS,
+            "KEY_PREFIX": "legacy-gateway",
+        }
+    }
 # pyERP's JWTs (simplejwt, signed with pyERP's key) too, when LEGACY_API_GATEWAY_JWT_KEY is set.
 _JWT_KEY = os.environ.get("LEGACY_API_GATEWAY_JWT_KEY", "")
-LEGACY_API_GATEWAY = {"JWT": bool(_JWT_KEY)}
+LEGACY_API_GATEWAY = {
+    "JWT": bool(_JWT_KEY),
+    "THROTTLE_RATE": os.environ.get("LEGACY_API_GATEWAY_THROTTLE") or None,
+}
 if _JWT_KEY:
     INSTALLED_APPS[:0] = ["django.contrib.contenttypes", "django.contrib.auth"]
     SIMPLE_JWT = {"SIGNING_KEY": _JWT_KEY}

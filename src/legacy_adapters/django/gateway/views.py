@@ -35,6 +35,7 @@ from legacy_adapters.django.gateway.auth import (
 from legacy_adapters.django.gateway.cursor import make_cursor, query_digest, read_cursor
 from legacy_adapters.django.gateway.models import AuditEntry
 from legacy_adapters.django.gateway.problems import GatewayProblem, exception_handler
+from legacy_adapters.django.gateway.throttle import CallerRateThrottle
 from legacy_core import instrument
 from legacy_core.errors import LegacyError, StampConflict
 from legacy_core.model import FieldUpdate, OrderBy, validate_identifier
@@ -62,6 +63,7 @@ class _GatewayView(APIView):
     # JSON only, whatever the project's defaults (no browsable API, no form parsing).
     renderer_classes: ClassVar[list[Any]] = [JSONRenderer]
     parser_classes: ClassVar[list[Any]] = [JSONParser]
+    throttle_classes: ClassVar[list[Any]] = [CallerRateThrottle]
     actions: ClassVar[dict[str, str]] = {}
 
     def get_authenticators(self) -> list[Any]:
@@ -240,7 +242,7 @@ _PROBLEM = OpenApiResponse(
     ),
     description="RFC 9457 problem details",
 )
-_READ_ERRORS = (400, 401, 403, 404, 502, 503, 504)
+_READ_ERRORS = (400, 401, 403, 404, 429, 502, 503, 504)
 _WRITE_ERRORS = (*_READ_ERRORS, 409, 412, 422)
 
 
