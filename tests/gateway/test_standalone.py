@@ -194,3 +194,36 @@ def _schemathesis(env: dict[str, str], tmp_path: Path, token: str) -> Any:
             capture_output=True, text=True, timeout=240, check=False, cwd=tmp_path,  # its cache
             env={**env, "SCHEMATHESIS_HOOKS": ""},
         )  # fmt: skip
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A private redis-server (or $REDIS_URL) for one test."""
+    from legacy_adapters.testing import RedisServerError, private_redis_server  # noqa: PLC0415
+
+    try:
+        with private_redis_server() as url:
+            yield url
+    except RedisServerError as exc:
+        pytest.skip(f"no redis-server: {exc}")
+
+
+def test_throttle_is_shared_by_the_workers(
+    tmp_path: Path, emulators: dict[str, Any], redis_url: str
+) -> None:
+    """With Redis, a 5/min rate holds for three workers: of 12 requests 5 pass, kept in Redis."""
+    import redis  # noqa: PLC0415
+
+    env = {
+        **_env(tmp_path, emulators),
+        "LEGACY_API_SESSION_STORE": "redis",
+        "LEGACY_API_REDIS_URL": redis_url,
+        "LEGACY_API_GATEWAY_THROTTLE": "5/min",
+    }
+    token = _token(env, "slow", "--scope", "live:*:read").stdout.strip()
+    with _gateway(env, tmp_path, workers=3) as base:
+        # One after the other: the window is not locked, so racing requests could pass.
+        statuses = [_get(f"{base}/live/Kunden/?limit=1", token)[0] for _ in range(12)]
+    assert statuses == [200] * 5 + [429] * 7
+    keys = redis.Redis.from_url(redis_url).keys("legacy-gateway:*throttle_legacy_gateway_slow")
+    assert len(keys) == 1  # the window lives in Redis, where every worker reads it
