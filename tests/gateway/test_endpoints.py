@@ -250,3 +250,41 @@ def test_health_schema_and_docs(api: Any) -> None:
     assert b"swagger-ui" in docs.content
     asset = api.get("/api/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
     assert asset.status_code == 200
+
+
+def test_no_write_without_its_audit_row(client_all: Any, emulators: dict[str, Any]) -> None:
+    """When the audit log cannot be written the write is refused (503) before 4D sees it."""
+    from django.db import connection  # noqa: PLC0415
+
+    before = requests_total(emulators["live"])
+    created_before = emulators["live"].stats()["entities_created"]
+    with connection.cursor() as cursor:  # rolled back with the test's transaction
+        cursor.execute("DROP TABLE legacy_gateway_auditentry")
+    answer = client_all.post("/api/live/Kunden/", {"Name": "Unlogged"}, format="json")
+    assert answer.status_code == 503
+    assert answer["Content-Type"] == PROBLEM
+    assert answer.json()["type"].endswith("gateway-database")
+    assert requests_total(emulators["live"]) == before
+    assert emulators["live"].stats()["entities_created"] == created_before
+
+
+def test_audit_row_is_pending_until_the_write_ends(client_all: Any) -> None:
+    """A write's row is saved before the request to 4D and completed after it."""
+    from legacy_adapters.django.gateway.models import AuditEntry  # noqa: PLC0415
+
+    seen: list[str] = []
+    real_create = AuditEntry.objects.create
+
+    def spy(**values: Any) -> Any:
+        seen.append(values["outcome"])
+        return real_create(**values)
+
+    AuditEntry.objects.create = spy  # type: ignore[method-assign]
+    try:
+        answer = client_all.post("/api/live/Kunden/", {"Name": "Protokolliert"}, format="json")
+    finally:
+        del AuditEntry.objects.create
+    assert answer.status_code == 201
+    assert seen == ["pending"]
+    entry = AuditEntry.objects.get(key=answer.json()["__KEY"])
+    assert (entry.outcome, entry.after_stamp) == ("saved", answer.json()["__STAMP"])

@@ -21,6 +21,7 @@ CASES: list[tuple[str, str, Any]] = [
     ("get", "/api/live/Kunden/?where=%00", None),
     ("get", "/api/live/Kunden/?order_by=Adressen", None),
     ("get", "/api/live/Kunden/?limit=%D9%A3", None),
+    ("get", "/api/live/Kunden/?limit=" + "9" * 5000, None),
     ("get", "/api/live/select/", None),
     ("put", "/api/live/Kunden/x/", {"a": 1}),
     ("post", "/api/live/Kunden/", {"__KEY": "X1", "Name": "k"}),
@@ -31,6 +32,10 @@ CASES: list[tuple[str, str, Any]] = [
     ("patch", "/api/live/Kunden/NOPE/", {"Name": "x"}),
     ("patch", "/api/live/Kunden/NOPE/", {"__STAMP": "1", "Name": "x"}),
     ("delete", "/api/live/Kunden/NOPE/", None),
+    ("patch", "/api/live/Kunden/NOPE/", {"__STAMP": 10**30, "Name": "x"}),
+    ("patch", "/api/live/Kunden/NOPE/", {"__STAMP": -1, "Name": "x"}),
+    ("patch", "/api/live/Kunden/NOPE/", {"Name": "x" * 100_000}),
+    ("post", "/api/live/Kunden/", {"Kundennr": 10**40}),
 ]
 
 

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DatabaseError
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -167,6 +168,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = drf.PermissionDenied()
     if isinstance(exc, LegacyError):
         return _legacy(exc, instance)
+    if isinstance(exc, DatabaseError):
+        # The gateway's own tables (tokens, audit log): no write goes out unlogged.
+        return problem_response(
+            503, "gateway-database", "The gateway's database is unavailable",
+            "the gateway cannot check tokens or log writes right now; nothing was sent to 4D",
+            instance=instance, headers={"Retry-After": str(DEFAULT_RETRY_AFTER)},
+        )  # fmt: skip
     if isinstance(exc, GatewayProblem):
         return problem_response(
             exc.status_code, exc.slug, exc.title, str(exc.detail), instance=instance, **exc.extra

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
+from django.db import DatabaseError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -37,11 +38,14 @@ from legacy_adapters.django.gateway.models import AuditEntry
 from legacy_adapters.django.gateway.problems import GatewayProblem, exception_handler
 from legacy_adapters.django.gateway.throttle import CallerRateThrottle
 from legacy_core import instrument
+from legacy_core._log import get_logger
 from legacy_core.errors import LegacyError, StampConflict
 from legacy_core.model import FieldUpdate, OrderBy, validate_identifier
 from legacy_core.query import Filter, attributes_of, parse_where
 
 __all__ = ["DescribeView", "HealthView", "RecordView", "TableView"]
+
+_log = get_logger()
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -123,7 +127,8 @@ def _limit(text: str | None) -> int:
     maximum = _settings_int("MAX_PAGE_SIZE", MAX_LIMIT)
     if text is None or text == "":
         return min(_settings_int("PAGE_SIZE", DEFAULT_LIMIT), maximum)
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= maximum:
+    # Length first: int() of thousands of digits raises (Python's int-string limit).
+    if not text.isascii() or not text.isdigit() or len(text) > 9 or not 1 <= int(text) <= maximum:
         raise GatewayProblem(
             400, "invalid-limit", "Invalid limit",
             f"limit must be a whole number from 1 to {maximum}, got {text[:40]!r}",
@@ -177,23 +182,41 @@ def _body(request: Request) -> dict[str, Any]:
     return values
 
 
-def _audit(  # noqa: PLR0917 - one call per outcome, each argument a column
-    request: Request, action: str, key: str, before: int | None, after: int | None,
-    fields: list[str], outcome: str,
-) -> None:  # fmt: skip
-    caller = caller_of(request)
-    AuditEntry.record(
-        consumer=caller.name if caller is not None else "?",
-        environment=request.parser_context["kwargs"]["env"],
-        table=request.parser_context["kwargs"]["table"],
-        action=action,
-        key=key,
-        before_stamp=before,
-        after_stamp=after,
-        fields=fields,
-        outcome=outcome,
-        request_id=instrument.current_request_id() or "",
-    )
+class _Audit:
+    """One audit row per write: saved as ``pending`` before 4D is called, completed after.
+
+    The row exists before the write is sent, so no write goes unlogged: if the database
+    is down the write is refused (503). If completing the row fails after 4D applied the
+    write, the answer still reports the write (a client must not resend it) and the
+    failure is logged; the row stays ``pending``.
+    """
+
+    def __init__(
+        self, request: Request, action: str, key: str, before: int | None, fields: list[str]
+    ) -> None:
+        caller = caller_of(request)
+        self.entry = AuditEntry.record(
+            consumer=caller.name if caller is not None else "?",
+            environment=request.parser_context["kwargs"]["env"],
+            table=request.parser_context["kwargs"]["table"],
+            action=action,
+            key=key,
+            before_stamp=before,
+            fields=fields,
+            outcome="pending",
+            request_id=instrument.current_request_id() or "",
+        )
+
+    def done(self, outcome: str, *, key: str | None = None, after: int | None = None) -> None:
+        """Record how the write ended."""
+        self.entry.outcome = outcome
+        self.entry.after_stamp = after
+        if key is not None:
+            self.entry.key = key
+        try:
+            self.entry.save(update_fields=["outcome", "after_stamp", "key"])
+        except DatabaseError:
+            _log.exception("legacy_api.gateway.audit_incomplete", audit_id=self.entry.pk)
 
 
 def _allowed(request: Request, table: str) -> tuple[str, ...] | None:
@@ -328,12 +351,13 @@ class TableView(_GatewayView):
         _only_allowed(values, _allowed(request, table), table, "write")
         if not values:
             raise GatewayProblem(400, "bad-request", "Invalid request body", "no field to set")
+        audit = _Audit(request, "create", "", None, sorted(values))
         try:
             result = gateway_client().create(table, values, environment=env)
         except LegacyError as exc:
-            _audit(request, "create", "", None, None, sorted(values), _outcome(exc))
+            audit.done(_outcome(exc))
             raise
-        _audit(request, "create", result.key, None, result.stamp, sorted(values), "saved")
+        audit.done("saved", key=result.key, after=result.stamp)
         body = {
             **_visible(result.record, _allowed(request, table)),
             "__KEY": result.key,
@@ -380,10 +404,12 @@ class RecordView(_GatewayView):
         header_stamp = _stamp_header(request)
         body_stamp = values.pop("__STAMP", None)
         if body_stamp is not None and (
-            not isinstance(body_stamp, int) or isinstance(body_stamp, bool)
+            not isinstance(body_stamp, int)
+            or isinstance(body_stamp, bool)
+            or not 0 <= body_stamp < 2**63
         ):
             raise GatewayProblem(
-                400, "bad-request", "Invalid __STAMP", "__STAMP must be an integer"
+                400, "bad-request", "Invalid __STAMP", "__STAMP must be an integer >= 0 (64 bits)"
             )
         if not values:
             raise GatewayProblem(400, "bad-request", "Invalid request body", "no field to set")
@@ -394,13 +420,14 @@ class RecordView(_GatewayView):
         if before is None:
             # The audit log names the stamp the write replaced: read it (also 404s early).
             before = _stamp_of(client.get_record(table, key, environment=env))
+        audit = _Audit(request, "write", key, before, sorted(values))
         try:
             result = client.update_many(
                 [FieldUpdate(table, str(key), values, expected_stamp=expected, environment=env)],
                 environment=env,
             )[0]
         except StampConflict as exc:
-            _audit(request, "write", key, before, exc.current_stamp, sorted(values), "conflict")
+            audit.done("conflict", after=exc.current_stamp)
             if header_stamp is not None:
                 raise GatewayProblem(
                     412, "precondition-failed", "The record changed since it was read",
@@ -409,9 +436,9 @@ class RecordView(_GatewayView):
                 ) from None  # fmt: skip
             raise
         except LegacyError as exc:
-            _audit(request, "write", key, before, None, sorted(values), _outcome(exc))
+            audit.done(_outcome(exc))
             raise
-        _audit(request, "write", key, before, result.stamp, sorted(values), "saved")
+        audit.done("saved", after=result.stamp)
         body = {
             **_visible(result.record, _allowed(request, table)),
             "__KEY": result.key,
@@ -431,19 +458,20 @@ class RecordView(_GatewayView):
         before = expected
         if before is None:
             before = _stamp_of(client.get_record(table, key, environment=env))
+        audit = _Audit(request, "delete", key, before, [])
         try:
             client.delete(table, key, expected_stamp=expected, environment=env)
         except StampConflict as exc:
-            _audit(request, "delete", key, before, exc.current_stamp, [], "conflict")
+            audit.done("conflict", after=exc.current_stamp)
             raise GatewayProblem(
                 412, "precondition-failed", "The record changed since it was read",
                 f"If-Match {expected} is not the current __STAMP",
                 environment=env, table=table, key=key, current_stamp=exc.current_stamp,
             ) from None  # fmt: skip
         except LegacyError as exc:
-            _audit(request, "delete", key, before, None, [], _outcome(exc))
+            audit.done(_outcome(exc))
             raise
-        _audit(request, "delete", key, before, None, [], "deleted")
+        audit.done("deleted")
         return Response(status=204)
 
 
