@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -227,3 +228,37 @@ def test_throttle_is_shared_by_the_workers(
     assert statuses == [200] * 5 + [429] * 7
     keys = redis.Redis.from_url(redis_url).keys("legacy-gateway:*throttle_legacy_gateway_slow")
     assert len(keys) == 1  # the window lives in Redis, where every worker reads it
+
+
+def test_docs_page_renders_in_headless_chromium(tmp_path: Path, emulators: dict[str, Any]) -> None:
+    """Swagger UI, from the gateway's own assets, renders every operation (DOM and screenshot)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium (Debian's `chromium` package)")
+    env = _env(tmp_path, emulators)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000"]
+    shot = tmp_path / "docs.png"
+    with _gateway(env, tmp_path, workers=1) as base:
+        page = f"{base}/docs/"
+        dom = subprocess.run(
+            [chromium, *flags, "--dump-dom", page],
+            capture_output=True, text=True, timeout=120, check=True,
+        ).stdout  # fmt: skip
+        subprocess.run(
+            [chromium, *flags, "--window-size=1280,1600", f"--screenshot={shot}", page],
+            capture_output=True, timeout=120, check=True,
+        )  # fmt: skip
+        with urllib.request.urlopen(f"{base}/schema/", timeout=10) as answer:
+            operations = {
+                op["operationId"]
+                for item in json.loads(answer.read())["paths"].values()
+                for op in item.values()
+            }
+    rendered = set(re.findall(r'id="operations-(?!tag-)[^"-]+-([^"]+)"', dom))
+    assert operations == rendered
+    assert len(operations) == 7
+    assert re.findall(r'<script src="([^"]+)"', dom)
+    assert all(src.startswith("/api/static/") for src in re.findall(r'<script src="([^"]+)"', dom))
+    # A rendered page (badges, paths) compresses far worse than a blank one (~5 kB).
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 30_000
