@@ -55,7 +55,7 @@ def _forbid(session: nox.Session, *packages: str) -> None:
 @nox.session
 def latest(session: nox.Session) -> None:
     """The project's own stack: newest releases, every extra, the whole suite."""
-    session.install("--upgrade", "-e", ".[django,redis,arrow,metrics,otel,postgres,typed,dev]")
+    session.install("--upgrade", "-e", ".[django,redis,arrow,metrics,otel,postgres,typed,gateway,dev]")
     _show_stack(session)
     session.run("pytest", "-q", *session.posargs)
 

@@ -445,6 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.set_defaults(handler=_cmd_metrics_server)
 
     _add_emulator(sub)
+    # gateway [--port N] and gateway token create: their own module (Django imported on use)
+    importlib.import_module("legacy_adapters.django.gateway._cli").add_subcommand(sub)
     return parser
 
 

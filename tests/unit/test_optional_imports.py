@@ -28,7 +28,15 @@ OPTIONAL = (
     "opentelemetry",
     "psycopg",
     "pydantic",
+    # the gateway extra
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "gunicorn",
 )
+# What the gateway's modules (part of the Django app) may need besides Django.
+GATEWAY_EXTRA = {"rest_framework", "rest_framework_simplejwt", "drf_spectacular", "gunicorn"}
 # The Django app's own modules are the `django` feature: importing them is using it.
 DJANGO_FEATURE = "legacy_adapters.django."
 # Likewise the observability plug-ins are the `metrics` and `otel` features themselves
@@ -123,7 +131,7 @@ def test_observability_plugins_fail_only_for_their_package(report):
 
 
 def test_django_app_modules_fail_only_for_django(report):
-    """The Django app's modules need Django (with asgiref, or django-health-check) only."""
+    """The Django app's modules need Django (with asgiref, django-health-check or DRF) only."""
     results: dict[str, list[object]] = report["results"]  # type: ignore[assignment]
     app = {n: o for n, o in results.items() if n.startswith(DJANGO_FEATURE)}
     assert app
@@ -134,7 +142,7 @@ def test_django_app_modules_fail_only_for_django(report):
         # asgiref is installed with Django (the async middleware needs it).
         or (
             o[0] == "missing"
-            and str(o[1]).split(".")[0] not in {"django", "health_check", "asgiref"}
+            and str(o[1]).split(".")[0] not in {"django", "health_check", "asgiref"} | GATEWAY_EXTRA
         )
     }
     assert {} == wrong

@@ -6,6 +6,7 @@ tests started; in-process tests override ``CACHES``/``LEGACY_API`` with the same
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 SECRET_KEY = "legacy-api-tests-only"
@@ -46,3 +47,30 @@ LEGACY_API = {
     "RETRIES": 1,
     "PAGE_SIZE": 50,
 }
+
+# The gateway's tests (tests/gateway) share this project when DRF is installed (one Django
+# per pytest process): its apps, an in-memory SQLite for consumers and the audit log.
+if importlib.util.find_spec("rest_framework") is not None:
+    INSTALLED_APPS += [
+        "django.contrib.contenttypes",  # for simplejwt (the gateway's JWT tests)
+        "django.contrib.auth",
+        "rest_framework",
+        "drf_spectacular",
+        "drf_spectacular_sidecar",
+        "legacy_adapters.django.gateway",
+    ]
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+    TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
+    STATIC_URL = "/api/static/"
+    REST_FRAMEWORK = {
+        "UNAUTHENTICATED_USER": None,
+        "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    }
+    SPECTACULAR_SETTINGS = {
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "POSTPROCESSING_HOOKS": [
+            "drf_spectacular.hooks.postprocess_schema_enums",
+            "legacy_adapters.django.gateway.openapi.add_environments_and_tables",
+        ],
+    }

@@ -21,6 +21,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("demo/acount/<str:table>/", views.acount),
 ]
 
+if importlib.util.find_spec("rest_framework") is not None:  # the gateway (tests/gateway)
+    urlpatterns.append(path("api/", include("legacy_adapters.django.gateway.urls")))
+
 if HEALTH_CHECK_4:
     from health_check.views import HealthCheckView
 
