@@ -459,6 +459,10 @@ def _fail(text: str, position: int, problem: str) -> NoReturn:
     raise WhereSyntaxError(msg, text=text, position=position + 1)
 
 
+MAX_WHERE_DEPTH = 64
+"""How deep ``(`` and ``not`` may nest in a ``--where`` text."""
+
+
 class _WhereParser:
     """Recursive descent: ``or`` binds looser than ``and``, ``not`` tighter; ``(…)`` groups."""
 
@@ -466,6 +470,7 @@ class _WhereParser:
         self.text = text
         self.tokens = _tokens(text)
         self.index = 0
+        self.depth = 0
 
     @property
     def current(self) -> _Token:
@@ -510,14 +515,26 @@ class _WhereParser:
 
     def negation(self) -> Filter:
         if self.current.keyword == "not":
+            self.nest()
             self.advance()
-            return Not(self.negation())
+            node: Filter = Not(self.negation())
+            self.depth -= 1
+            return node
         if self.current.kind == "punct" and self.current.text == "(":
+            self.nest()
             self.advance()
             node = self.disjunction()
             self.expect(")", "')'")
+            self.depth -= 1
             return node
         return self.comparison()
+
+    def nest(self) -> None:
+        # A bound well inside Python's recursion limit: a hostile filter (a gateway
+        # consumer's) gets a WhereSyntaxError, never a RecursionError.
+        self.depth += 1
+        if self.depth > MAX_WHERE_DEPTH:
+            self.fail(f"parentheses and 'not' nested deeper than {MAX_WHERE_DEPTH}")
 
     def comparison(self) -> Filter:
         token = self.current

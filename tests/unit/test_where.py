@@ -127,3 +127,16 @@ class TestBadInput:
             parse_where("A = 1 or")
         copy = pickle.loads(pickle.dumps(info.value))
         assert ("A = 1 or", 9, str(info.value)) == (copy.text, copy.position, str(copy))
+
+
+@pytest.mark.parametrize("text", ["(" * 3000 + "a = 1" + ")" * 3000, "not " * 3000 + "a = 1"])
+def test_deep_nesting_is_a_syntax_error_not_a_recursion_error(text: str) -> None:
+    """Thousands of nested parentheses or ``not`` raise WhereSyntaxError at the 65th level."""
+    with pytest.raises(WhereSyntaxError, match="nested deeper than 64") as caught:
+        parse_where(text)
+    assert caught.value.position is not None and caught.value.position <= 65 * 4
+
+
+def test_nesting_up_to_the_bound_parses() -> None:
+    """64 levels of parentheses still parse into the plain comparison."""
+    assert render(parse_where("(" * 64 + "a = 1" + ")" * 64)) == render(field("a") == 1)
