@@ -13,18 +13,39 @@ from legacy_core.service import LegacyClient
 from legacy_core.sync import ChangeEvent, SyncMapping
 
 from ._base import Batch, Column, Sink, encode_value, storage_class
+from ._changes import (
+    CONFLICTS,
+    OUTGOING,
+    ChangeSource,
+    Conflict,
+    ConflictStore,
+    MemoryChanges,
+    SqlChanges,
+    changes_of,
+)
 from ._postgres import PostgresSink
 from ._runner import RunSummary, SyncRunner
 from ._sqlite import SqliteSink
+from ._writeback import WriteBack, WriteBackSummary
 
 __all__ = [
+    "CONFLICTS",
+    "OUTGOING",
     "Batch",
+    "ChangeSource",
     "Column",
+    "Conflict",
+    "ConflictStore",
+    "MemoryChanges",
     "PostgresSink",
     "RunSummary",
     "Sink",
+    "SqlChanges",
     "SqliteSink",
     "SyncRunner",
+    "WriteBack",
+    "WriteBackSummary",
+    "changes_of",
     "encode_value",
     "open_sink",
     "storage_class",
