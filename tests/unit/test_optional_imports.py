@@ -28,6 +28,7 @@ OPTIONAL = (
     "opentelemetry",
     "psycopg",
     "pydantic",
+    "kombu",
 )
 # The Django app's own modules are the `django` feature: importing them is using it.
 DJANGO_FEATURE = "legacy_adapters.django."

@@ -24,6 +24,15 @@ from ._changes import (
     changes_of,
 )
 from ._postgres import PostgresSink
+from ._relay import (
+    RELAY,
+    OutboxEvent,
+    OutboxRelay,
+    Publisher,
+    RabbitQueuePublisher,
+    RedisStreamPublisher,
+    idempotency_id,
+)
 from ._runner import RunSummary, SyncRunner
 from ._sqlite import SqliteSink
 from ._writeback import WriteBack, WriteBackSummary
@@ -31,13 +40,19 @@ from ._writeback import WriteBack, WriteBackSummary
 __all__ = [
     "CONFLICTS",
     "OUTGOING",
+    "RELAY",
     "Batch",
     "ChangeSource",
     "Column",
     "Conflict",
     "ConflictStore",
     "MemoryChanges",
+    "OutboxEvent",
+    "OutboxRelay",
     "PostgresSink",
+    "Publisher",
+    "RabbitQueuePublisher",
+    "RedisStreamPublisher",
     "RunSummary",
     "Sink",
     "SqlChanges",
@@ -47,6 +62,7 @@ __all__ = [
     "WriteBackSummary",
     "changes_of",
     "encode_value",
+    "idempotency_id",
     "open_sink",
     "storage_class",
     "sync_table",
