@@ -1,4 +1,4 @@
-"""The outbox relay to a private Redis stream and to the local RabbitMQ: nothing lost or invented."""
+"""The outbox relay to a private Redis stream and the local RabbitMQ: nothing lost or invented."""
 
 from __future__ import annotations
 
