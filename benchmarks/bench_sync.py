@@ -97,11 +97,13 @@ def run(rows: int | None = None) -> str:
             "",
             ratio,
             "",
-            f"Sizes: `{TABLE}` with {n:,} rows (every field), pages and sink transactions of "
-            f"{BATCH:,} rows, SQLite sink, default watermark (`modified_date`+`modified_time`, "
-            "5 minutes of overlap: the changed rows are all inside it, so they are read once), "
-            "key-set delete detection (one count request; the counts are equal). The emulator "
-            "runs in its own process on the same machine. The first copy took "
-            f"{got['first'].seconds:.2f} s ({got['first'].requests:,} requests).",
+            (
+                f"Sizes: `{TABLE}` with {n:,} rows (every field), pages and sink transactions of "
+                f"{BATCH:,} rows, SQLite sink, default watermark (`modified_date`+`modified_time`, "
+                "5 minutes of overlap: the changed rows are all inside it, so they are read once), "
+                "key-set delete detection (one count request; the counts are equal). The emulator "
+                "runs in its own process on the same machine. The first copy took "
+                f"{got['first'].seconds:.2f} s ({got['first'].requests:,} requests)."
+            ),
         ]
     )
