@@ -74,3 +74,12 @@ def test_positions_and_bad_input() -> None:
         decide("first_wins", change(0), CURRENT, ModifiedWatermark())
     with pytest.raises(InvalidQuery, match="field"):
         LocalChange("K", {"bad name": 1}, None, WHEN)
+
+
+def test_a_date_matches_its_wire_form() -> None:
+    """A local date equals 4D's D!M!YYYY text of the same day, and differs from another day."""
+    current = {**CURRENT, "Datum": "4!12!2026"}
+    same = change(-5, {"Datum": dt.date(2026, 12, 4)})
+    other = change(-5, {"Datum": dt.date(2026, 12, 5)})
+    assert "applied" == decide("manual", same, current, ModifiedWatermark())[0]
+    assert "park" == decide("manual", other, current, ModifiedWatermark())[0]

@@ -26,7 +26,7 @@ import attrs
 from legacy_core.errors import ConfigurationError
 from legacy_core.model import validate_identifier
 
-from ._mapping import GlobalStampWatermark, Watermark
+from ._mapping import GlobalStampWatermark, Watermark, _day_of
 
 __all__ = [
     "CONFLICT_POLICIES",
@@ -84,9 +84,21 @@ class LocalChange:
             validate_identifier(name, "field")
 
 
+def _same(value: Any, held: Any) -> bool:
+    if value == held:
+        return True
+    # A StampConflict carries 4D's wire form: a date is D!M!YYYY text.
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        try:
+            return _day_of(held) == value
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
 def same_values(values: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
     """Whether 4D's ``current`` entity already holds every value of ``values``."""
-    return all(name in current and current[name] == value for name, value in values.items())
+    return all(name in current and _same(value, current[name]) for name, value in values.items())
 
 
 def decide(  # noqa: PLR0911 - one answer per policy
