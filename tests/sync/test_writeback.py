@@ -10,10 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from fourd_emulator import EmulatorServer
-from legacy_adapters.observe._metrics import PrometheusInstrumentation
 from legacy_adapters.sync import (
     MemoryChanges,
     SqlChanges,
@@ -251,8 +249,11 @@ def test_conflicts_are_counted_in_prometheus_and_logged(
     client: LegacyClient, fourd: Fourd, sink: SqliteSink, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Each decision increments legacy_api_sync_conflicts_total and logs one event."""
+    prometheus = pytest.importorskip("prometheus_client")  # the metrics extra
+    from legacy_adapters.observe._metrics import PrometheusInstrumentation  # noqa: PLC0415
+
     metrics = instrument.install(
-        PrometheusInstrumentation.create(CollectorRegistry(), add_to_default=False)
+        PrometheusInstrumentation.create(prometheus.CollectorRegistry(), add_to_default=False)
     )
     try:
         m = mapping("local_wins")
