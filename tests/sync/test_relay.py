@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -170,4 +172,55 @@ def test_rabbitmq_queue_gets_every_event(
             channel.queue_delete(queue)
             channel.exchange_delete(queue)  # SimpleQueue's own direct exchange
         conn.release()
+        sink.close()
+
+
+_KILLED_RELAY = """
+import os, sys
+from legacy_adapters.sync import OutboxRelay, RedisStreamPublisher, SqliteSink
+
+class DiesAfterPublish(RedisStreamPublisher):
+    def publish(self, events):
+        super().publish(events)
+        os._exit(9)  # the process dies after the broker got the batch, before the cursor moved
+
+sink = SqliteSink(sys.argv[1])
+OutboxRelay(sink, DiesAfterPublish(sys.argv[2], stream=sys.argv[3]), name="redis",
+            batch_size=50).run()
+"""
+
+
+def test_a_relay_process_killed_after_publishing_loses_nothing(
+    client: LegacyClient,
+    fourd: Fourd,
+    emulator: EmulatorServer,
+    tmp_path: Path,
+    rdb: Any,
+    redis_url: str,
+) -> None:
+    """A relay process dying between publish and cursor: the next relay resends that batch."""
+    del emulator
+    sink = SqliteSink(tmp_path / "relay.db")
+    try:
+        sync_with_changes(client, fourd, sink)
+        expected = outbox_ids(sink.path)
+        stream = f"test:{uuid.uuid4().hex}"
+        proc = subprocess.run(
+            [sys.executable, "-c", _KILLED_RELAY, sink.path, redis_url, stream],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert 9 == proc.returncode, proc.stderr
+        assert 50 == rdb.xlen(stream)
+        publisher = RedisStreamPublisher(redis_url, stream=stream)
+        relay = OutboxRelay(sink, publisher, name="redis", batch_size=50)
+        assert 0 == relay.cursor()
+        assert len(expected) == relay.run()
+        ids = stream_ids(rdb, stream)
+        assert list(dict.fromkeys(ids)) == expected
+        assert ids[:50] == ids[50:100]  # only the killed batch came twice
+        publisher.close()
+    finally:
         sink.close()
