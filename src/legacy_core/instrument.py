@@ -45,6 +45,7 @@ __all__ = [
     "request_scope",
     "retry",
     "session_event",
+    "sync_conflict",
     "uninstall",
 ]
 
@@ -191,6 +192,9 @@ class NoInstrumentation:
     def cache_event(self, environment: str, table: str, name: str) -> None:
         """Ignore the cache event."""
 
+    def sync_conflict(self, table: str, policy: str, decision: str) -> None:
+        """Ignore the write-back conflict decision."""
+
 
 @attrs.frozen
 class FanOut(NoInstrumentation):
@@ -246,6 +250,14 @@ class FanOut(NoInstrumentation):
             if hook is not None:
                 with _guarded(part, "cache_event"):
                     hook(environment, table, name)
+
+    def sync_conflict(self, table: str, policy: str, decision: str) -> None:
+        """Tell every part that has the hook (older plug-ins may lack it)."""
+        for part in self.parts:
+            hook = getattr(part, "sync_conflict", None)
+            if hook is not None:
+                with _guarded(part, "sync_conflict"):
+                    hook(table, policy, decision)
 
 
 @contextlib.contextmanager
@@ -441,6 +453,15 @@ def cache_event(name: str, environment: str, table: str) -> None:
     if hook is not None:
         with _guarded(active, "cache_event"):
             hook(environment, table, name)
+
+
+def sync_conflict(table: str, policy: str, decision: str) -> None:
+    """Report a write-back conflict decided by ``policy`` as ``decision`` (ADR 0036)."""
+    active = _active
+    hook = getattr(active, "sync_conflict", None) if active is not None else None
+    if hook is not None:
+        with _guarded(active, "sync_conflict"):
+            hook(table, policy, decision)
 
 
 @contextlib.contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from benchmarks import __main__ as bench_main
-from benchmarks import bench_async, bench_client, bench_columnar
+from benchmarks import bench_async, bench_client, bench_columnar, bench_sync
 
 
 class TestBenchClient:
@@ -75,3 +75,18 @@ class TestBenchMain:
     def test_modules_found(self):
         """Every bench_*.py module is discovered."""
         assert "client" in bench_main.modules()
+
+
+class TestBenchSync:
+    """bench_sync runs end to end: an incremental run and a full reload, both measured."""
+
+    @pytest.mark.integration
+    def test_tiny_run(self):
+        """A tiny run reports rows (s) and (t); the incremental run reads fewer rows."""
+        text = bench_sync.run(rows=3000)
+        table = [line for line in text.splitlines() if line.startswith("| ")]
+        assert ["s", "t"] == [line.split("|")[1].strip() for line in table[1:]]
+        read = [int(line.split("|")[3].strip().replace(",", "")) for line in table[1:]]
+        assert read[0] < read[1]
+        assert 3000 == read[1]
+        assert "30 rows changed" in text

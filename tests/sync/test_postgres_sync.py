@@ -135,3 +135,49 @@ class TestPostgres:
         finally:
             holder.close()
         assert run(client, database).full  # the lock went with the connection
+
+
+def test_write_back_and_relay_in_postgres(
+    client: LegacyClient, fourd: Fourd, emulator: EmulatorServer, database: str
+) -> None:
+    """PostgreSQL holds the outgoing, conflict and relay tables: a push, a park, a relay run."""
+    del emulator
+    from legacy_adapters.sync import OutboxEvent, OutboxRelay, WriteBack, changes_of  # noqa: PLC0415
+
+    m = SyncMapping(TABLE, fields=["Bezeichnung", "Nummer"], conflict_policy="manual")
+    sink = PostgresSink(database)
+    try:
+        SyncRunner(client, m, sink).run()
+        first, second = (r["__KEY"] for r in fourd.records(TABLE)[:2])
+        stamps = sink.rows(TABLE, "__KEY", [first, second])
+        store = changes_of(sink)
+        store.record_change(m.name, first, {"Nummer": 11}, base_stamp=stamps[first]["__STAMP"])
+        store.record_change(m.name, second, {"Nummer": 22}, base_stamp=stamps[second]["__STAMP"])
+        fourd.update(TABLE, {"__KEY": second, "Nummer": 4242})
+        summary = WriteBack(client, m, sink).run()
+        assert (summary.saved, summary.parked) == (1, 1)
+        assert 11 == sink.rows(TABLE, "__KEY", [first])[first]["Nummer"]
+        (conflict,) = store.conflicts(m.name)
+        assert (second, 22, 4242) == (
+            conflict.key,
+            conflict.local["Nummer"],
+            conflict.remote["Nummer"],
+        )
+
+        class Keep:
+            def __init__(self) -> None:
+                self.got: list[OutboxEvent] = []
+
+            def publish(self, events: Any) -> None:
+                self.got.extend(events)
+
+            def close(self) -> None:
+                pass
+
+        keep = Keep()
+        relay = OutboxRelay(sink, keep, name="test")
+        assert relay.run() == len(keep.got) > 0
+        assert 0 == relay.run()
+        assert relay.cursor() == keep.got[-1].id
+    finally:
+        sink.close()

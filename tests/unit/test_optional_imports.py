@@ -28,6 +28,7 @@ OPTIONAL = (
     "opentelemetry",
     "psycopg",
     "pydantic",
+    "kombu",
     # the gateway extra
     "rest_framework",
     "rest_framework_simplejwt",

@@ -101,6 +101,7 @@ class PrometheusInstrumentation(NoInstrumentation):
     licence_refusals: Counter
     budget: Counter
     cache: Counter
+    sync_conflicts: Counter
     tables: _Bounded = attrs.field(factory=lambda: _Bounded(500))
     _states: dict[str, str] = attrs.field(factory=dict)
 
@@ -220,6 +221,13 @@ class PrometheusInstrumentation(NoInstrumentation):
                 ("environment", "table", "event"),
                 registry=reg,
             ),
+            sync_conflicts=Counter(
+                PREFIX + "sync_conflicts",
+                "Write-back conflicts by the mapping's policy and the decision taken "
+                "(resend, keep_legacy, park, applied; ADR 0036).",
+                ("table", "policy", "decision"),
+                registry=reg,
+            ),
         )
         if add_to_default and reg is not REGISTRY:
             with contextlib.suppress(ValueError):  # already added (a second create)
@@ -287,6 +295,10 @@ class PrometheusInstrumentation(NoInstrumentation):
     def cache_event(self, environment: str, table: str, name: str) -> None:
         """Count a read-cache event (``hits``, ``misses``, ``bypassed``... ADR 0030)."""
         self.cache.labels(environment, self.tables(table), name).inc()
+
+    def sync_conflict(self, table: str, policy: str, decision: str) -> None:
+        """Count a write-back conflict decision."""
+        self.sync_conflicts.labels(self.tables(table), policy, decision).inc()
 
     def _set_state(self, environment: str, state: str) -> None:
         self._states[environment] = state

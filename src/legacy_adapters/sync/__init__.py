@@ -13,19 +13,56 @@ from legacy_core.service import LegacyClient
 from legacy_core.sync import ChangeEvent, SyncMapping
 
 from ._base import Batch, Column, Sink, encode_value, storage_class
+from ._changes import (
+    CONFLICTS,
+    OUTGOING,
+    ChangeSource,
+    Conflict,
+    ConflictStore,
+    MemoryChanges,
+    SqlChanges,
+    changes_of,
+)
 from ._postgres import PostgresSink
+from ._relay import (
+    RELAY,
+    OutboxEvent,
+    OutboxRelay,
+    Publisher,
+    RabbitQueuePublisher,
+    RedisStreamPublisher,
+    idempotency_id,
+)
 from ._runner import RunSummary, SyncRunner
 from ._sqlite import SqliteSink
+from ._writeback import WriteBack, WriteBackSummary
 
 __all__ = [
+    "CONFLICTS",
+    "OUTGOING",
+    "RELAY",
     "Batch",
+    "ChangeSource",
     "Column",
+    "Conflict",
+    "ConflictStore",
+    "MemoryChanges",
+    "OutboxEvent",
+    "OutboxRelay",
     "PostgresSink",
+    "Publisher",
+    "RabbitQueuePublisher",
+    "RedisStreamPublisher",
     "RunSummary",
     "Sink",
+    "SqlChanges",
     "SqliteSink",
     "SyncRunner",
+    "WriteBack",
+    "WriteBackSummary",
+    "changes_of",
     "encode_value",
+    "idempotency_id",
     "open_sink",
     "storage_class",
     "sync_table",

@@ -237,6 +237,9 @@ class SyncMapping:
     name: str = attrs.field()
     target: str = attrs.field()
     """The sink's table (default: the 4D table's name)."""
+    conflict_policy: str = "manual"
+    """What write-back does when 4D changed an entity since the local change's base stamp:
+    ``newest_wins``, ``legacy_wins``, ``local_wins`` or ``manual`` (ADR 0036)."""
 
     @name.default
     def _name(self) -> str:
@@ -250,6 +253,9 @@ class SyncMapping:
         validate_identifier(self.table, "table")
         validate_identifier(self.target, "table")
         validate_identifier(self.key, "key field")
+        from ._conflicts import check_policy  # noqa: PLC0415 - _conflicts imports this module
+
+        check_policy(self.conflict_policy, table=self.table)
         if self.deletes not in ("keys", "deleted_records", "none"):
             msg = f"mapping {self.name}: deletes must be keys, deleted_records or none"
             raise ConfigurationError(msg, table=self.table)
