@@ -134,7 +134,8 @@ def test_deep_nesting_is_a_syntax_error_not_a_recursion_error(text: str) -> None
     """Thousands of nested parentheses or ``not`` raise WhereSyntaxError at the 65th level."""
     with pytest.raises(WhereSyntaxError, match="nested deeper than 64") as caught:
         parse_where(text)
-    assert caught.value.position is not None and caught.value.position <= 65 * 4
+    assert caught.value.position is not None
+    assert caught.value.position <= 65 * 4
 
 
 def test_nesting_up_to_the_bound_parses() -> None:
