@@ -17,6 +17,7 @@ from ._mapping import (
     TimestampWatermark,
     Watermark,
     position_of_moment,
+    run_order,
 )
 
 __all__ = [
@@ -37,5 +38,6 @@ __all__ = [
     "diff_rows",
     "plan_read",
     "position_of_moment",
+    "run_order",
     "select_new",
 ]
