@@ -153,7 +153,7 @@ def load_mappings(path: str) -> dict[str, SyncMapping]:
         msg = f"cannot import the sync mappings module {module_name!r}: {exc}"
         raise ConfigurationError(msg) from exc
     found = getattr(module, attribute or "MAPPINGS", None)
-    if callable(found):
+    if callable(found) and not isinstance(found, type):
         found = found()
     if not isinstance(found, Sequence) or not all(isinstance(m, SyncMapping) for m in found):
         msg = f"{path}: expected a sequence of SyncMapping (MAPPINGS), got {type(found).__name__}"
