@@ -210,9 +210,11 @@ class TestOneRunPerMapping:
     def test_many_runs_share_one_4d_session(self, app: Any, fresh: EmulatorServer) -> None:
         """Runs in both pool processes use the one 4D session kept in the Redis session store."""
         pids = set()
+        fresh.set_faults(latency_ms=30)  # each run lasts long enough for both children to start
         for _ in range(3):
             sent = [app.send_task(RUN_MAPPING, args=(m,)) for m in (VARIANT, FAMILY)]
             pids |= {wait(app, s.id)["pid"] for s in sent}
+        fresh.set_faults()
         assert 2 == len(pids)
         assert 1 == fresh.stats()["sessions_created"]
 
