@@ -72,6 +72,7 @@ def worker(
         "LEGACY_API_SESSION_STORE": "redis",
         "LEGACY_API_REDIS_URL": f"{redis_base}/2",
         "LEGACY_API_RETRIES": "2",
+        "LEGACY_API_MAX_CONCURRENT": "1",  # one request budget for every worker process
         "LEGACY_API_SYNC_MAPPINGS": "tests.sync.celery_mappings",
         "LEGACY_API_SYNC_TO": f"sqlite:{sink_path}",
         "LEGACY_API_SYNC_REDIS_URL": f"{redis_base}/1",
@@ -208,7 +209,7 @@ class TestOneRunPerMapping:
         assert fourd.table(VARIANT) == sqlite_table(sink_path, VARIANT)
 
     def test_many_runs_share_one_4d_session(self, app: Any, fresh: EmulatorServer) -> None:
-        """Runs in both pool processes use the one 4D session kept in the Redis session store."""
+        """Runs in both pool processes share one 4D session and one request budget (Redis)."""
         pids = set()
         fresh.set_faults(latency_ms=30)  # each run lasts long enough for both children to start
         for _ in range(3):
@@ -216,7 +217,9 @@ class TestOneRunPerMapping:
             pids |= {wait(app, s.id)["pid"] for s in sent}
         fresh.set_faults()
         assert 2 == len(pids)
-        assert 1 == fresh.stats()["sessions_created"]
+        stats = fresh.stats()
+        assert 1 == stats["sessions_created"]
+        assert 1 == stats["peak_in_flight"]  # the shared budget: one request at a time
 
 
 class TestOrderAndRetries:
