@@ -69,6 +69,8 @@ def test_settings_need_mappings_and_a_sink(monkeypatch: pytest.MonkeyPatch) -> N
     """Without ``legacy_api_sync_mappings`` or ``_to`` the tasks refuse to run, naming the key."""
     for var in ("LEGACY_API_SYNC_MAPPINGS", "LEGACY_API_SYNC_TO", "LEGACY_API_SYNC_REDIS_URL"):
         monkeypatch.delenv(var, raising=False)
+    for var in ("LEGACY_API_REDIS_URL",):
+        monkeypatch.delenv(var, raising=False)
     with pytest.raises(ConfigurationError, match="legacy_api_sync_to"):
         SyncSettings.from_conf({"legacy_api_sync_mappings": "x"})
     settings = SyncSettings.from_conf(BASE)
@@ -101,3 +103,27 @@ def test_only_transient_errors_are_retried_with_the_policy_wait() -> None:
     assert retry_countdown(ConfigurationError("bad"), 0, policy) is None
     assert retry_countdown(StaleRun("newer run"), 0, policy) is None
     assert retry_countdown(ValueError("not ours"), 0, policy) is None
+
+
+def test_django_settings_with_the_celery_namespace_are_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pyERP's ``config_from_object(settings, namespace="CELERY")``: CELERY_LEGACY_API_SYNC_*."""
+    from celery import Celery  # noqa: PLC0415 - local to this test
+
+    class DjangoSettings:
+        CELERY_BROKER_URL = "redis://127.0.0.1:1/3"
+        CELERY_LEGACY_API_SYNC_MAPPINGS = "tests.sync.celery_mappings"
+        CELERY_LEGACY_API_SYNC_TO = "sqlite:/tmp/pyerp.db"
+        CELERY_LEGACY_API_SYNC_FULL_AT = "04:15"
+
+    monkeypatch.delenv("LEGACY_API_REDIS_URL", raising=False)
+    app = Celery("pyerp")
+    app.config_from_object(DjangoSettings, namespace="CELERY")
+    settings = SyncSettings.from_conf(app.conf)
+    assert ("tests.sync.celery_mappings", "sqlite:/tmp/pyerp.db") == (
+        settings.mappings,
+        settings.to,
+    )
+    assert "redis://127.0.0.1:1/3" == settings.redis_url
+    assert crontab(hour=4, minute=15) == beat_schedule(app.conf)["legacy-api-sync-full"]["schedule"]
