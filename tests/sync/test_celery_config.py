@@ -77,6 +77,10 @@ def test_settings_need_mappings_and_a_sink(monkeypatch: pytest.MonkeyPatch) -> N
     assert "redis://127.0.0.1:1/0" == settings.redis_url  # the Redis broker by default
     assert (60.0, 0.0, 500) == (settings.lock_ttl, settings.lock_wait, settings.batch_size)
     assert "x.db" not in repr(settings)  # a sink URL may carry a password
+    with pytest.raises(ConfigurationError, match="legacy_api_sync_lock_ttl must be above 0"):
+        SyncSettings.from_conf(
+            {**BASE, "legacy_api_sync_lock_ttl": 10, "legacy_api_sync_lock_renew": 20}
+        )
 
 
 def test_registry_loads_in_dependency_order() -> None:

@@ -124,14 +124,22 @@ class SyncSettings:
             if not value:
                 msg = f"the Celery sync tasks need the setting {key} (or ${key.upper()})"
                 raise ConfigurationError(msg)
+        ttl = _number(conf, "legacy_api_sync_lock_ttl", 60.0)
         renew = _setting(conf, "legacy_api_sync_lock_renew", None)
+        renew_every = None if renew is None else _number(conf, "legacy_api_sync_lock_renew", 0)
+        if ttl <= 0 or (renew_every is not None and renew_every >= ttl):
+            msg = (
+                "setting legacy_api_sync_lock_ttl must be above 0 seconds and above "
+                "legacy_api_sync_lock_renew (a lock renewed less often than it lives expires)"
+            )
+            raise ConfigurationError(msg)
         return cls(
             mappings=str(mappings),
             to=str(to),
             redis_url=str(redis_url),
-            lock_ttl=_number(conf, "legacy_api_sync_lock_ttl", 60.0) or 60.0,
+            lock_ttl=ttl,
             lock_wait=_number(conf, "legacy_api_sync_lock_wait", 0.0),
-            lock_renew=None if renew is None else _number(conf, "legacy_api_sync_lock_renew", 0),
+            lock_renew=renew_every,
             incremental_every=_number(conf, "legacy_api_sync_incremental_every", 300.0),
             full_at=_clock_time(
                 str(_setting(conf, "legacy_api_sync_full_at", "02:30")), "legacy_api_sync_full_at"
