@@ -57,3 +57,8 @@ def test_a_mapping_cannot_run_after_itself() -> None:
     """A self-dependency is refused when the mapping is built."""
     with pytest.raises(ConfigurationError, match="cannot run after itself"):
         SyncMapping("Kunden", after=("Kunden",))
+
+
+def test_one_name_given_as_text_is_one_dependency() -> None:
+    """``after="Kunden"`` means the mapping Kunden, not the letters K, u, n..."""
+    assert ("Kunden",) == SyncMapping("Adressen", after="Kunden").after

@@ -216,6 +216,11 @@ class FieldMap:
             raise ConfigurationError(msg)
 
 
+def _names(value: str | Sequence[str]) -> tuple[str, ...]:
+    # One name is a common slip for a tuple of one: never split it into letters.
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def _field_maps(value: Sequence[FieldMap | str] | Mapping[str, str]) -> tuple[FieldMap, ...]:
     if isinstance(value, Mapping):
         return tuple(FieldMap(s, t) for s, t in value.items())
@@ -239,7 +244,7 @@ class SyncMapping:
     name: str = attrs.field()
     target: str = attrs.field()
     """The sink's table (default: the 4D table's name)."""
-    after: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    after: tuple[str, ...] = attrs.field(default=(), converter=_names)
     """Names of the mappings that must run before this one (parents before variants)."""
 
     @name.default
