@@ -92,7 +92,6 @@ def worker(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    probe = redis.Redis.from_url(f"{redis_base}/0")
     deadline = time.monotonic() + 60
     try:
         while b"ready." not in log.read_bytes():
@@ -101,7 +100,6 @@ def worker(
             time.sleep(0.1)
         yield proc
     finally:
-        probe.close()
         proc.terminate()
         try:
             proc.wait(30)
