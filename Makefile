@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[django,redis,arrow,polars,metrics,otel,postgres,amqp,typed,docs,gateway,dev]'
+	$(BIN)/pip install --quiet -e '.[django,redis,arrow,polars,metrics,otel,postgres,amqp,typed,celery,docs,gateway,dev]'
 	@command -v redis-server >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq redis-server) || echo "redis-server not installed: Redis tests need REDIS_URL"
 	@command -v prometheus >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq prometheus) || echo "prometheus not installed: the dashboard test is skipped"
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium) || echo "chromium not installed: the docs browser test is skipped"

@@ -21,7 +21,7 @@ nox.options.sessions = ["latest", "pyerp", "bare"]
 # Test tooling only; never an extra of the package and never pyarrow/prometheus-client.
 TEST_TOOLS = ["pytest>=8.0", "pytest-timeout>=2.3", "hypothesis>=6.100"]
 # pyERP's own stack beside the pins (its Django project runs django-redis and the health checks).
-PYERP_PINS = ["pandas==2.2.*", "django==5.1.*", "redis==5.*", "pydantic==2.*"]
+PYERP_PINS = ["pandas==2.2.*", "django==5.1.*", "redis==5.*", "pydantic==2.*", "celery==5.*"]
 PYERP_DJANGO_TOOLS = [
     "pytest-django>=4.8",
     "django-redis>=5.4,<6",
@@ -55,7 +55,11 @@ def _forbid(session: nox.Session, *packages: str) -> None:
 @nox.session
 def latest(session: nox.Session) -> None:
     """The project's own stack: newest releases, every extra, the whole suite."""
-    session.install("--upgrade", "-e", ".[django,redis,arrow,metrics,otel,postgres,typed,gateway,dev]")
+    session.install(
+        "--upgrade",
+        "-e",
+        ".[django,redis,arrow,metrics,otel,postgres,typed,celery,gateway,dev]",
+    )
     _show_stack(session)
     session.run("pytest", "-q", *session.posargs)
 
@@ -82,7 +86,7 @@ def pyerp(session: nox.Session) -> None:
 def bare(session: nox.Session) -> None:
     """``pip install legacy-api`` without extras: core, client and wsz_api tests pass."""
     session.install(".", *TEST_TOOLS)
-    _forbid(session, "django", "redis", "pyarrow", "prometheus_client", "pydantic")
+    _forbid(session, "django", "redis", "pyarrow", "prometheus_client", "pydantic", "celery")
     _show_stack(session)
     # The installed wheel, not src/: proves the package works as pip installs it.
     session.run(

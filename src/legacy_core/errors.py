@@ -42,6 +42,7 @@ __all__ = [
     "ServerUnavailable",
     "SessionExpired",
     "SinkError",
+    "StaleRun",
     "StampConflict",
     "Timeout",
     "UnknownField",
@@ -419,6 +420,14 @@ class SinkError(LegacyError, OSError):
     """A sync sink (SQLite file, PostgreSQL database) cannot be reached or refused a batch.
 
     The batch's transaction was rolled back: the checkpoint did not move (ADR 0031).
+    """
+
+
+class StaleRun(SinkError):
+    """A run's fencing token is older than the newest the sink has seen (ADR 0035).
+
+    Its lock expired and a newer run of the mapping took over; the batch was rolled
+    back, so the newer run's checkpoint stands. Never retried.
     """
 
 

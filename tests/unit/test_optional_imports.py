@@ -28,6 +28,7 @@ OPTIONAL = (
     "opentelemetry",
     "psycopg",
     "pydantic",
+    "celery",
     "kombu",
     # the gateway extra
     "rest_framework",
@@ -48,6 +49,9 @@ FEATURE_MODULES = {
     "legacy_adapters.wire._arrow": "pyarrow",
     "legacy_adapters.observe._metrics": "prometheus_client",
     "legacy_adapters.observe._tracing": "opentelemetry",
+    # The sync engine's Celery tasks (the `celery` extra) and their fenced Redis lock.
+    "legacy_adapters.sync.celery": "celery",
+    "legacy_adapters.sync._lock": "redis",
 }
 
 _SCRIPT = textwrap.dedent(

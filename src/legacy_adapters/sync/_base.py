@@ -27,6 +27,24 @@ CHECKPOINTS = "_legacy_sync_checkpoints"
 PENDING = "_legacy_sync_pending"
 EVENTS = "_legacy_sync_events"
 
+# Claims the fencing token in the batch's transaction: no row comes back when a newer
+# token is stored (the upsert's WHERE is false), and the caller rolls back (ADR 0035).
+# Our constant table name; the values are bound parameters.
+CLAIM_FENCE = (
+    f"INSERT INTO {CHECKPOINTS} AS c (mapping, runs, seen, fence) VALUES ({{p}}, 0, "  # noqa: S608
+    "{seen}, {p}) ON CONFLICT (mapping) DO UPDATE SET fence = excluded.fence "
+    "WHERE c.fence IS NULL OR c.fence <= excluded.fence RETURNING fence"
+)
+
+
+def stale_run_message(sink: str, mapping: str, fence: int) -> str:
+    """The StaleRun text: which sink refused which mapping's token."""
+    return (
+        f"{sink}: mapping {mapping}: fencing token {fence} is older than the newest "
+        "this sink has seen; a newer run took over (its lock expired); batch rolled back"
+    )
+
+
 _INTEGER = frozenset({"long", "long64", "word", "byte", "integer", "int", "int64"})
 _REAL = frozenset({"number", "real", "float", "double"})
 
@@ -141,6 +159,9 @@ class Batch:
     checkpoint: Checkpoint | None = None
     pending: Mapping[Version, int] = attrs.field(factory=dict)
     finished: bool = False
+    fence: int | None = None
+    """The run's fencing token (ADR 0035): the sink refuses the batch (StaleRun) when it
+    has seen a newer one for the mapping, and stores it beside the checkpoint otherwise."""
 
 
 class Sink(Protocol):

@@ -9,17 +9,19 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from legacy_core.errors import ConfigurationError, SinkError
+from legacy_core.errors import ConfigurationError, SinkError, StaleRun
 from legacy_core.sync import Checkpoint
 
 from ._base import (
     CHECKPOINTS,
+    CLAIM_FENCE,
     EVENTS,
     PENDING,
     Batch,
     Column,
     canonical_json,
     encode_value,
+    stale_run_message,
 )
 from ._base import (
     by_columns as _by_columns,
@@ -116,6 +118,7 @@ class PostgresSink:
                     "position bigint, deleted_position bigint, runs integer NOT NULL, "
                     "seen jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())"
                 )
+                self._db.execute(f"ALTER TABLE {CHECKPOINTS} ADD COLUMN IF NOT EXISTS fence bigint")
                 self._db.execute(
                     f"CREATE TABLE IF NOT EXISTS {PENDING} (mapping text NOT NULL, "
                     "key text NOT NULL, stamp bigint NOT NULL, position bigint NOT NULL, "
@@ -193,6 +196,11 @@ class PostgresSink:
         with self._errors(table):
             db = self._db
             with db.transaction(), db.cursor() as cur:
+                if batch.fence is not None:
+                    claim = CLAIM_FENCE.format(p="%s", seen="'[]'::jsonb")
+                    if cur.execute(claim, (mapping, batch.fence)).fetchone() is None:
+                        where = f"PostgreSQL sink {db.info.dbname}"
+                        raise StaleRun(stale_run_message(where, mapping, batch.fence), table=table)
                 for names, rows in _by_columns(batch.upserts):
                     cols = ", ".join(_q(n) for n in names)
                     kinds = self._kinds.get(table, {})

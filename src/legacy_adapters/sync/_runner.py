@@ -105,6 +105,14 @@ class SyncRunner:
     )
     batch_size: int = 500
     environment: str | None = None
+    fence: int | None = None
+    """A fencing token (ADR 0035) every batch carries: the sink refuses it once a newer
+    run committed. Given by a deployment-wide lock (the Celery tasks' Redis lock)."""
+    sink_lock: bool = True
+    """Hold the sink's own run lock; a caller holding a fenced deployment-wide lock may
+    leave it off (the fence then guards the checkpoint)."""
+    full: bool = False
+    """Copy the whole table whatever the checkpoint says (the nightly full run)."""
     _kinds: dict[str, str] = attrs.field(factory=dict, init=False, repr=False)
 
     def add_handler(self, handler: Callable[[Sequence[ChangeEvent]], None]) -> None:
@@ -132,6 +140,8 @@ class SyncRunner:
         counter = instrument.install(_RequestCounter())
         token = _RUN.set(counter)
         try:
+            if not self.sink_lock:
+                return self._run(started, counter)
             with self.sink.lock(self.mapping.name):
                 return self._run(started, counter)
         finally:
@@ -145,6 +155,8 @@ class SyncRunner:
         target = m.target
         self.sink.prepare(target, key_column, columns)
         cp = self.sink.load_checkpoint(m.name) or Checkpoint(m.name)
+        if self.full:
+            cp = attrs.evolve(cp, position=None, seen={}, pending={})
         plan = plan_read(m, cp, catalog)
         tally = {"created": 0, "updated": 0, "deleted": 0, "unchanged": 0}
         rows_read = keys_read = 0
@@ -208,7 +220,13 @@ class SyncRunner:
             target,
             key_column,
             m.name,
-            Batch(deletes=list(before), events=events, checkpoint=final, finished=True),
+            Batch(
+                deletes=list(before),
+                events=events,
+                checkpoint=final,
+                finished=True,
+                fence=self.fence,
+            ),
         )
         return RunSummary(
             mapping=m.name,
@@ -264,6 +282,7 @@ class SyncRunner:
                 events=events,
                 checkpoint=cp,
                 pending={v: (-1 if p is None else p) for v, p in versions.items()},
+                fence=self.fence,
             ),
         )
         return cp

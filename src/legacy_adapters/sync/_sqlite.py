@@ -10,10 +10,19 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from legacy_core.errors import SinkError
+from legacy_core.errors import SinkError, StaleRun
 from legacy_core.sync import Checkpoint
 
-from ._base import CHECKPOINTS, EVENTS, PENDING, Batch, Column, encode_value
+from ._base import (
+    CHECKPOINTS,
+    CLAIM_FENCE,
+    EVENTS,
+    PENDING,
+    Batch,
+    Column,
+    encode_value,
+    stale_run_message,
+)
 from ._base import by_columns as _by_columns
 
 try:
@@ -91,6 +100,8 @@ class SqliteSink:
                 "position INTEGER, deleted_position INTEGER, runs INTEGER NOT NULL, "
                 "seen TEXT NOT NULL, updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
             )
+            if "fence" not in {r[1] for r in db.execute(f"PRAGMA table_info({CHECKPOINTS})")}:
+                db.execute(f"ALTER TABLE {CHECKPOINTS} ADD COLUMN fence INTEGER")
             db.execute(
                 f"CREATE TABLE IF NOT EXISTS {PENDING} (mapping TEXT NOT NULL, key TEXT NOT NULL, "
                 "stamp INTEGER NOT NULL, position INTEGER NOT NULL, "
@@ -165,6 +176,8 @@ class SqliteSink:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
+                if batch.fence is not None:
+                    self._claim_fence(table, mapping, batch.fence)
                 for names, rows in _by_columns(batch.upserts):
                     cols = ", ".join(_q(n) for n in names)
                     marks = ", ".join("?" * len(names))
@@ -216,6 +229,13 @@ class SqliteSink:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+
+    def _claim_fence(self, table: str, mapping: str, fence: int) -> None:
+        """Store ``fence`` with the checkpoint, or StaleRun when a newer one is stored."""
+        claim = CLAIM_FENCE.format(p="?", seen="'[]'")
+        if self._db.execute(claim, (mapping, fence)).fetchone() is None:
+            msg = stale_run_message(f"SQLite sink {self.path}", mapping, fence)
+            raise StaleRun(msg, table=table)
 
     @contextlib.contextmanager
     def lock(self, mapping: str) -> Iterator[None]:

@@ -26,6 +26,7 @@ from ._mapping import (
     TimestampWatermark,
     Watermark,
     position_of_moment,
+    run_order,
 )
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "plan_read",
     "position_of_datetime",
     "position_of_moment",
+    "run_order",
     "same_values",
     "select_new",
 ]

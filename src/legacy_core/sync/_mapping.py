@@ -7,6 +7,7 @@ writes to a sink; these objects tell it what to read and how to turn a record in
 from __future__ import annotations
 
 import datetime as dt
+import graphlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -26,6 +27,7 @@ __all__ = [
     "TimestampWatermark",
     "Watermark",
     "position_of_moment",
+    "run_order",
 ]
 
 _DAY_MS = 86_400_000
@@ -214,6 +216,11 @@ class FieldMap:
             raise ConfigurationError(msg)
 
 
+def _names(value: str | Sequence[str]) -> tuple[str, ...]:
+    # One name is a common slip for a tuple of one: never split it into letters.
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def _field_maps(value: Sequence[FieldMap | str] | Mapping[str, str]) -> tuple[FieldMap, ...]:
     if isinstance(value, Mapping):
         return tuple(FieldMap(s, t) for s, t in value.items())
@@ -237,6 +244,8 @@ class SyncMapping:
     name: str = attrs.field()
     target: str = attrs.field()
     """The sink's table (default: the 4D table's name)."""
+    after: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    """Names of the mappings that must run before this one (parents before variants)."""
     conflict_policy: str = "manual"
     """What write-back does when 4D changed an entity since the local change's base stamp:
     ``newest_wins``, ``legacy_wins``, ``local_wins`` or ``manual`` (ADR 0036)."""
@@ -267,6 +276,9 @@ class SyncMapping:
             raise ConfigurationError(msg, table=self.table)
         if any(f.source == self.key and f.transform is not None for f in self.fields):
             msg = f"mapping {self.name}: the key {self.key} cannot have a transform"
+            raise ConfigurationError(msg, table=self.table)
+        if self.name in self.after:
+            msg = f"mapping {self.name}: a mapping cannot run after itself"
             raise ConfigurationError(msg, table=self.table)
         targets = [f.target for f in self.fields]
         if len(set(targets)) != len(targets):
@@ -300,3 +312,36 @@ class SyncMapping:
             msg = f"mapping {self.name}: a record of {self.table} has no {self.key}"
             raise ConfigurationError(msg, table=self.table)
         return str(value)
+
+
+def run_order(mappings: Sequence[SyncMapping]) -> list[SyncMapping]:
+    """``mappings`` in an order where each runs after the ones its ``after`` names.
+
+    Ties keep the given order. A name in ``after`` that is not among ``mappings``, two
+    mappings with one name, or a cycle is a ConfigurationError naming the mappings.
+    """
+    by_name: dict[str, SyncMapping] = {}
+    for m in mappings:
+        if m.name in by_name:
+            msg = f"two sync mappings are named {m.name}"
+            raise ConfigurationError(msg, table=m.table)
+        by_name[m.name] = m
+    for m in mappings:
+        missing = [n for n in m.after if n not in by_name]
+        if missing:
+            msg = f"mapping {m.name} runs after unknown mapping(s): {', '.join(missing)}"
+            raise ConfigurationError(msg, table=m.table)
+    sorter = graphlib.TopologicalSorter({m.name: m.after for m in mappings})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(exc.args[1])
+        msg = f"sync mappings depend on each other in a cycle: {cycle}"
+        raise ConfigurationError(msg) from None
+    rank = {m.name: i for i, m in enumerate(mappings)}
+    out: list[SyncMapping] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=rank.__getitem__)
+        out.extend(by_name[n] for n in ready)
+        sorter.done(*ready)
+    return out
