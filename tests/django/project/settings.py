@@ -7,13 +7,14 @@ tests started; in-process tests override ``CACHES``/``LEGACY_API`` with the same
 from __future__ import annotations
 
 import os
+import uuid
 
 SECRET_KEY = "legacy-api-tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 USE_TZ = True
 INSTALLED_APPS = ["legacy_adapters.django"]
-DATABASES: dict[str, dict[str, str]] = {}
+DATABASES: dict[str, dict[str, str]] = {}  # replaced below (tests/django_sync)
 ROOT_URLCONF = "tests.django.project.urls"
 MIDDLEWARE = [
     "legacy_adapters.django.middleware.RequestIdMiddleware",
@@ -46,3 +47,46 @@ LEGACY_API = {
     "RETRIES": 1,
     "PAGE_SIZE": 50,
 }
+
+# The Django sink's tests (tests/django_sync): the app's sync models, the admin, a test app
+# shaped like pyERP's products, and a PostgreSQL database the tests create under this
+# unique name and drop (inherited by manage.py subprocesses through the environment).
+# Nothing connects to it unless a test does: the other Django tests need no database.
+INSTALLED_APPS += [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "tests.django_sync.products",
+]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": os.environ.get("LEGACY_TEST_PG_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("LEGACY_TEST_PG_PORT", "5432"),
+        "USER": os.environ.get("LEGACY_TEST_PG_USER", "postgres"),
+        "NAME": os.environ.setdefault(
+            "LEGACY_TEST_DJANGO_DB", f"legacy_djsink_{uuid.uuid4().hex[:12]}"
+        ),
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+MIDDLEWARE += [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"  # no session table
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]

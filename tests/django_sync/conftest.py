@@ -1,0 +1,114 @@
+"""The Django sink's tests: real Django on a throw-away PostgreSQL database, the emulator.
+
+The settings are tests/django's (one settings module for every Django test); they name
+the database ``$LEGACY_TEST_DJANGO_DB`` (a unique name), which the session fixture here
+creates, migrates and drops. Without psycopg or a PostgreSQL server the tests skip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fourd_emulator import EmulatorConfig, EmulatorServer, serve
+
+SETTINGS = "tests.django.project.settings"
+ROWS = 600
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Set Django up with the shared test settings (unless tests/django did already)."""
+    del config
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
+    from django.apps import apps  # noqa: PLC0415
+
+    import django  # noqa: PLC0415
+
+    if not apps.ready:
+        django.setup()
+
+
+def _admin_connection() -> Any:
+    psycopg = pytest.importorskip("psycopg")
+    host = os.environ.get("LEGACY_TEST_PG_HOST", "127.0.0.1")
+    port = os.environ.get("LEGACY_TEST_PG_PORT", "5432")
+    for user in ("postgres", "root"):
+        try:
+            return psycopg.connect(
+                host=host,
+                port=port,
+                user=user,
+                dbname="postgres",
+                autocommit=True,
+                connect_timeout=5,
+            )
+        except psycopg.OperationalError:
+            continue
+    pytest.skip("no PostgreSQL server with trust authentication on 127.0.0.1:5432")
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_database(django_db_blocker: Any) -> Iterator[str]:
+    """The settings' database, created empty and migrated; dropped after the session."""
+    from django.core.management import call_command  # noqa: PLC0415
+    from django.db import connections  # noqa: PLC0415
+
+    admin = _admin_connection()
+    db = connections["default"]
+    name = db.settings_dict["NAME"]
+    db.settings_dict["USER"] = admin.info.user
+    os.environ["LEGACY_TEST_PG_USER"] = admin.info.user  # manage.py subprocesses
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with django_db_blocker.unblock():
+            call_command("migrate", verbosity=0, interactive=False)
+            yield name
+            connections.close_all()
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def db_access(pg_database: str, django_db_blocker: Any) -> Iterator[str]:
+    """Database access for one test, starting from empty sync and product tables."""
+    from django.apps import apps  # noqa: PLC0415
+
+    with django_db_blocker.unblock():
+        for label in ("products", "legacy_api"):
+            for model in apps.get_app_config(label).get_models():
+                model._default_manager.all().delete()
+        yield pg_database
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmulatorServer]:
+    """One emulator for the module (reset per test by ``emulator``)."""
+    with serve(EmulatorConfig(rows=ROWS)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def emulator(server: EmulatorServer) -> Iterator[EmulatorServer]:
+    """The module's emulator back to its seed; LEGACY_API pointing at it, a fresh client."""
+    from django.conf import settings  # noqa: PLC0415
+    from django.test import override_settings  # noqa: PLC0415
+
+    from legacy_adapters.django import reset_client  # noqa: PLC0415
+
+    server.reset()
+    legacy = {
+        **settings.LEGACY_API,
+        "ENVIRONMENTS": {"live": server.base_url},
+        "SESSION_STORE": "memory",
+        "RETRIES": 5,
+    }
+    legacy.pop("CACHE_ALIAS", None)
+    with override_settings(LEGACY_API=legacy):
+        reset_client()
+        yield server
+    reset_client()
