@@ -112,3 +112,12 @@ def emulator(server: EmulatorServer) -> Iterator[EmulatorServer]:
         reset_client()
         yield server
     reset_client()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """$REDIS_URL (a disposable server) or a private redis-server (manage.py's sessions)."""
+    from legacy_adapters.testing import private_redis_server  # noqa: PLC0415
+
+    with private_redis_server() as url:
+        yield url
