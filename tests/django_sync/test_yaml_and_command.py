@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.sync.conftest import Fourd, expected_value
 
 from fourd_emulator import EmulatorServer
-from tests.sync.conftest import Fourd, expected_value
 
 pytest.importorskip("yaml")
 
@@ -159,8 +159,9 @@ class TestYamlLoader:
         self, emulator: EmulatorServer, fourd: Fourd
     ):
         """The YAML's parent mapping copies Artikel_Familie, then follows updates and deletes."""
-        from legacy_adapters.django.sync import load_yaml, run_mapping  # noqa: PLC0415
         from tests.sync.conftest import make_client  # noqa: PLC0415
+
+        from legacy_adapters.django.sync import load_yaml, run_mapping  # noqa: PLC0415
 
         parent = load_yaml(PRODUCTS_YAML).mappings[0]
         assert run_mapping(parent, client=make_client(emulator)).full
@@ -323,11 +324,11 @@ class TestAdminAndMigrations:
         """A superuser sees the runs and checkpoints and cannot add or change one."""
         from django.contrib.auth.models import User  # noqa: PLC0415
         from django.test import Client, override_settings  # noqa: PLC0415
+        from tests.django_sync.mappings import VARIANTE  # noqa: PLC0415
+        from tests.sync.conftest import make_client  # noqa: PLC0415
 
         from legacy_adapters.django.models import SyncCheckpoint, SyncRun  # noqa: PLC0415
         from legacy_adapters.django.sync import run_mapping  # noqa: PLC0415
-        from tests.django_sync.mappings import VARIANTE  # noqa: PLC0415
-        from tests.sync.conftest import make_client  # noqa: PLC0415
 
         run_mapping(VARIANTE, client=make_client(emulator))
         user = User.objects.create_superuser("admin", "a@example.org", "pw")
