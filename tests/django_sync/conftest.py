@@ -7,6 +7,7 @@ creates, migrates and drops. Without psycopg or a PostgreSQL server the tests sk
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -121,3 +122,33 @@ def redis_url() -> Iterator[str]:
 
     with private_redis_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def _sqlite_database(django_db_blocker: Any) -> Iterator[str]:
+    """The settings' ``sync_sqlite`` database (a file), migrated; removed after the session."""
+    from django.core.management import call_command  # noqa: PLC0415
+    from django.db import connections  # noqa: PLC0415
+
+    path = connections["sync_sqlite"].settings_dict["NAME"]
+    with django_db_blocker.unblock():
+        call_command("migrate", database="sync_sqlite", verbosity=0, interactive=False)
+        try:
+            yield "sync_sqlite"
+        finally:
+            connections["sync_sqlite"].close()
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{path}{suffix}")
+
+
+@pytest.fixture
+def sqlite_access(_sqlite_database: str, django_db_blocker: Any) -> Iterator[str]:
+    """Access to the SQLite database for one test, its product and sync tables empty."""
+    from django.apps import apps  # noqa: PLC0415
+
+    with django_db_blocker.unblock():
+        for label in ("products", "legacy_api"):
+            for model in apps.get_app_config(label).get_models():
+                model._default_manager.using(_sqlite_database).all().delete()
+        yield _sqlite_database

@@ -54,9 +54,10 @@ def fourd_variante(fourd: Fourd, fields: Sequence[str] | None = None) -> dict[st
 
 
 def django_rows(model: Any, fields: Sequence[str], **where: Any) -> dict[str, dict[str, Any]]:
-    """The model's rows (dates as ISO text), by ``legacy_key``."""
+    """The rows of a model or queryset (dates as ISO text), by ``legacy_key``."""
     out = {}
-    for row in model.objects.filter(**where).values(*fields):
+    rows = model.objects if isinstance(model, type) else model
+    for row in rows.filter(**where).values(*fields):
         out[row["legacy_key"]] = {
             k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()
         }
@@ -286,3 +287,43 @@ class TestSignalAndLock:
             release.set()
             worker.join(30)
         assert run(VARIANTE, emulator).full  # the lock went with the other run
+
+
+class TestOtherBackends:
+    """The same equality on SQLite, and with the upsert fallback of backends like MySQL."""
+
+    def test_sqlite_database(self, emulator: EmulatorServer, fourd: Fourd, sqlite_access: str):
+        """Into a SQLite database (``using=``): equal after a copy and after changes."""
+        from tests.django_sync.mappings import VARIANTE  # noqa: PLC0415
+        from tests.django_sync.products.models import Variante  # noqa: PLC0415
+
+        from legacy_adapters.django.models import SyncCheckpoint  # noqa: PLC0415
+
+        run(VARIANTE, emulator, using=sqlite_access)
+        mutate(fourd, random.Random(9))
+        emulator.expire_sessions()
+        summary = run(VARIANTE, emulator, using=sqlite_access)
+        assert (5, 1, 2) == (summary.updated, summary.created, summary.deleted)
+        rows = Variante.objects.using(sqlite_access)
+        assert fourd_variante(fourd) == django_rows(rows, VARIANTE_FIELDS)
+        assert 2 == SyncCheckpoint.objects.using(sqlite_access).get().runs
+
+    @pytest.mark.usefixtures("db_access")
+    def test_fallback_without_conflict_target(
+        self, emulator: EmulatorServer, fourd: Fourd, monkeypatch: pytest.MonkeyPatch
+    ):
+        """Where ``update_conflicts`` cannot name the key: bulk_update + bulk_create, equal."""
+        from django.db import connections  # noqa: PLC0415
+        from tests.django_sync.mappings import VARIANTE  # noqa: PLC0415
+        from tests.django_sync.products.models import Variante  # noqa: PLC0415
+
+        features = connections["default"].features
+        monkeypatch.setattr(features, "supports_update_conflicts_with_target", False)
+        run(VARIANTE, emulator)
+        ids = dict(Variante.objects.values_list("legacy_key", "pk"))
+        mutate(fourd, random.Random(13))
+        summary = run(VARIANTE, emulator)
+        assert (5, 1, 2) == (summary.updated, summary.created, summary.deleted)
+        assert fourd_variante(fourd) == django_rows(Variante.objects, VARIANTE_FIELDS)
+        kept = dict(Variante.objects.values_list("legacy_key", "pk"))
+        assert all(ids[k] == pk for k, pk in kept.items() if k in ids)

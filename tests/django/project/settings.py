@@ -7,6 +7,7 @@ tests started; in-process tests override ``CACHES``/``LEGACY_API`` with the same
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 
 SECRET_KEY = "legacy-api-tests-only"
@@ -75,6 +76,14 @@ DATABASES = {
             "LEGACY_TEST_DJANGO_DB", f"legacy_djsink_{uuid.uuid4().hex[:12]}"
         ),
     }
+}
+# A second database (SQLite file in the temp directory) for the sink's other backend.
+DATABASES["sync_sqlite"] = {
+    "ENGINE": "django.db.backends.sqlite3",
+    "NAME": os.environ.setdefault(
+        "LEGACY_TEST_DJANGO_SQLITE",
+        os.path.join(tempfile.gettempdir(), f"{DATABASES['default']['NAME']}.sqlite3"),
+    ),
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 MIDDLEWARE += [
