@@ -94,7 +94,8 @@ class DjangoSink:
         return True
 
     @contextlib.contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
+    def errors(self, what: str) -> Iterator[None]:
+        """Database errors in the block as a SinkError naming the model, database and step."""
         try:
             yield
         except DatabaseError as exc:
@@ -148,7 +149,7 @@ class DjangoSink:
 
     def load_checkpoint(self, mapping: str) -> Checkpoint | None:
         """The committed checkpoint and its pending versions (or None; a fresh one if full)."""
-        with self._errors(f"checkpoint of {mapping}"):
+        with self.errors(f"checkpoint of {mapping}"):
             row = SyncCheckpoint.objects.using(self.using).filter(mapping=mapping).first()
             pending = list(
                 SyncPending.objects.using(self.using)
@@ -188,7 +189,7 @@ class DjangoSink:
         attnames = [f.attname for f in self._fields.values()]
         key_field = self._fields[key]
         out: dict[str, dict[str, Any]] = {}
-        with self._errors(f"read of {table}"):
+        with self.errors(f"read of {table}"):
             for part in _chunks(list(keys)):
                 lookup = {f"{key_field.attname}__in": self._keys_as(key_field, part)}
                 for obj in self._live().filter(**lookup).values(*attnames):
@@ -201,7 +202,7 @@ class DjangoSink:
         del table
         stored = self._fields[key]
         kind = self._kinds.get(key, "text")
-        with self._errors("key scan"):
+        with self.errors("key scan"):
             return {
                 str(stored_form(kind, _plain(v)))
                 for v in self._live().values_list(stored.attname, flat=True)
@@ -210,13 +211,13 @@ class DjangoSink:
     def count(self, table: str) -> int:
         """Live rows of the model."""
         del table
-        with self._errors("count"):
+        with self.errors("count"):
             return int(self._live().count())
 
     def commit(self, table: str, key: str, mapping: str, batch: Batch) -> None:
         """Write ``batch`` in one ``transaction.atomic`` block; signal after the commit."""
         objs = [self._object(table, row) for row in batch.upserts]
-        with self._errors(f"batch of {table}"), transaction.atomic(using=self.using):
+        with self.errors(f"batch of {table}"), transaction.atomic(using=self.using):
             if objs:
                 self._upsert(key, objs)
             if batch.deletes:
@@ -356,7 +357,7 @@ class DjangoSink:
         )
         if connection.vendor == "postgresql":
             number = int.from_bytes(digest, "big", signed=True)
-            with self._errors("lock"), connection.cursor() as cur:
+            with self.errors("lock"), connection.cursor() as cur:
                 cur.execute("SELECT pg_try_advisory_lock(%s)", [number])
                 got = cur.fetchone()[0]
             if not got:
@@ -364,7 +365,7 @@ class DjangoSink:
             try:
                 yield
             finally:
-                with self._errors("unlock"), connection.cursor() as cur:
+                with self.errors("unlock"), connection.cursor() as cur:
                     cur.execute("SELECT pg_advisory_unlock(%s)", [number])
             return
         name = str(connection.settings_dict.get("NAME") or self.using)

@@ -130,9 +130,10 @@ def run_mapping(
         from . import get_client  # noqa: PLC0415 - the app's client, built on first use
 
         client = get_client(mapping.environment)
-    run = SyncRun.objects.using(sink.using).create(
-        mapping=mapping.name, started_at=timezone.now(), full=full or None
-    )
+    with sink.errors("run log"):  # no migrate yet: a SinkError, not a traceback
+        run = SyncRun.objects.using(sink.using).create(
+            mapping=mapping.name, started_at=timezone.now(), full=full or None
+        )
     runner = SyncRunner(
         client,
         mapping.mapping,
@@ -147,7 +148,8 @@ def run_mapping(
         first = (str(exc).strip().splitlines() or [""])[0]
         run.error = f"{type(exc).__name__}: {first}"[:2000]
         run.finished_at = timezone.now()
-        run.save(using=sink.using, update_fields=["error", "finished_at"])
+        with sink.errors("run log"):
+            run.save(using=sink.using, update_fields=["error", "finished_at"])
         raise
     run.finished_at = timezone.now()
     run.full = summary.full
@@ -156,7 +158,8 @@ def run_mapping(
     run.updated = summary.updated
     run.deleted = summary.deleted
     run.requests = summary.requests
-    run.save(using=sink.using)
+    with sink.errors("run log"):
+        run.save(using=sink.using)
     return summary
 
 
