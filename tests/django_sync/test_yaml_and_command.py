@@ -362,3 +362,86 @@ class TestAdminAndMigrations:
             "legacy_api_syncevent",
             "legacy_api_syncrun",
         } <= tables
+
+
+VARIANTE_YAML = """\
+variante:
+  source:
+    type: api
+    config: {environment: live, table_name: Artikel_Variante, page_size: 100}
+  transformer:
+    config:
+      field_mappings:
+        __KEY: legacy_key
+        Nummer: nummer
+        Bezeichnung: bezeichnung
+        Aktiv: aktiv
+  loader:
+    type: django_model
+    config: {app_name: products, model_name: Variante, unique_field: legacy_key}
+"""
+
+
+@pytest.mark.usefixtures("db_access")
+def test_manage_py_killed_mid_run_resumes_without_loss_or_doubles(
+    emulator: EmulatorServer, fourd: Fourd, redis_url: str, tmp_path: Path
+):
+    """A manage.py run killed (SIGKILL) after some batches committed is finished by the next."""
+    import signal  # noqa: PLC0415
+    import time  # noqa: PLC0415
+    from collections import Counter  # noqa: PLC0415
+
+    from tests.django_sync.products.models import Variante  # noqa: PLC0415
+
+    from legacy_adapters.django.models import SyncEvent, SyncPending, SyncRun  # noqa: PLC0415
+
+    path = tmp_path / "variante.yaml"
+    path.write_text(VARIANTE_YAML, encoding="utf-8")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.django.project.settings",
+        "LEGACY_TEST_LIVE_URL": emulator.base_url,
+        "LEGACY_TEST_REDIS_URL": redis_url,
+        "LEGACY_TEST_CACHE_ALIAS": "legacy",
+        "PYTHONPATH": str(ROOT),
+    }
+    manage = str(ROOT / "tests" / "django" / "project" / "manage.py")
+    emulator.set_faults(latency_ms=250)  # a page every ~0.25 s: time to kill mid-run
+    proc = subprocess.Popen(
+        [sys.executable, manage, "legacy_api_sync", "variante", "--yaml", str(path)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while SyncPending.objects.count() < 200 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    emulator.set_faults(latency_ms=0)
+    committed = Variante.objects.count()
+    assert 200 <= committed < 600  # killed part-way, after at least two batches
+    assert SyncRun.objects.get().finished_at is None  # the killed run never finished
+    from django.core.management import call_command  # noqa: PLC0415
+
+    call_command("legacy_api_sync", "variante", "--yaml", str(path), stdout=io.StringIO())
+    wanted = {
+        r["__KEY"]: (r["__STAMP"], r["Nummer"], r["Bezeichnung"], r["Aktiv"])
+        for r in fourd.records("Artikel_Variante")
+    }
+    have = {
+        k: (s, n, b, a)
+        for k, s, n, b, a in Variante.objects.values_list(
+            "legacy_key", "legacy_stamp", "nummer", "bezeichnung", "aktiv"
+        )
+    }
+    assert wanted == have
+    events = Counter(SyncEvent.objects.values_list("kind", "key"))
+    assert 600 == len(events)
+    assert {1} == set(events.values())
+    assert 0 == SyncPending.objects.count()
