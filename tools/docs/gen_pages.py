@@ -243,7 +243,7 @@ def _django() -> str:
         "## Management commands\n",
     ]
     try:
-        for name in ("legacy_api_fetch", "legacy_api_session"):
+        for name in ("legacy_api_fetch", "legacy_api_session", "legacy_api_sync"):
             out += [f"### `manage.py {name}`\n", f"```text\n{_command_help(name)}```\n"]
     except ImportError:  # pragma: no cover - the docs extra installs the django extra too
         out.append("*(install the `django` extra to list them)*\n")
@@ -253,6 +253,9 @@ def _django() -> str:
         "::: legacy_adapters.django.reset_client\n",
         "::: legacy_adapters.django.check_health\n",
         "::: legacy_adapters.django.middleware\n",
+        "## Sync into Django models\n",
+        "See [the sync guide](../sync.md#pyerps-products-sync-with-this-engine).\n",
+        "::: legacy_adapters.django.sync\n",
     ]
     return "\n".join(out)
 

@@ -13,6 +13,8 @@ class LegacyApiConfig(AppConfig):
     name = "legacy_adapters.django"
     label = "legacy_api"
     verbose_name = "Legacy 4D API"
+    # Fixed here so the shipped migration holds whatever DEFAULT_AUTO_FIELD a project sets.
+    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
         """Wire the app up; nothing connects to 4D here (the client is built on first use)."""

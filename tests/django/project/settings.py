@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
+import uuid
 
 SECRET_KEY = "legacy-api-tests-only"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 USE_TZ = True
 INSTALLED_APPS = ["legacy_adapters.django"]
-DATABASES: dict[str, dict[str, str]] = {}
+DATABASES: dict[str, dict[str, str]] = {}  # replaced below (tests/django_sync)
 ROOT_URLCONF = "tests.django.project.urls"
 MIDDLEWARE = [
     "legacy_adapters.django.middleware.RequestIdMiddleware",
@@ -48,19 +50,75 @@ LEGACY_API = {
     "PAGE_SIZE": 50,
 }
 
+# The Django sink's tests (tests/django_sync): the app's sync models, the admin, a test app
+# shaped like pyERP's products, and a PostgreSQL database the tests create under this
+# unique name and drop (inherited by manage.py subprocesses through the environment).
+# Nothing connects to it unless a test does: the other Django tests need no database.
+INSTALLED_APPS += [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "tests.django_sync.products",
+]
+try:  # pyERP's nox session has no psycopg: the dummy backend, and those tests skip
+    import psycopg  # noqa: F401
+
+    _ENGINE = "django.db.backends.postgresql"
+except ImportError:
+    _ENGINE = "django.db.backends.dummy"
+DATABASES = {
+    "default": {
+        "ENGINE": _ENGINE,
+        "HOST": os.environ.get("LEGACY_TEST_PG_HOST", "127.0.0.1"),
+        "PORT": os.environ.get("LEGACY_TEST_PG_PORT", "5432"),
+        "USER": os.environ.get("LEGACY_TEST_PG_USER", "postgres"),
+        "NAME": os.environ.setdefault(
+            "LEGACY_TEST_DJANGO_DB", f"legacy_djsink_{uuid.uuid4().hex[:12]}"
+        ),
+    }
+}
+# A second database (SQLite file in the temp directory) for the sink's other backend.
+DATABASES["sync_sqlite"] = {
+    "ENGINE": "django.db.backends.sqlite3",
+    "NAME": os.environ.setdefault(
+        "LEGACY_TEST_DJANGO_SQLITE",
+        os.path.join(tempfile.gettempdir(), f"{DATABASES['default']['NAME']}.sqlite3"),
+    ),
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+MIDDLEWARE += [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"  # no session table
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
 # The gateway's tests (tests/gateway) share this project when DRF is installed (one Django
-# per pytest process): its apps, an in-memory SQLite for consumers and the audit log.
+# per pytest process): its apps, and pytest-django's test copy of the database above for
+# consumers and the audit log (an in-memory SQLite where PostgreSQL is not available).
 if importlib.util.find_spec("rest_framework") is not None:
     INSTALLED_APPS += [
-        "django.contrib.contenttypes",  # for simplejwt (the gateway's JWT tests)
-        "django.contrib.auth",
         "rest_framework",
         "drf_spectacular",
         "drf_spectacular_sidecar",
         "legacy_adapters.django.gateway",
     ]
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
-    TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]
+    if _ENGINE == "django.db.backends.dummy":
+        DATABASES["default"] = {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
     STATIC_URL = "/api/static/"
     REST_FRAMEWORK = {
         "UNAUTHENTICATED_USER": None,

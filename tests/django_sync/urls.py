@@ -1,0 +1,8 @@
+"""URLs for the admin test: Django's admin site (with this app's sync views)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [path("admin/", admin.site.urls)]
