@@ -39,7 +39,7 @@ from legacy_adapters.django.gateway.problems import GatewayProblem, exception_ha
 from legacy_adapters.django.gateway.throttle import CallerRateThrottle
 from legacy_core import instrument
 from legacy_core._log import get_logger
-from legacy_core.errors import LegacyError, StampConflict
+from legacy_core.errors import EntitySetExpired, LegacyError, StampConflict
 from legacy_core.model import FieldUpdate, OrderBy, validate_identifier
 from legacy_core.query import Filter, attributes_of, parse_where
 
@@ -266,6 +266,7 @@ _PROBLEM = OpenApiResponse(
     description="RFC 9457 problem details",
 )
 _READ_ERRORS = (400, 401, 403, 404, 429, 502, 503, 504)
+_LIST_ERRORS = (*_READ_ERRORS, 410)
 _WRITE_ERRORS = (*_READ_ERRORS, 409, 412, 422)
 
 
@@ -295,7 +296,7 @@ class TableView(_GatewayView):
     @extend_schema(
         operation_id="list",
         parameters=_LIST_PARAMS,
-        responses=_responses({200: OpenApiTypes.OBJECT}, _READ_ERRORS),
+        responses=_responses({200: OpenApiTypes.OBJECT}, _LIST_ERRORS),
     )
     def get(self, request: Request, env: str, table: str) -> Response:
         """One page of the records matching ``where``, and the cursor of the next."""
@@ -313,30 +314,38 @@ class TableView(_GatewayView):
         if allowed is not None and not fields:
             fields = list(allowed)
         digest = query_digest(env, table, where_text, fields, order_by)
-        cursor = request.query_params.get("cursor")
-        skip = read_cursor(cursor, digest) if cursor else 0
-        client = gateway_client()
-        page = next(
-            iter(
-                client.iter_pages(
-                    table,
-                    where=where,
-                    fields=fields or None,
-                    order_by=order_by or None,
-                    limit=limit,
-                    skip=skip,
-                    page_size=limit,
-                    workers=1,
-                    consistent=False,
-                    environment=env,
-                )
-            ),
-            None,
+        caller = caller_of(request)
+        consumer = caller.name if caller is not None else "?"
+        raw_cursor = request.query_params.get("cursor")
+        cursor = read_cursor(raw_cursor, digest, consumer) if raw_cursor else None
+        try:
+            page = gateway_client().snapshot_page(
+                table,
+                entity_set=cursor.entity_set if cursor is not None else None,
+                skip=cursor.skip if cursor is not None else 0,
+                limit=limit,
+                where=where,
+                fields=fields or None,
+                order_by=order_by or None,
+                environment=env,
+            )
+        except EntitySetExpired:
+            if cursor is None:
+                raise
+            raise GatewayProblem(
+                410, "cursor-expired", "Cursor expired",
+                "the snapshot behind this cursor has expired on the server; start the list again",
+                environment=env, table=table,
+            ) from None  # fmt: skip
+        records = [_visible(r, allowed) for r in page.records]
+        count = page.count
+        end = (cursor.skip if cursor is not None else 0) + len(records)
+        snapshot = page.entity_set
+        nxt = (
+            make_cursor(end, snapshot, digest, consumer)
+            if records and end < count and snapshot is not None
+            else None
         )
-        records = [_visible(r, allowed) for r in page.records] if page is not None else []
-        count = page.count if page is not None else client.count(table, where, environment=env)
-        end = skip + len(records)
-        nxt = make_cursor(end, digest) if records and end < count else None
         return Response({"results": records, "next": nxt, "count": count})
 
     @extend_schema(
