@@ -34,7 +34,8 @@ class Cursor:
     """Where the next page starts: the snapshot (4D entity set) and the offset in it."""
 
     skip: int
-    entity_set: str
+    entity_set: str | None
+    """None: a table served from the read cache, paged by offset (ADR 0032, amendments)."""
 
 
 def query_digest(
@@ -45,7 +46,7 @@ def query_digest(
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def make_cursor(skip: int, entity_set: str, digest: str, consumer: str) -> str:
+def make_cursor(skip: int, entity_set: str | None, digest: str, consumer: str) -> str:
     """The signed, URL-safe cursor of the page at ``skip`` of snapshot ``entity_set``."""
     value = {"s": skip, "e": entity_set, "q": digest, "c": consumer}
     return signing.TimestampSigner(salt=_SALT).sign_object(value, compress=True)
@@ -64,7 +65,7 @@ def read_cursor(cursor: str, digest: str, consumer: str) -> Cursor:
     skip, entity_set = value.get("s"), value.get("e")
     if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
         raise _bad(_FORGED)
-    if not isinstance(entity_set, str) or not entity_set:
+    if entity_set is not None and (not isinstance(entity_set, str) or not entity_set):
         raise _bad(_FORGED)
     if value.get("c") != consumer:
         raise GatewayProblem(403, "cursor-forbidden", "Cursor not yours", _OTHER_CONSUMER)
