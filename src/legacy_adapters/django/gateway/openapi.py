@@ -11,7 +11,8 @@ Per table a component ``<Table>Record`` lists its fields with JSON Schema types 
 ``long`` → integer, ``date`` → string/date, ...; every value may be null, unknown or
 binary types are left untyped) and ``<Table>Write`` the same without 4D's own
 ``__KEY``/``__TIMESTAMP``. The paths stay generic (``{table}``), so list items, records
-and bodies are ``anyOf`` the tables' components; extra properties stay allowed (a
+and the create/update bodies are ``anyOf`` the tables' components (the write answers
+stay generic: they are 4D's own encoding); extra properties stay allowed (a
 projection or an allow-list shows fewer fields, relations appear expanded).
 """
 
@@ -127,8 +128,9 @@ def add_environments_and_tables(result: dict[str, Any], **_: Any) -> dict[str, A
         },
         "required": ["results", "next", "count"],
     }
-    bodies = {"list": ("200", page), "retrieve": ("200", record), "create": ("201", record),
-              "update": ("200", record)}  # fmt: skip
+    # The answers of create and update stay generic objects: they are 4D's answer to the
+    # write, in 4D's own encoding (dates as "1!1!2000"), not the typed values of a read.
+    bodies = {"list": ("200", page), "retrieve": ("200", record)}
     for item in result.get("paths", {}).values():
         for operation in item.values():
             if not isinstance(operation, dict):
@@ -144,6 +146,6 @@ def add_environments_and_tables(result: dict[str, Any], **_: Any) -> dict[str, A
             if found is not None:
                 status, schema = found
                 _set_json(operation.get("responses", {}).get(status, {}), schema)
-                if operation.get("requestBody"):
-                    _set_json(operation["requestBody"], write)
+            if operation.get("requestBody"):
+                _set_json(operation["requestBody"], write)
     return result
