@@ -362,17 +362,18 @@ class TableView(_GatewayView):
             # A table opted in to the read cache (ADR 0030) is read through it, by offset:
             # the cache's entry is the snapshot, and a write through any client of the
             # deployment invalidates it.
-            page = next(
-                iter(
-                    client.iter_pages(
-                        table, where=where, fields=fields or None, order_by=order_by or None,
-                        limit=limit, skip=skip, page_size=limit, workers=1, consistent=False,
-                        environment=env,
-                    )
-                ),
-                None,
+            # Consumed to its end (one page: limit == page_size): the cache stores an entry
+            # only when its read completes.
+            pages = list(
+                client.iter_pages(
+                    table, where=where, fields=fields or None, order_by=order_by or None,
+                    limit=limit, skip=skip, page_size=limit, workers=1, consistent=False,
+                    environment=env,
+                )
             )  # fmt: skip
-            if page is None:  # a skip past the end: no page, but the count is still true
+            if pages:
+                page = pages[0]
+            else:  # a skip past the end: no page, but the count is still true
                 page = Page([], client.count(table, where, environment=env), skip)
         else:
             page = _snapshot_page(client, env, table, cursor, limit, where, fields, order_by)
