@@ -592,6 +592,9 @@ class ClientCore:
             environment=environment,
         )
         query, env = spec.query, spec.query.environment
+        if limit < 1:  # 4D reads $top=0 as "its default page", not as no rows
+            msg = f"limit of a snapshot page must be >= 1, not {limit}"
+            raise InvalidQuery(msg, environment=env, table=table)
         yield from self._check_query(query)
         if entity_set is None:
             first = query.page(skip, limit)

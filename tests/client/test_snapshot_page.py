@@ -9,7 +9,7 @@ import pytest
 
 import legacy_api
 from fourd_emulator import EmulatorConfig, EmulatorServer, serve
-from legacy_core.errors import EntitySetExpired, UnknownField
+from legacy_core.errors import EntitySetExpired, InvalidQuery, UnknownField
 from legacy_core.model import Page
 
 pytestmark = pytest.mark.integration
@@ -87,3 +87,11 @@ def test_async_snapshot_page_matches_the_sync_one(
 
     sync_first = client.snapshot_page(TABLE, order_by="Kundennr", limit=40)
     assert asyncio.run(pages()) == _keys(sync_first)
+
+
+def test_a_zero_limit_is_refused(client: legacy_api.LegacyClient, server: EmulatorServer) -> None:
+    """``limit=0`` is an InvalidQuery naming the table, and nothing is sent to 4D."""
+    before = server.stats()["requests_total"]
+    with pytest.raises(InvalidQuery, match="Kunden"):
+        client.snapshot_page(TABLE, limit=0)
+    assert server.stats()["requests_total"] == before
