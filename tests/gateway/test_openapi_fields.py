@@ -95,3 +95,23 @@ def test_an_environment_down_still_serves_the_schema(api: Any) -> None:
         reset_client()
         doc = _doc(api)
     assert "KundenRecord" in doc["components"]["schemas"]
+
+
+def test_every_environment_down_gives_generic_objects(api: Any) -> None:
+    """With no 4D answering, list items and bodies fall back to a generic object."""
+    from django.conf import settings  # noqa: PLC0415
+    from django.test import override_settings  # noqa: PLC0415
+
+    from legacy_adapters.django import reset_client  # noqa: PLC0415
+
+    down = {"live": "http://127.0.0.1:1", "test": "http://127.0.0.1:1"}
+    with override_settings(LEGACY_API={**settings.LEGACY_API, "ENVIRONMENTS": down}):
+        reset_client()
+        doc = _doc(api)
+    assert not [n for n in doc["components"]["schemas"] if n.endswith("Record")]
+    table_path = next(p for p in doc["paths"] if p.endswith("{table}/"))
+    listed = doc["paths"][table_path]["get"]["responses"]["200"]["content"]["application/json"]
+    assert listed["schema"]["properties"]["results"]["items"] == {
+        "type": "object",
+        "additionalProperties": True,
+    }
