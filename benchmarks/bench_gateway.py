@@ -1,15 +1,18 @@
 """The gateway's throughput and latency: 4 gunicorn workers, concurrent clients, the 4D cost.
 
 Issue 19's figure. One emulator, ``legacy-api gateway --workers 4`` as a real process
-(file session store), a consumer token, then C client threads sending list requests
-(``GET /api/live/Artikel_Variante/?limit=50``) for D seconds: requests per second,
-latency percentiles, the 4D requests the emulator answered meanwhile and the 4D sessions
-opened. There is no shared read cache yet (ADR 0032), so every gateway read is a 4D
-read: the "cached" row of the issue cannot be measured. ``BENCH_QUICK=1`` for a short run.
+(sessions and the read cache in a private Redis, else the file store), a consumer token,
+then C client threads sending list requests for D seconds, twice: ``GET
+/api/live/Artikel_Variante/?limit=50`` with the table opted in to the read cache on
+``live`` (``LEGACY_API_LIVE_CACHE``), and the same read on ``test`` (the same emulator,
+not cached, so every list opens a 4D entity set). Per row: requests per second, latency
+percentiles, the 4D requests the emulator answered meanwhile and the 4D sessions opened.
+``BENCH_QUICK=1`` for a short run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -19,26 +22,31 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from fourd_emulator import EmulatorConfig, serve
-from legacy_adapters.testing import free_port
+from legacy_adapters.testing import RedisServerError, free_port, private_redis_server
 
 BIN = Path(sys.executable).parent / "legacy-api"
 WORKERS = 4
 
 
-def _env(tmp: Path, base_url: str) -> dict[str, str]:
+def _env(tmp: Path, base_url: str, redis_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEGACY_API", "DJANGO_"))}
     env.update(
         LEGACY_API_LIVE_URL=base_url,
+        LEGACY_API_TEST_URL=base_url,
+        LEGACY_API_LIVE_CACHE="Artikel_Variante=3600",
         LEGACY_API_SESSION_STORE="file",
         LEGACY_API_SESSION_DIR=str(tmp / "sessions"),
         LEGACY_API_SESSION_KEY="TWmvhTkpQIMgbn9Ws0_yYiiTSZEZ7c3bJ-kEMVPZ2QA=",
         LEGACY_API_GATEWAY_DATABASE_URL=f"sqlite:///{tmp / 'gateway.sqlite3'}",
         LEGACY_API_GATEWAY_SECRET_KEY="bench",
     )
+    if redis_url is not None:
+        env.update(LEGACY_API_SESSION_STORE="redis", LEGACY_API_REDIS_URL=redis_url)
     return env
 
 
@@ -64,13 +72,38 @@ def _load(url: str, token: str, clients: int, seconds: float) -> list[float]:
     return latencies
 
 
+def _figures(latencies: list[float], seconds: float, fourd: int) -> dict[str, Any]:
+    ms = sorted(1000 * x for x in latencies)
+    return {
+        "requests": len(ms),
+        "rps": len(ms) / seconds,
+        "p50": statistics.median(ms),
+        "p95": ms[int(0.95 * (len(ms) - 1))],
+        "p99": ms[int(0.99 * (len(ms) - 1))],
+        "fourd_requests": fourd,
+    }
+
+
+@contextlib.contextmanager
+def _redis() -> Iterator[str | None]:
+    try:
+        with private_redis_server() as url:
+            yield url
+    except RedisServerError:
+        yield None  # no redis-server here: the file store shares sessions and cache
+
+
 def measure(clients: int = 8, seconds: float = 10.0, rows: int = 2000) -> dict[str, Any]:
-    """Run the load once; return the figures."""
-    with serve(EmulatorConfig(rows=rows, seed=1)) as emulator, tempfile.TemporaryDirectory() as d:
+    """Run the cached and the uncached load once each; return the figures."""
+    with (
+        serve(EmulatorConfig(rows=rows, seed=1)) as emulator,
+        tempfile.TemporaryDirectory() as d,
+        _redis() as redis_url,
+    ):
         tmp = Path(d)
-        env = _env(tmp, emulator.base_url)
+        env = _env(tmp, emulator.base_url, redis_url)
         token = subprocess.run(
-            [str(BIN), "gateway", "token", "create", "bench", "--scope", "live:*:read"],
+            [str(BIN), "gateway", "token", "create", "bench", "--scope", "*:*:read"],
             env=env, capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
         port = free_port()
@@ -80,6 +113,7 @@ def measure(clients: int = 8, seconds: float = 10.0, rows: int = 2000) -> dict[s
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}/api"
+        rows_out: dict[str, dict[str, Any]] = {}
         try:
             for _ in range(150):
                 try:
@@ -87,26 +121,24 @@ def measure(clients: int = 8, seconds: float = 10.0, rows: int = 2000) -> dict[s
                     break
                 except OSError:
                     time.sleep(0.2)
-            url = f"{base}/live/Artikel_Variante/?limit=50"
-            _load(url, token, WORKERS, 1.0)  # warm: every worker has its client and schema
-            before = emulator.stats()
-            latencies = _load(url, token, clients, seconds)
-            after = emulator.stats()
+            for name, env_name in (("cached", "live"), ("uncached", "test")):
+                url = f"{base}/{env_name}/Artikel_Variante/?limit=50"
+                _load(url, token, WORKERS, 0.5)  # warm: every worker has its client and schema
+                before = emulator.stats()["requests_total"]
+                latencies = _load(url, token, clients, seconds)
+                fourd = emulator.stats()["requests_total"] - before
+                rows_out[name] = _figures(latencies, seconds, fourd)
+            sessions = emulator.stats()["sessions_created"]
         finally:
             server.terminate()
             server.wait(30)
             log.close()
-    ms = sorted(1000 * x for x in latencies)
     return {
         "clients": clients,
         "seconds": seconds,
-        "requests": len(ms),
-        "rps": len(ms) / seconds,
-        "p50": statistics.median(ms),
-        "p95": ms[int(0.95 * (len(ms) - 1))],
-        "p99": ms[int(0.99 * (len(ms) - 1))],
-        "fourd_requests": after["requests_total"] - before["requests_total"],
-        "sessions": after["sessions_created"],
+        "store": "redis" if redis_url is not None else "file",
+        "sessions": sessions,
+        **rows_out,
     }
 
 
@@ -114,25 +146,28 @@ def run() -> str:
     """The markdown section for docs/benchmarks.md."""
     quick = os.environ.get("BENCH_QUICK") == "1"
     f = measure(clients=4 if quick else 8, seconds=3.0 if quick else 10.0)
-    return "\n".join(
-        [
-            "### gateway",
-            "",
-            (
-                f"`legacy-api gateway --workers {WORKERS}` (gunicorn, file session store) against "
-                f"one emulator; {f['clients']} client threads for {f['seconds']:.0f} s of "
-                "`GET /api/live/Artikel_Variante/?limit=50` (uncached: there is no read cache "
-                "yet, so a cached row cannot be measured)."
-            ),
-            "",
-            "| requests | req/s | p50 ms | p95 ms | p99 ms | 4D requests | 4D sessions |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
-            (
-                f"| {f['requests']} | {f['rps']:.0f} | {f['p50']:.1f} | {f['p95']:.1f} | "
-                f"{f['p99']:.1f} | {f['fourd_requests']} | {f['sessions']} |"
-            ),
-        ]
-    )
+    lines = [
+        "### gateway",
+        "",
+        (
+            f"`legacy-api gateway --workers {WORKERS}` (gunicorn, {f['store']} store for "
+            f"sessions and the read cache) against one emulator; {f['clients']} client "
+            f"threads for {f['seconds']:.0f} s of `GET /api/ENV/Artikel_Variante/?limit=50`, "
+            "cached (the table opted in to the read cache on `live`) and uncached (`test`: "
+            f"every list opens a 4D entity set). 4D sessions opened by the 4 workers: "
+            f"{f['sessions']} (one per environment)."
+        ),
+        "",
+        "| read | requests | req/s | p50 ms | p95 ms | p99 ms | 4D requests |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in ("cached", "uncached"):
+        r = f[name]
+        lines.append(
+            f"| {name} | {r['requests']} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p95']:.1f} | "
+            f"{r['p99']:.1f} | {r['fourd_requests']} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

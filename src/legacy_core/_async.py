@@ -287,6 +287,34 @@ class AsyncLegacyClient(ClientCore):
             self._count_steps(table, where, environment=environment, cache=cache)
         )
 
+    async def snapshot_page(
+        self,
+        table: str,
+        *,
+        entity_set: str | None = None,
+        skip: int = 0,
+        limit: int = 100,
+        where: Where = None,
+        fields: Sequence[str] | str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        raw: bool = False,
+        environment: str | None = None,
+    ) -> Page:
+        """One page of a snapshot that outlives the call (``LegacyClient.snapshot_page``)."""
+        return await self.driver.run(
+            self._snapshot_page_steps(
+                table,
+                entity_set=entity_set,
+                skip=skip,
+                limit=limit,
+                where=where,
+                fields=fields,
+                order_by=order_by,
+                raw=raw,
+                environment=environment,
+            )
+        )
+
     async def tables(self, environment: str | None = None) -> list[str]:
         """List the table names of the environment."""
         return await self.driver.run(self._tables_steps(environment))

@@ -31,7 +31,7 @@ from legacy_core import instrument
 from legacy_core._checks import INT64_MAX, check_int, check_text, check_write_value, describe
 from legacy_core._log import get_logger
 from legacy_core._paging import Pager, Progress, _Read, _Restart
-from legacy_core._steps import Steps, blocking, run, stream
+from legacy_core._steps import Complete, Steps, blocking, run, stream
 from legacy_core.cache import (
     CacheMode,
     PageCollector,
@@ -564,6 +564,55 @@ class ClientCore:
                 env, table, "count", lambda: {"filter": _filter_shape(query)}, cache, direct
             )
         )
+
+    def _snapshot_page_steps(
+        self,
+        table: str,
+        *,
+        entity_set: str | None,
+        skip: int,
+        limit: int,
+        where: Where,
+        fields: Sequence[str] | str | None,
+        order_by: Sequence[str] | str | None,
+        raw: bool,
+        environment: str | None,
+    ) -> Steps[Page]:
+        spec = self._plan(
+            table,
+            where=where,
+            fields=fields,
+            order_by=order_by,
+            limit=limit,
+            skip=skip,
+            page_size=max(limit, 1),
+            workers=1,
+            consistent=True,
+            raw=raw,
+            environment=environment,
+        )
+        query, env = spec.query, spec.query.environment
+        if limit < 1:  # 4D reads $top=0 as "its default page", not as no rows
+            msg = f"limit of a snapshot page must be >= 1, not {limit}"
+            raise InvalidQuery(msg, environment=env, table=table)
+        yield from self._check_query(query)
+        if entity_set is None:
+            first = query.page(skip, limit)
+            # Complete: a cancel here would leave a set on the server whose name is lost.
+            opened: Page = yield Complete(
+                self._call(
+                    env,
+                    lambda: self._ops.open_snapshot(first, self.snapshot_timeout),
+                    idempotent=True,
+                    describe=f"open snapshot of {table}",
+                )
+            )
+            return opened
+        window = attrs.evolve(query, entity_set=entity_set).page(skip, limit)
+        page = yield from self._call(
+            env, lambda: self._ops.read_page(window), idempotent=True, describe=f"read {table}"
+        )
+        return page if page.entity_set == entity_set else attrs.evolve(page, entity_set=entity_set)
 
     def _tables_steps(self, environment: str | None) -> Steps[list[str]]:
         env = self._env(environment)
@@ -1210,6 +1259,41 @@ class LegacyClient(ClientCore):
     ) -> int:
         """Count the entities of ``table`` matching ``where`` (one small request)."""
         return self._run(self._count_steps(table, where, environment=environment, cache=cache))
+
+    def snapshot_page(
+        self,
+        table: str,
+        *,
+        entity_set: str | None = None,
+        skip: int = 0,
+        limit: int = 100,
+        where: Where = None,
+        fields: Sequence[str] | str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        raw: bool = False,
+        environment: str | None = None,
+    ) -> Page:
+        """One page of a snapshot that outlives the call (a cursor over a 4D entity set).
+
+        Without ``entity_set`` it opens a snapshot of ``where``/``order_by`` (4D entity set,
+        ``snapshot_timeout`` idle seconds) and returns its page at ``skip``; the page's
+        ``entity_set`` names it. With ``entity_set`` it reads the window ``skip``/``limit``
+        of that snapshot: rows inserted or deleted since do not shift it. The set is left
+        to expire (nothing releases it); reading an expired one raises EntitySetExpired.
+        """
+        return self._run(
+            self._snapshot_page_steps(
+                table,
+                entity_set=entity_set,
+                skip=skip,
+                limit=limit,
+                where=where,
+                fields=fields,
+                order_by=order_by,
+                raw=raw,
+                environment=environment,
+            )
+        )
 
     def tables(self, environment: str | None = None) -> list[str]:
         """List the table names of the environment."""

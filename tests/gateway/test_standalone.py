@@ -153,9 +153,10 @@ def test_gunicorn_workers_share_one_4d_session(
         with urllib.request.urlopen(f"{base}/metrics", timeout=10) as answer:
             metrics = answer.read().decode()
         # Every worker's client calls, summed over the multiprocess directory: the 30
-        # lists, not the malformed one (refused before the client was called).
+        # lists (each first page opens a snapshot), not the malformed one (refused
+        # before the client was called).
         reads = re.findall(
-            r'^legacy_api_requests_total\{[^}]*outcome="ok"[^}]*verb="read"[^}]*\} (\S+)$',
+            r'^legacy_api_requests_total\{[^}]*outcome="ok"[^}]*verb="open snapshot"[^}]*\} (\S+)$',
             metrics,
             re.MULTILINE,
         )

@@ -33,14 +33,14 @@ from legacy_adapters.django.gateway.auth import (
     authenticators,
     caller_of,
 )
-from legacy_adapters.django.gateway.cursor import make_cursor, query_digest, read_cursor
+from legacy_adapters.django.gateway.cursor import Cursor, make_cursor, query_digest, read_cursor
 from legacy_adapters.django.gateway.models import AuditEntry
 from legacy_adapters.django.gateway.problems import GatewayProblem, exception_handler
 from legacy_adapters.django.gateway.throttle import CallerRateThrottle
 from legacy_core import instrument
 from legacy_core._log import get_logger
-from legacy_core.errors import LegacyError, StampConflict
-from legacy_core.model import FieldUpdate, OrderBy, validate_identifier
+from legacy_core.errors import EntitySetExpired, LegacyError, StampConflict
+from legacy_core.model import FieldUpdate, OrderBy, Page, validate_identifier
 from legacy_core.query import Filter, attributes_of, parse_where
 
 __all__ = ["DescribeView", "HealthView", "RecordView", "TableView"]
@@ -266,6 +266,7 @@ _PROBLEM = OpenApiResponse(
     description="RFC 9457 problem details",
 )
 _READ_ERRORS = (400, 401, 403, 404, 429, 502, 503, 504)
+_LIST_ERRORS = (*_READ_ERRORS, 410)
 _WRITE_ERRORS = (*_READ_ERRORS, 409, 412, 422)
 
 
@@ -287,6 +288,44 @@ _LIST_PARAMS = [
 ]
 
 
+def _cached(client: Any, env: str, table: str) -> bool:
+    """Whether ``table`` of ``env`` is opted in to the client's read cache."""
+    return client.read_cache is not None and client.read_cache.ttl(env, table) is not None
+
+
+def _snapshot_page(  # noqa: PLR0917 - the list's parsed query, passed on
+    client: Any,
+    env: str,
+    table: str,
+    cursor: Cursor | None,
+    limit: int,
+    where: Filter | None,
+    fields: list[str],
+    order_by: list[str],
+) -> Page:
+    """The page of the cursor's snapshot, or the first page of a new one; 410 if it expired."""
+    try:
+        page: Page = client.snapshot_page(
+            table,
+            entity_set=cursor.entity_set if cursor is not None else None,
+            skip=cursor.skip if cursor is not None else 0,
+            limit=limit,
+            where=where,
+            fields=fields or None,
+            order_by=order_by or None,
+            environment=env,
+        )
+    except EntitySetExpired:
+        if cursor is None:
+            raise
+        raise GatewayProblem(
+            410, "cursor-expired", "Cursor expired",
+            "the snapshot behind this cursor has expired on the server; start the list again",
+            environment=env, table=table,
+        ) from None  # fmt: skip
+    return page
+
+
 class TableView(_GatewayView):
     """``GET /api/{env}/{table}/`` lists a page; ``POST`` creates one record."""
 
@@ -295,7 +334,7 @@ class TableView(_GatewayView):
     @extend_schema(
         operation_id="list",
         parameters=_LIST_PARAMS,
-        responses=_responses({200: OpenApiTypes.OBJECT}, _READ_ERRORS),
+        responses=_responses({200: OpenApiTypes.OBJECT}, _LIST_ERRORS),
     )
     def get(self, request: Request, env: str, table: str) -> Response:
         """One page of the records matching ``where``, and the cursor of the next."""
@@ -313,30 +352,40 @@ class TableView(_GatewayView):
         if allowed is not None and not fields:
             fields = list(allowed)
         digest = query_digest(env, table, where_text, fields, order_by)
-        cursor = request.query_params.get("cursor")
-        skip = read_cursor(cursor, digest) if cursor else 0
+        caller = caller_of(request)
+        consumer = caller.name if caller is not None else "?"
+        raw_cursor = request.query_params.get("cursor")
+        cursor = read_cursor(raw_cursor, digest, consumer) if raw_cursor else None
         client = gateway_client()
-        page = next(
-            iter(
+        skip = cursor.skip if cursor is not None else 0
+        if _cached(client, env, table):
+            # A table opted in to the read cache (ADR 0030) is read through it, by offset:
+            # the cache's entry is the snapshot, and a write through any client of the
+            # deployment invalidates it.
+            # Consumed to its end (one page: limit == page_size): the cache stores an entry
+            # only when its read completes.
+            pages = list(
                 client.iter_pages(
-                    table,
-                    where=where,
-                    fields=fields or None,
-                    order_by=order_by or None,
-                    limit=limit,
-                    skip=skip,
-                    page_size=limit,
-                    workers=1,
-                    consistent=False,
+                    table, where=where, fields=fields or None, order_by=order_by or None,
+                    limit=limit, skip=skip, page_size=limit, workers=1, consistent=False,
                     environment=env,
                 )
-            ),
-            None,
-        )
-        records = [_visible(r, allowed) for r in page.records] if page is not None else []
-        count = page.count if page is not None else client.count(table, where, environment=env)
+            )  # fmt: skip
+            if pages:
+                page = pages[0]
+            else:  # a skip past the end: no page, but the count is still true
+                page = Page([], client.count(table, where, environment=env), skip)
+        else:
+            page = _snapshot_page(client, env, table, cursor, limit, where, fields, order_by)
+        records = [_visible(r, allowed) for r in page.records]
+        count = page.count
         end = skip + len(records)
-        nxt = make_cursor(end, digest) if records and end < count else None
+        snapshot = page.entity_set
+        nxt = (
+            make_cursor(end, snapshot, digest, consumer)
+            if records and end < count and (snapshot is not None or _cached(client, env, table))
+            else None
+        )
         return Response({"results": records, "next": nxt, "count": count})
 
     @extend_schema(
