@@ -3,8 +3,9 @@
 Every batch is one ``transaction.atomic`` block on the model's database: the upserts
 (``bulk_create(update_conflicts=True)`` where the backend can name the conflict target,
 else ``bulk_update`` + ``bulk_create``), the deletes, the outbox rows, the pending
-versions and, at the end of a run, the checkpoint. The ``legacy_sync_batch`` signal is
-sent after that commit (ADR 0034).
+versions and, at the end of a run, the checkpoint; a fenced run (ADR 0035) first claims
+its token on the checkpoint row (``StaleRun`` when a newer run got there). The
+``legacy_sync_batch`` signal is sent after that commit (ADR 0034).
 """
 
 from __future__ import annotations
