@@ -178,3 +178,31 @@ def attrs_evolve(m: Any, **changes: Any) -> Any:
     import attrs  # noqa: PLC0415
 
     return attrs.evolve(m, **changes)
+
+
+@pytest.mark.usefixtures("db_access")
+def test_stale_lock_holder_is_refused_in_the_django_sink(
+    emulator: EmulatorServer, redis_url: str
+) -> None:
+    """A run whose Redis fence is older than the checkpoint's returns stale and writes no row."""
+    from tests.django_sync.products.models import Variante  # noqa: PLC0415
+    from tests.sync.conftest import make_client  # noqa: PLC0415
+
+    from legacy_adapters.django.models import SyncCheckpoint, SyncRun  # noqa: PLC0415
+    from legacy_adapters.sync._lock import RunLock  # noqa: PLC0415
+    from legacy_adapters.sync.celery import run_locked_django  # noqa: PLC0415
+
+    from .mappings import VARIANTE  # noqa: PLC0415
+
+    newer = 10**9  # a newer run's token, far above any this Redis has handed out
+    SyncCheckpoint.objects.create(mapping="variante", fence=newer)
+    with redis.Redis.from_url(redis_url) as r:
+        out = run_locked_django(
+            VARIANTE, lock=RunLock(r, "variante", ttl=30), client=make_client(emulator)
+        )
+        assert r.get("legacy_api:sync:lock:variante") is None  # released
+    assert "stale" == out["status"]
+    assert out["fence"] < newer
+    assert 0 == Variante.objects.count()
+    assert newer == SyncCheckpoint.objects.get(mapping="variante").fence
+    assert SyncRun.objects.get(mapping="variante").error.startswith("StaleRun")
