@@ -131,3 +131,15 @@ def test_django_settings_with_the_celery_namespace_are_read(
     )
     assert "redis://127.0.0.1:1/3" == settings.redis_url
     assert crontab(hour=4, minute=15) == beat_schedule(app.conf)["legacy-api-sync-full"]["schedule"]
+
+
+def test_django_sink_needs_no_mappings_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``legacy_api_sync_to = "django"`` reads no mappings module; the batch task is kept."""
+    for var in ("LEGACY_API_SYNC_MAPPINGS", "LEGACY_API_SYNC_TO", "LEGACY_API_SYNC_BATCH_TASK"):
+        monkeypatch.delenv(var, raising=False)
+    conf = {"legacy_api_sync_to": "django", "broker_url": "redis://127.0.0.1:1/0"}
+    settings = SyncSettings.from_conf({**conf, "legacy_api_sync_batch_task": "pyerp.on_batch"})
+    assert (True, "pyerp.on_batch") == (settings.django, settings.batch_task)
+    assert not SyncSettings.from_conf(BASE).django
+    with pytest.raises(ConfigurationError, match="legacy_api_sync_mappings"):
+        SyncSettings.from_conf({**BASE, "legacy_api_sync_mappings": None})

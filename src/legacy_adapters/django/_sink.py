@@ -3,8 +3,9 @@
 Every batch is one ``transaction.atomic`` block on the model's database: the upserts
 (``bulk_create(update_conflicts=True)`` where the backend can name the conflict target,
 else ``bulk_update`` + ``bulk_create``), the deletes, the outbox rows, the pending
-versions and, at the end of a run, the checkpoint. The ``legacy_sync_batch`` signal is
-sent after that commit (ADR 0034).
+versions and, at the end of a run, the checkpoint; a fenced run (ADR 0035) first claims
+its token on the checkpoint row (``StaleRun`` when a newer run got there). The
+``legacy_sync_batch`` signal is sent after that commit (ADR 0034).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import DatabaseError, connections, models, router, transaction
 
-from legacy_adapters.sync._base import Batch, Column, stored_form
-from legacy_core.errors import ConfigurationError, SinkError
+from legacy_adapters.sync._base import Batch, Column, stale_run_message, stored_form
+from legacy_core.errors import ConfigurationError, SinkError, StaleRun
 from legacy_core.sync import Checkpoint
 
 from .models import SyncCheckpoint, SyncEvent, SyncPending
@@ -218,6 +219,8 @@ class DjangoSink:
         """Write ``batch`` in one ``transaction.atomic`` block; signal after the commit."""
         objs = [self._object(table, row) for row in batch.upserts]
         with self.errors(f"batch of {table}"), transaction.atomic(using=self.using):
+            if batch.fence is not None:
+                self._claim_fence(table, mapping, batch.fence)
             if objs:
                 self._upsert(key, objs)
             if batch.deletes:
@@ -272,6 +275,20 @@ class DjangoSink:
                     ),
                     using=self.using,
                 )
+
+    def _claim_fence(self, table: str, mapping: str, fence: int) -> None:
+        # First in the batch's transaction, like the SQL sinks' CLAIM_FENCE: the checkpoint
+        # row, locked (select_for_update), takes the token unless it holds a newer one.
+        rows = SyncCheckpoint.objects.using(self.using).select_for_update()
+        row, created = rows.get_or_create(
+            mapping=mapping, defaults={"table": table, "model": self.label, "fence": fence}
+        )
+        if created or row.fence == fence:
+            return
+        if row.fence is not None and row.fence > fence:
+            where = f"Django sink {self.label} (database {self.using})"
+            raise StaleRun(stale_run_message(where, mapping, fence), table=table)
+        SyncCheckpoint.objects.using(self.using).filter(pk=row.pk).update(fence=fence)
 
     def _keys_as(self, f: models.Field[Any, Any], keys: Sequence[str]) -> list[Any]:
         # Keys travel as text; an integer key field wants integers in its lookups.

@@ -24,6 +24,9 @@ class SyncCheckpoint(models.Model):
     deleted_position = models.BigIntegerField(null=True, blank=True)
     runs = models.IntegerField(default=0)
     seen = models.JSONField(default=list)
+    fence = models.BigIntegerField(
+        null=True, blank=True, help_text="newest fencing token of a locked run (ADR 0035)"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -8,7 +8,6 @@ the target model) or load pyERP's YAML files with :func:`load_yaml`; list them i
 
 from __future__ import annotations
 
-import graphlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +22,7 @@ from legacy_adapters.sync import RunSummary, SyncRunner
 from legacy_core.errors import ConfigurationError
 from legacy_core.service import LegacyClient
 from legacy_core.sync import ChangeEvent, SyncMapping
+from legacy_core.sync import run_order as core_run_order
 
 from ._sink import DjangoSink
 from ._yaml import YamlLoad, load_yaml
@@ -117,11 +117,15 @@ def run_mapping(
     client: LegacyClient | None = None,
     handlers: Iterable[Callable[[Sequence[ChangeEvent]], None]] = (),
     using: str | None = None,
+    fence: int | None = None,
+    sink_lock: bool = True,
 ) -> RunSummary:
     """Run ``mapping`` once into its model, logged in a ``SyncRun`` row; the run's summary.
 
     ``client`` defaults to the app's (``get_client``); ``handlers`` get each batch's events
-    before its commit. An error is recorded in the row and raised again.
+    before its commit. An error is recorded in the row and raised again. ``fence`` is a
+    deployment-wide lock's fencing token (the Celery tasks', ADR 0035): the sink refuses
+    it once a newer one committed; such a caller may leave the sink's own lock off.
     """
     from .models import SyncRun  # noqa: PLC0415 - models need the app registry
 
@@ -141,6 +145,8 @@ def run_mapping(
         handlers=list(handlers),
         batch_size=mapping.batch_size,
         environment=mapping.environment,
+        fence=fence,
+        sink_lock=sink_lock,
     )
     try:
         summary = runner.run()
@@ -164,26 +170,17 @@ def run_mapping(
 
 
 def run_order(mappings: Sequence[DjangoMapping]) -> list[DjangoMapping]:
-    """``mappings`` so that each runs after those its ``after`` names (ties: given order)."""
+    """``mappings`` so that each runs after those its ``after`` names (ties: given order).
+
+    The order is :func:`legacy_core.sync.run_order`'s (one rule for every sync): a
+    DjangoMapping runs after the names of its own ``after`` and of its SyncMapping's.
+    """
     by_name = {m.name: m for m in mappings}
-    rank = {m.name: i for i, m in enumerate(mappings)}
-    for m in mappings:
-        missing = [n for n in m.after if n not in by_name]
-        if missing:
-            msg = f"mapping {m.name} runs after unknown mapping(s): {', '.join(missing)}"
-            raise ConfigurationError(msg, table=m.mapping.table)
-    sorter = graphlib.TopologicalSorter({m.name: m.after for m in mappings})
-    try:
-        sorter.prepare()
-    except graphlib.CycleError as exc:
-        msg = f"sync mappings depend on each other in a cycle: {' -> '.join(exc.args[1])}"
-        raise ConfigurationError(msg) from None
-    out: list[DjangoMapping] = []
-    while sorter.is_active():
-        ready = sorted(sorter.get_ready(), key=rank.__getitem__)
-        out.extend(by_name[n] for n in ready)
-        sorter.done(*ready)
-    return out
+    plans = [
+        attrs.evolve(m.mapping, after=tuple(dict.fromkeys((*m.mapping.after, *m.after))))
+        for m in mappings
+    ]
+    return [by_name[p.name] for p in core_run_order(plans)]
 
 
 def _entries(value: Any) -> list[DjangoMapping]:

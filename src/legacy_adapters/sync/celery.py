@@ -6,6 +6,12 @@ shared tasks on every Celery app of the process::
     legacy_api.sync.run_mapping(name, full=False)   # one mapping, under its Redis lock
     legacy_api.sync.run_all(full=False)             # every mapping, parents first (a chain)
 
+With ``legacy_api_sync_to = "django"`` the tasks run the Django mappings of
+``settings.LEGACY_API_SYNC_MAPPINGS`` (what ``manage.py legacy_api_sync`` runs) into their
+models through the DjangoSink, fenced, each run logged in a ``SyncRun`` row.
+``legacy_api_sync_batch_task`` names a Celery task sent once per batch with its events
+(:class:`CeleryBatchTask`).
+
 Settings are read from the Celery app's configuration (``app.conf``), then from the
 environment (the upper-case name), then the defaults; ``beat_schedule(app.conf)`` builds
 the periodic entries. ADR 0035 has the lock, the fence and the retry rules.
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import json
 import os
 import threading
 import time
@@ -35,15 +42,18 @@ from legacy_core.sync import ChangeEvent, SyncMapping, run_order
 
 from . import open_sink
 from ._lock import RunLock
-from ._runner import SyncRunner
+from ._runner import RunSummary, SyncRunner
 
 __all__ = [
+    "DJANGO",
+    "CeleryBatchTask",
     "SyncSettings",
     "beat_schedule",
     "load_mappings",
     "retry_countdown",
     "run_all",
     "run_locked",
+    "run_locked_django",
     "run_mapping",
 ]
 
@@ -51,6 +61,8 @@ _log = get_logger()
 
 RUN_MAPPING = "legacy_api.sync.run_mapping"
 RUN_ALL = "legacy_api.sync.run_all"
+DJANGO = "django"
+"""``legacy_api_sync_to`` value: the Django mappings into their models (ADR 0035)."""
 
 
 def _setting(conf: Mapping[str, Any], key: str, default: Any) -> Any:
@@ -88,7 +100,10 @@ class SyncSettings:
 
     ``legacy_api_sync_mappings``: the module (``pkg.mod`` or ``pkg.mod:NAME``) whose
     ``MAPPINGS`` (or ``NAME``) is a sequence of SyncMapping, or a callable returning one.
-    ``legacy_api_sync_to``: the sink (``sqlite:PATH`` or ``postgresql://...``).
+    ``legacy_api_sync_to``: the sink (``sqlite:PATH`` or ``postgresql://...``), or
+    ``django``: the Django mappings of ``settings.LEGACY_API_SYNC_MAPPINGS`` into their
+    models (``legacy_api_sync_mappings`` is then not needed).
+    ``legacy_api_sync_batch_task``: a task name sent once per batch with its events.
     ``legacy_api_sync_redis_url``: the lock's Redis (default ``LEGACY_API_REDIS_URL``,
     else the broker when it is Redis).
     """
@@ -103,12 +118,19 @@ class SyncSettings:
     full_at: tuple[int, int] = (2, 30)
     batch_size: int = 500
     max_retries: int = 5
+    batch_task: str | None = None
+
+    @property
+    def django(self) -> bool:
+        """True when the tasks run the Django mappings (``legacy_api_sync_to = "django"``)."""
+        return self.to == DJANGO
 
     @classmethod
     def from_conf(cls, conf: Mapping[str, Any]) -> SyncSettings:
         """Read the settings; a missing or malformed one is a ConfigurationError naming it."""
-        mappings = _setting(conf, "legacy_api_sync_mappings", None)
         to = _setting(conf, "legacy_api_sync_to", None)
+        # Django mappings come from settings.LEGACY_API_SYNC_MAPPINGS, like the command's.
+        mappings = _setting(conf, "legacy_api_sync_mappings", "" if to == DJANGO else None)
         broker = str(conf.get("broker_url") or "")
         redis_url = _setting(
             conf,
@@ -121,7 +143,7 @@ class SyncSettings:
             ("legacy_api_sync_to", to),
             ("legacy_api_sync_redis_url", redis_url),
         ):
-            if not value:
+            if value is None or (not value and key != "legacy_api_sync_mappings"):
                 msg = f"the Celery sync tasks need the setting {key} (or ${key.upper()})"
                 raise ConfigurationError(msg)
         ttl = _number(conf, "legacy_api_sync_lock_ttl", 60.0)
@@ -146,6 +168,7 @@ class SyncSettings:
             ),
             batch_size=int(_number(conf, "legacy_api_sync_batch_size", 500)) or 500,
             max_retries=int(_number(conf, "legacy_api_sync_max_retries", 5)),
+            batch_task=_setting(conf, "legacy_api_sync_batch_task", None),
         )
 
 
@@ -229,20 +252,8 @@ def run_locked(
     holds the lock: nothing was read) or ``stale`` (this run's lock expired and a newer
     run committed: the sink refused this one's batch, the newer checkpoint stands).
     """
-    started = time.time()
-    if not lock.acquire():
-        newest = lock.holder_fence()
-        _log.info("sync_run_skipped", mapping=mapping.name, holder_fence=newest)
-        return {
-            "mapping": mapping.name,
-            "status": "skipped",
-            "reason": "another run of this mapping holds the lock",
-            "holder_fence": newest,
-            "started": started,
-            "finished": time.time(),
-        }
-    fence = lock.fence
-    try:
+
+    def body(fence: int | None) -> RunSummary:
         sink = open_sink(to)
         try:
             runner = SyncRunner(
@@ -256,13 +267,58 @@ def run_locked(
             )
             for handler in handlers:
                 runner.add_handler(handler)
-            summary = runner.run()
+            return runner.run()
         finally:
             sink.close()
-    except StaleRun as exc:
-        _log.warning("sync_run_stale", mapping=mapping.name, fence=fence, error=str(exc))
+
+    return _under_lock(mapping.name, lock, body)
+
+
+def run_locked_django(
+    mapping: Any,
+    *,
+    lock: RunLock,
+    client: LegacyClient | None = None,
+    full: bool = False,
+    handlers: Sequence[Callable[[Sequence[ChangeEvent]], None]] = (),
+) -> dict[str, Any]:
+    """:func:`run_locked` for a ``DjangoMapping``: its DjangoSink fenced, a ``SyncRun`` row.
+
+    ``client`` defaults to the Django app's (``LEGACY_API`` settings), as for
+    ``manage.py legacy_api_sync``.
+    """
+    from legacy_adapters.django.sync import run_mapping as run_django  # noqa: PLC0415
+
+    def body(fence: int | None) -> RunSummary:
+        return run_django(
+            mapping, full=full, client=client, handlers=handlers, fence=fence, sink_lock=False
+        )
+
+    return _under_lock(mapping.name, lock, body)
+
+
+def _under_lock(
+    name: str, lock: RunLock, body: Callable[[int | None], RunSummary]
+) -> dict[str, Any]:
+    started = time.time()
+    if not lock.acquire():
+        newest = lock.holder_fence()
+        _log.info("sync_run_skipped", mapping=name, holder_fence=newest)
         return {
-            "mapping": mapping.name,
+            "mapping": name,
+            "status": "skipped",
+            "reason": "another run of this mapping holds the lock",
+            "holder_fence": newest,
+            "started": started,
+            "finished": time.time(),
+        }
+    fence = lock.fence
+    try:
+        summary = body(fence)
+    except StaleRun as exc:
+        _log.warning("sync_run_stale", mapping=name, fence=fence, error=str(exc))
+        return {
+            "mapping": name,
             "status": "stale",
             "fence": fence,
             "error": str(exc).splitlines()[0],
@@ -273,8 +329,45 @@ def run_locked(
         lock.release()
     out = attrs.asdict(summary)
     out.update(status="ran", fence=fence, started=started, finished=time.time())
-    _log.info("sync_run_done", mapping=mapping.name, fence=fence, summary=summary.line())
+    _log.info("sync_run_done", mapping=name, fence=fence, summary=summary.line())
     return out
+
+
+@attrs.frozen
+class CeleryBatchTask:
+    """An event handler sending the Celery task ``name`` once per batch with its events.
+
+    The task gets one argument: the batch's events as JSON-able dicts (``mapping``,
+    ``kind``, ``key``, ``stamp``, ``changed``, ``before``, ``after``). Like every handler
+    it is called just before the batch commits, so a crash in between sends that batch
+    again on the next run (at least once; ``mapping:key:stamp:kind`` tells repeats).
+    Register it like any handler (``SyncRunner(handlers=[...])``, ``add_handler``) or
+    with the ``legacy_api_sync_batch_task`` setting of the Celery tasks.
+    """
+
+    name: str
+    app: celery.Celery | None = None
+    queue: str | None = None
+
+    def __call__(self, events: Sequence[ChangeEvent], /) -> None:
+        """Send the task with ``events``."""
+        app = self.app or celery.current_app
+        payload = [
+            json.loads(json.dumps(attrs.asdict(e, recurse=False), default=str)) for e in events
+        ]
+        app.send_task(self.name, args=(payload,), queue=self.queue)
+
+
+def _handlers(settings: SyncSettings, app: celery.Celery) -> list[CeleryBatchTask]:
+    return [CeleryBatchTask(settings.batch_task, app=app)] if settings.batch_task else []
+
+
+def _django_mappings() -> dict[str, Any]:
+    """The Django mappings of ``settings.LEGACY_API_SYNC_MAPPINGS``, parents first."""
+    from legacy_adapters.django.sync import configured_mappings  # noqa: PLC0415
+    from legacy_adapters.django.sync import run_order as django_order  # noqa: PLC0415
+
+    return {m.name: m for m in django_order(list(configured_mappings().values()))}
 
 
 def _lock_for(settings: SyncSettings, name: str) -> RunLock:
@@ -297,22 +390,42 @@ def run_mapping(self: celery.Task, name: str, full: bool = False) -> dict[str, A
     any other error fails the task at once.
     """
     settings = SyncSettings.from_conf(self.app.conf)
-    mappings = load_mappings(settings.mappings)
+    mappings: Mapping[str, Any] = (
+        _django_mappings() if settings.django else load_mappings(settings.mappings)
+    )
     if name not in mappings:
-        msg = f"no sync mapping named {name!r} in {settings.mappings} (known: {sorted(mappings)})"
+        where = "LEGACY_API_SYNC_MAPPINGS" if settings.django else settings.mappings
+        msg = f"no sync mapping named {name!r} in {where} (known: {sorted(mappings)})"
         raise ConfigurationError(msg)
-    client = _client()
+    handlers = _handlers(settings, self.app)
+    client: LegacyClient | None = None
     try:
-        out = run_locked(
-            mappings[name],
-            client=client,
-            to=settings.to,
-            lock=_lock_for(settings, name),
-            full=full,
-            batch_size=settings.batch_size,
-        )
+        if settings.django:
+            from legacy_adapters.django import get_client  # noqa: PLC0415
+
+            client = get_client(mappings[name].environment)
+            out = run_locked_django(
+                mappings[name],
+                client=client,
+                lock=_lock_for(settings, name),
+                full=full,
+                handlers=handlers,
+            )
+        else:
+            client = _client()
+            out = run_locked(
+                mappings[name],
+                client=client,
+                to=settings.to,
+                lock=_lock_for(settings, name),
+                full=full,
+                batch_size=settings.batch_size,
+                handlers=handlers,
+            )
     except LegacyError as exc:
-        countdown = retry_countdown(exc, self.request.retries, client.retry)
+        countdown = retry_countdown(
+            exc, self.request.retries, client.retry if client is not None else None
+        )
         if countdown is None:
             raise
         _log.warning(
@@ -332,7 +445,7 @@ def run_all(self: celery.Task, full: bool = False) -> dict[str, Any]:  # type: i
     order and the chain's task ids.
     """
     settings = SyncSettings.from_conf(self.app.conf)
-    order = list(load_mappings(settings.mappings))
+    order = list(_django_mappings() if settings.django else load_mappings(settings.mappings))
     if not order:
         return {"order": [], "tasks": []}
     signatures = [
