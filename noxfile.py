@@ -21,7 +21,8 @@ nox.options.sessions = ["latest", "pyerp", "bare"]
 # Test tooling only; never an extra of the package and never pyarrow/prometheus-client.
 TEST_TOOLS = ["pytest>=8.0", "pytest-timeout>=2.3", "hypothesis>=6.100"]
 # pyERP's own stack beside the pins (its Django project runs django-redis and the health checks).
-PYERP_PINS = ["pandas==2.2.*", "django==5.1.*", "redis==5.*", "pydantic==2.*", "celery==5.*"]
+# Celery 5.5: kombu 5.6 and later refuse redis-py before 6.1, and pyERP pins redis 5.
+PYERP_PINS = ["pandas==2.2.*", "django==5.1.*", "redis==5.*", "pydantic==2.*", "celery==5.5.*"]
 PYERP_DJANGO_TOOLS = [
     "pytest-django>=4.8",
     "django-redis>=5.4,<6",
