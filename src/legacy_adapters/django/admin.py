@@ -11,9 +11,15 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import SyncCheckpoint, SyncEvent, SyncRun
+from .models import SyncCheckpoint, SyncConflict, SyncEvent, SyncOutgoing, SyncRun
 
-__all__ = ["SyncCheckpointAdmin", "SyncEventAdmin", "SyncRunAdmin"]
+__all__ = [
+    "SyncCheckpointAdmin",
+    "SyncConflictAdmin",
+    "SyncEventAdmin",
+    "SyncOutgoingAdmin",
+    "SyncRunAdmin",
+]
 
 
 class _ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -62,4 +68,22 @@ class SyncEventAdmin(_ReadOnly):
 
     list_display = ("id", "mapping", "kind", "key", "stamp", "created_at")
     list_filter = ("mapping", "kind")
+    search_fields = ("key",)
+
+
+@admin.register(SyncOutgoing)
+class SyncOutgoingAdmin(_ReadOnly):
+    """Local changes for write-back, with what became of each."""
+
+    list_display = ("id", "mapping", "key", "status", "attempts", "stamp", "changed_at", "error")
+    list_filter = ("mapping", "status")
+    search_fields = ("key",)
+
+
+@admin.register(SyncConflict)
+class SyncConflictAdmin(_ReadOnly):
+    """Parked write-back conflicts (resolve them in code: ``DjangoChanges.resolve``)."""
+
+    list_display = ("id", "mapping", "key", "base_stamp", "remote_stamp", "resolved", "created_at")
+    list_filter = ("mapping", "resolved")
     search_fields = ("key",)

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from django.db import models
 
-__all__ = ["SyncCheckpoint", "SyncEvent", "SyncPending", "SyncRun"]
+__all__ = [
+    "SyncCheckpoint",
+    "SyncConflict",
+    "SyncEvent",
+    "SyncOutgoing",
+    "SyncPending",
+    "SyncRun",
+]
 
 
 class SyncCheckpoint(models.Model):
@@ -106,3 +113,57 @@ class SyncRun(models.Model):
     def ok(self) -> bool:
         """True when the run finished without an error."""
         return self.finished_at is not None and not self.error
+
+
+class SyncOutgoing(models.Model):
+    """A local change to push to 4D (write-back, ADR 0036): 4D field names to values."""
+
+    mapping = models.CharField(max_length=200)
+    key = models.CharField(max_length=255)
+    values = models.JSONField(default=dict)
+    base_stamp = models.BigIntegerField(null=True, blank=True)
+    changed_at = models.DateTimeField()
+    status = models.CharField(max_length=10, default="pending")
+    attempts = models.IntegerField(default=0)
+    stamp = models.BigIntegerField(null=True, blank=True, help_text="4D's stamp after it")
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("id",)
+        indexes = (
+            models.Index(fields=("mapping", "status", "id"), name="legacy_api_outgoing_todo"),
+        )
+        verbose_name = "outgoing sync change"
+
+    def __str__(self) -> str:
+        """Mapping, key and status."""
+        return f"{self.mapping}[{self.key}] {self.status}"
+
+
+class SyncConflict(models.Model):
+    """A parked write-back conflict: the local change and 4D's version it met."""
+
+    mapping = models.CharField(max_length=200, db_index=True)
+    key = models.CharField(max_length=255)
+    local = models.JSONField(default=dict)
+    remote = models.JSONField(default=dict)
+    base_stamp = models.BigIntegerField(null=True, blank=True)
+    remote_stamp = models.BigIntegerField(null=True, blank=True)
+    changed_at = models.DateTimeField()
+    outgoing = models.ForeignKey(
+        SyncOutgoing, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved = models.BooleanField(default=False)
+    resolution = models.CharField(max_length=10, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("id",)
+        verbose_name = "sync conflict"
+
+    def __str__(self) -> str:
+        """Mapping and key."""
+        return f"conflict {self.mapping}[{self.key}]"

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 
@@ -19,6 +20,9 @@ from legacy_core.errors import ConfigurationError, SinkError
 from legacy_core.sync import LocalChange
 
 from ._base import canonical_json
+
+if TYPE_CHECKING:
+    from legacy_adapters.django._changes import DjangoChanges
 
 __all__ = [
     "CONFLICTS",
@@ -323,10 +327,20 @@ class MemoryChanges:
         self.parked.append((change, dict(remote), remote_stamp))
 
 
-def changes_of(sink: object) -> SqlChanges:
-    """The outgoing and conflict tables in ``sink``'s database (a SqliteSink or PostgresSink)."""
+def changes_of(sink: object) -> SqlChanges | DjangoChanges:
+    """The outgoing and conflict tables in ``sink``'s database.
+
+    A SqliteSink or PostgresSink: its ``_legacy_sync_*`` tables; a DjangoSink: the
+    ``SyncOutgoing`` and ``SyncConflict`` models on the sink's database.
+    """
     from ._postgres import PostgresSink  # noqa: PLC0415
     from ._sqlite import SqliteSink  # noqa: PLC0415
+
+    django_sink = sys.modules.get("legacy_adapters.django._sink")  # never imports Django
+    if django_sink is not None and isinstance(sink, django_sink.DjangoSink):
+        from legacy_adapters.django._changes import DjangoChanges  # noqa: PLC0415
+
+        return DjangoChanges(sink.using)
 
     if isinstance(sink, SqliteSink):
         return SqlChanges(sink._db, dialect="sqlite", where=f"SQLite sink {sink.path}")
