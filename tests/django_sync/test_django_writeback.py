@@ -197,3 +197,28 @@ def test_changes_of_a_django_sink_is_the_django_store() -> None:
     assert "default" == store.using
     with pytest.raises(ConfigurationError, match="sets no field"):
         store.record_change("variante", "1", {}, base_stamp=1)
+
+
+@pytest.mark.usefixtures("db_access")
+def test_the_command_with_write_back_pushes_then_syncs(
+    fourd: Fourd, emulator: EmulatorServer, settings: Any
+) -> None:
+    """``legacy_api_sync variante --write-back`` pushes the recorded change, then syncs."""
+    import io  # noqa: PLC0415
+
+    from django.core.management import call_command  # noqa: PLC0415
+
+    from legacy_adapters.django import record_change  # noqa: PLC0415
+
+    m = VARIANTE  # conflict policy manual (the default)
+    settings.LEGACY_API_SYNC_MAPPINGS = ["tests.django_sync.mappings.VARIANTE"]
+    copy_in(m, emulator)
+    key = fourd.records(TABLE)[11]["__KEY"]
+    record_change(m, model_row(key), {"bezeichnung": "from the command"})
+    out = io.StringIO()
+    call_command("legacy_api_sync", "variante", "--write-back", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("variante: write-back, 1 pushed, 1 saved"), lines
+    assert "from the command" == fourd_row(fourd, key)["Bezeichnung"]
+    assert fourd_row(fourd, key)["__STAMP"] == model_row(key).legacy_stamp
+    assert ["done"] == statuses(m.name)

@@ -1,4 +1,7 @@
-"""``manage.py legacy_api_sync MAPPING|--all [--full] [--yaml PATH]``: sync 4D into models.
+"""``manage.py legacy_api_sync MAPPING|--all [--full] [--write-back] [--yaml PATH]``: sync 4D.
+
+``--write-back`` first pushes each mapping's recorded local changes (``SyncOutgoing``,
+ADR 0036), then syncs it.
 
 Mappings come from ``settings.LEGACY_API_SYNC_MAPPINGS`` and from each ``--yaml`` file
 (pyERP's sync YAML). ``--all`` runs every mapping, parents before variants
@@ -40,6 +43,11 @@ class Command(BaseCommand):
             help="also load the mappings of this pyERP sync YAML file (repeatable)",
         )
         parser.add_argument("--json", action="store_true", help="one JSON summary per line")
+        parser.add_argument(
+            "--write-back",
+            action="store_true",
+            help="push the recorded local changes (SyncOutgoing) to 4D before each sync",
+        )
 
     def _choose(self, options: dict[str, Any]) -> list[Any]:
         from legacy_adapters.cli import exit_status  # noqa: PLC0415 - after setup
@@ -82,15 +90,27 @@ class Command(BaseCommand):
                 self.stderr.write(f"{m.name}: skipped, {', '.join(blocked)} failed")
                 continue
             try:
+                if options["write_back"]:
+                    self._show(self._write_back(m), options)
                 summary = run_mapping(m, full=options["full"])
             except LegacyError as exc:
                 failed[m.name] = exit_status(exc)
                 self.stderr.write(f"error: {m.name}: {str(exc).splitlines()[0]}")
                 continue
-            if options["json"]:
-                self.stdout.write(json.dumps(attrs.asdict(summary)))
-            else:
-                self.stdout.write(summary.line())
+            self._show(summary, options)
         if failed:
             msg = f"{len(failed)} of {len(chosen)} mapping(s) failed: {', '.join(failed)}"
             raise CommandError(msg, returncode=max(failed.values()))
+
+    def _write_back(self, m: Any) -> Any:
+        from legacy_adapters.django import get_client  # noqa: PLC0415
+        from legacy_adapters.sync import WriteBack  # noqa: PLC0415
+
+        push = WriteBack(get_client(), m.mapping, m.sink(), environment=m.environment)
+        return push.run()
+
+    def _show(self, summary: Any, options: dict[str, Any]) -> None:
+        if options["json"]:
+            self.stdout.write(json.dumps(attrs.asdict(summary)))
+        else:
+            self.stdout.write(summary.line())
