@@ -34,6 +34,9 @@ RUNNABLE = [
     ROOT / "docs" / "reference" / "client.md",
     ROOT / "docs" / "reference" / "async-client.md",
     ROOT / "docs" / "reference" / "tables.md",
+    ROOT / "docs" / "reference" / "cache-and-budget.md",
+    ROOT / "docs" / "reference" / "sync.md",
+    ROOT / "docs" / "reference" / "gateway.md",
 ]
 
 
