@@ -86,6 +86,29 @@ class TestSyncCommand:
         assert {p["__KEY"] for p in fourd.records("Personal")} == keys
         assert "Neu" == name
 
+    def test_full_flag_copies_the_whole_table_again(
+        self, env: dict[str, str], fourd: Fourd, tmp_path: Path
+    ) -> None:
+        """``--full`` after a copy reads every row once more and finds nothing to change."""
+        db = tmp_path / "personal.db"
+        assert 0 == cli(env, "sync", "Personal", "--to", f"sqlite:{db}").returncode
+        again = cli(env, "sync", "Personal", "--to", f"sqlite:{db}", "--full", "--json")
+        assert 0 == again.returncode, again.stderr
+        summary = json.loads(again.stdout)
+        total = len(fourd.records("Personal"))
+        assert (True, total, 0, 0, 0) == (
+            summary["full"],
+            summary["rows_read"],
+            summary["created"],
+            summary["updated"],
+            summary["deleted"],
+        )
+        incremental = json.loads(
+            cli(env, "sync", "Personal", "--to", f"sqlite:{db}", "--json").stdout
+        )
+        assert not incremental["full"]
+        assert incremental["rows_read"] < total
+
     def test_killed_process_resumes(
         self, env: dict[str, str], fourd: Fourd, emulator: EmulatorServer, tmp_path: Path
     ):

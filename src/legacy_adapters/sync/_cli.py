@@ -58,7 +58,8 @@ def _run(client: Any, args: argparse.Namespace) -> int:
     mapping = mapping_from_args(args)
     sink = open_sink(args.to)
     try:
-        summary = SyncRunner(client, mapping, sink, batch_size=args.batch_size).run()
+        runner = SyncRunner(client, mapping, sink, batch_size=args.batch_size, full=args.full)
+        summary = runner.run()
     finally:
         sink.close()
     if args.json:
@@ -114,6 +115,11 @@ def add_subcommand(
     parser.add_argument("--name", help="checkpoint name (default: the table)")
     parser.add_argument(
         "--batch-size", type=_positive, default=500, help="rows per page and transaction"
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="copy the whole table whatever the checkpoint says (deletes applied; the nightly run)",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(handler=lambda args: _run(client(args), args))
