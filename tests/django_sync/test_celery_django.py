@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.sync._celery_worker import celery_worker
 from tests.sync.conftest import Fourd
 
 from fourd_emulator import EmulatorServer
@@ -59,32 +59,10 @@ def worker(
         "LEGACY_API_SYNC_REDIS_URL": f"{redis_base}/4",
         "LEGACY_API_TEST_BATCHES_URL": f"{redis_base}/5",
     }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "celery", "-A", "tests.django_sync.celery_app", "worker"),
-                *("--pool", "prefork", "--concurrency", "1", "--loglevel", "INFO"),
-                *("--without-gossip", "--without-mingle", "--without-heartbeat"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    try:
-        while b"ready." not in log.read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the Celery worker did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
+    with celery_worker(
+        "tests.django_sync.celery_app", env, log, "--pool", "prefork", "--concurrency", "1"
+    ) as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.sync._celery_worker import celery_worker
 
 celery = pytest.importorskip("celery")
 redis = pytest.importorskip("redis")
@@ -79,33 +79,10 @@ def worker(
         "LEGACY_API_SYNC_LOCK_TTL": "30",
         "LEGACY_API_SYNC_MAX_RETRIES": "5",
     }
-    with log.open("wb") as out:
-        # Our own argument list: this interpreter's celery and the test app.
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "celery", "-A", "tests.sync.celery_app", "worker"),
-                *("--pool", "prefork", "--concurrency", "2", "-O", "fair", "--loglevel", "INFO"),
-                *("--without-gossip", "--without-mingle", "--without-heartbeat"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    try:
-        while b"ready." not in log.read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the Celery worker did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
+    with celery_worker(
+        "tests.sync.celery_app", env, log, "--pool", "prefork", "--concurrency", "2", "-O", "fair"
+    ) as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 @pytest.fixture(scope="module")
